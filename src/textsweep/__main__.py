@@ -1,0 +1,3 @@
+from textsweep.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,375 @@
+"""Sweep files: the YAML schema, validated once into frozen objects, with `--set` overrides.
+
+    sweep = load_sweep("sweeps/quickstart.yaml", overrides=["dataset.limit=2000"])
+    sweep.config.tuner.max_trials, sweep.space.hyperparameters["model"]
+
+Everything past `load_sweep` trusts these objects; a mistake raises `UserError` naming the file and
+the dotted key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from textsweep.errors import UserError
+from textsweep.search_space import SearchSpace, check_value
+
+Scalar = bool | int | float | str
+
+SEARCH_SPACES_DIR_ENV = "TEXTSWEEP_SEARCH_SPACES"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Frozen):
+    """Where the texts come from and how they are split (PRODUCT.md, "Dataset keys")."""
+
+    format: Literal["imdb", "keras_npz", "folder", "table"] = "imdb"
+    path: str | None = None
+    test_path: str | None = None
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    text_column: str | int = "text"
+    label_column: str | int = "label"
+    header: bool = True
+    delimiter: str | None = None
+    quoting: bool = True
+    num_words: int = Field(10000, ge=3)
+    validation_split: float | int = 0.2
+    limit: int | None = Field(None, ge=2)
+    seed: int = 1
+
+    @field_validator("validation_split")
+    @classmethod
+    def _check_validation_split(cls, v: float | int) -> float | int:
+        if isinstance(v, bool):
+            raise ValueError("expected a fraction in (0, 1) or a count >= 1")
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError(f"a fraction must be in (0, 1); got {v}")
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"a count must be >= 1; got {v}")
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError(f"expected one character; got {v!r}")
+        return v
+
+
+class EmbeddingsTrainConfig(_Frozen):
+    """word2vec training options for vectors textsweep trains itself with gensim."""
+
+    dim: int = Field(100, ge=1)
+    window: int = Field(5, ge=1)
+    min_count: int = Field(2, ge=1)
+    epochs: int = Field(5, ge=1)
+
+
+class EmbeddingsConfig(_Frozen):
+    """Pretrained vectors: a file (`path`, `format`) or vectors to train and cache (`train`)."""
+
+    path: str | None = None
+    format: Literal["word2vec", "word2vec_binary", "glove", "fasttext", "gensim"] | None = None
+    train: EmbeddingsTrainConfig | None = None
+    missing: Literal["random", "zeros"] = "random"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EmbeddingsConfig:
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give exactly one of `path` (a vectors file) or `train` (options)")
+        return self
+
+
+class TunerConfig(_Frozen):
+    algorithm: Literal["random", "grid", "bayesian", "hyperband"] = "random"
+    max_trials: int | None = Field(10, ge=1)
+    executions_per_trial: int = Field(1, ge=1)
+    seed: int = 1
+    max_epochs: int | None = Field(None, ge=1)
+    factor: int = Field(3, ge=2)
+    hyperband_iterations: int = Field(1, ge=1)
+    num_initial_points: int | None = Field(None, ge=1)
+    max_consecutive_failures: int = Field(3, ge=1)
+
+
+class EarlyStoppingConfig(_Frozen):
+    monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = "val_loss"
+    patience: int = Field(2, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best_weights: bool = True
+
+
+class TrainingConfig(_Frozen):
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(32, ge=1)
+    early_stopping: EarlyStoppingConfig | None = None
+    save_model: bool = False
+    intra_op_threads: int | None = Field(None, ge=0)
+    inter_op_threads: int | None = Field(None, ge=0)
+
+
+class TrackingConfig(_Frozen):
+    uri: str | None = None
+    experiment: str | None = None
+
+
+class SweepConfig(_Frozen):
+    """A sweep file: one question, one dataset, one search space, one tuner."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    question: str = ""
+    dataset: DatasetConfig = DatasetConfig()
+    search_space: str | SearchSpace
+    fixed: dict[str, Scalar] = {}
+    tuner: TunerConfig = TunerConfig()
+    training: TrainingConfig = TrainingConfig()
+    objective: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    tracking: TrackingConfig = TrackingConfig()
+    embeddings: EmbeddingsConfig | None = None
+
+    @field_validator("fixed")
+    @classmethod
+    def _check_fixed(cls, fixed: dict[str, Scalar]) -> dict[str, Scalar]:
+        for name, value in fixed.items():
+            check_value(name, value)
+        return fixed
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: its config, its resolved search space (with `fixed:` applied) and sources."""
+
+    config: SweepConfig
+    space: SearchSpace
+    path: Path | None
+    space_path: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def experiment(self) -> str:
+        return self.config.tracking.experiment or self.config.name
+
+    def tracking_uri(self, override: str | None = None) -> str:
+        return override or self.config.tracking.uri or DEFAULT_TRACKING_URI
+
+    def may_use_pretrained(self) -> bool:
+        spec = self.space.hyperparameters.get("embedding_init")
+        return spec is not None and "pretrained" in (spec.candidates() or [])
+
+    def directions(self) -> str:
+        return "max" if self.config.objective.endswith("accuracy") else "min"
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning I/O and syntax errors into `UserError`s that name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found; check the path", source=str(path)) from None
+    except IsADirectoryError:
+        raise UserError("expected a YAML file, found a directory", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read the file ({e})", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = ""
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"invalid YAML{where}: {problem}", source=str(path)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`"training.epochs=2"` -> (["training", "epochs"], 2); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+        raise UserError(
+            f"expected KEY=VALUE with a dotted key, like dataset.limit=2000; got {text!r}",
+            source="--set",
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `raw` with each `dotted.key=value` set, creating mappings on the way."""
+    out: dict[str, Any] = _deep_copy(raw)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = out
+        for i, k in enumerate(keys[:-1]):
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            elif not isinstance(child, dict):
+                raise UserError(
+                    f"cannot set {'.'.join(keys)}: {'.'.join(keys[: i + 1])} is not a mapping",
+                    source="--set",
+                )
+            node = child
+        node[keys[-1]] = value
+    return out
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def format_validation_error(error: ValidationError, source: str, prefix: str = "") -> UserError:
+    """One line per field: `file: dotted.key: what was expected; got what`."""
+    lines = []
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "union["))]
+        # pydantic reports unions under each member's tag; keep the readable path only
+        loc = [p for p in loc if p not in ("str", "SearchSpace", "int", "float", "bool")]
+        key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling"
+        elif item["type"] == "missing":
+            msg = "required key is missing"
+        found = item.get("input")
+        got = "" if item["type"] in ("extra_forbidden", "missing") or "got" in msg else f"; got {found!r}"
+        lines.append(f"{key}: {msg}{got}")
+    unique = list(dict.fromkeys(lines))
+    return UserError("\n  ".join(unique) if len(unique) == 1 else "\n  " + "\n  ".join(unique), source=source)
+
+
+def search_space_dirs(sweep_path: Path | None) -> list[Path]:
+    """Where a search space named by a bare name is looked for, in order."""
+    dirs = []
+    if env := os.environ.get(SEARCH_SPACES_DIR_ENV):
+        dirs.append(Path(env))
+    if sweep_path is not None:
+        dirs.append(sweep_path.resolve().parent.parent / "search_spaces")
+    dirs.append(Path.cwd() / "search_spaces")
+    return list(dict.fromkeys(dirs))
+
+
+def load_search_space(ref: str, sweep_path: Path | None) -> tuple[SearchSpace, Path]:
+    """Find a search space by name (a file in `search_spaces/`) or path, and validate it."""
+    source = str(sweep_path) if sweep_path else "<sweep>"
+    candidates: list[Path] = []
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        p = Path(ref)
+        if not p.is_absolute() and sweep_path is not None and not p.exists():
+            p = sweep_path.parent / p
+        candidates.append(p)
+    else:
+        for d in search_space_dirs(sweep_path):
+            candidates += [d / f"{ref}.yaml", d / f"{ref}.yml"]
+    for p in candidates:
+        if p.is_file():
+            return parse_search_space(read_yaml(p), str(p)), p
+    looked = ", ".join(str(c) for c in candidates)
+    raise UserError(
+        f"search space {ref!r} not found (looked for {looked}); give a name from search_spaces/, "
+        "a path to a YAML file, or an inline mapping with `hyperparameters:`",
+        source=source,
+        key="search_space",
+    )
+
+
+def parse_search_space(raw: Any, source: str, prefix: str = "") -> SearchSpace:
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"expected a mapping with `hyperparameters:`; got {type(raw).__name__}",
+            source=source,
+            key=prefix or None,
+        )
+    try:
+        return SearchSpace.model_validate(raw)
+    except ValidationError as e:
+        raise format_validation_error(e, source, prefix) from None
+
+
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
+    """Read, override and validate a sweep file and the search space it names."""
+    path = Path(path)
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"expected a mapping of sweep keys (name, dataset, search_space, ...); got {type(raw).__name__}",
+            source=str(path),
+        )
+    raw = apply_overrides(raw, overrides)
+    return sweep_from_mapping(raw, path)
+
+
+def sweep_from_mapping(raw: Mapping[str, Any], path: Path | None) -> Sweep:
+    source = str(path) if path else "<sweep>"
+    space_raw = raw.get("search_space")
+    if isinstance(space_raw, dict):
+        space = parse_search_space(space_raw, source, prefix="search_space")
+        raw = {**raw, "search_space": space}
+    try:
+        config = SweepConfig.model_validate(raw)
+    except ValidationError as e:
+        raise format_validation_error(e, source) from None
+    space_path: Path | None = None
+    if isinstance(config.search_space, str):
+        space, space_path = load_search_space(config.search_space, path)
+    else:
+        space = config.search_space
+    if config.fixed:
+        try:
+            space = space.with_fixed(config.fixed)
+        except ValidationError as e:
+            raise format_validation_error(e, source, prefix="fixed") from None
+    _check_consistency(config, space, source)
+    return Sweep(config=config, space=space, path=path, space_path=space_path)
+
+
+def _check_consistency(config: SweepConfig, space: SearchSpace, source: str) -> None:
+    if "model" not in space.hyperparameters:
+        raise UserError(
+            "the search space has no `model` hyperparameter; add one (fixed or a choice of "
+            "multihot_dense, embedding_flatten, embedding_pool, embedding_lstm) or pin it in `fixed:`",
+            source=source,
+            key="search_space",
+        )
+    tuner = config.tuner
+    if tuner.algorithm == "grid":
+        continuous = space.continuous_names()
+        if continuous:
+            raise UserError(
+                f"a grid search needs finite values, but {', '.join(continuous)} "
+                "is a continuous range; give it a `step`, or use type choice",
+                source=source,
+                key=f"search_space.{continuous[0]}",
+            )
+    if tuner.algorithm == "hyperband" and tuner.max_epochs is not None and tuner.max_epochs < 2:
+        raise UserError("hyperband needs max_epochs >= 2", source=source, key="tuner.max_epochs")
+    init = space.hyperparameters.get("embedding_init")
+    if init is not None and "pretrained" in (init.candidates() or []) and config.embeddings is None:
+        raise UserError(
+            "embedding_init can be `pretrained`, but the sweep has no `embeddings:` section; "
+            "add `embeddings: {path: VECTORS}` or `embeddings: {train: {dim: 100}}`",
+            source=source,
+            key="embeddings",
+        )

@@ -1,0 +1,391 @@
+"""Search spaces: the YAML schema of hyperparameters and its translation into Keras Tuner.
+
+A search space maps contract hyperparameter names (see `HYPERPARAMETERS`) to specs:
+
+    hyperparameters:
+      model: {type: choice, values: [multihot_dense, embedding_lstm]}
+      lstm_units: {type: int, min: 16, max: 256, sampling: log, when: {model: embedding_lstm}}
+
+`declare(space, hp)` registers them on a `keras_tuner.HyperParameters` with conditional scopes;
+`active_values(space, hp)` reads back the values of the hyperparameters active in a trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+if TYPE_CHECKING:
+    import keras_tuner
+
+Scalar = bool | int | float | str
+
+FAMILIES = ("multihot_dense", "embedding_flatten", "embedding_pool", "embedding_lstm")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd", "nadam")
+
+# name -> (kind, allowed values for categorical kinds, lower bound, upper bound (exclusive))
+_Kind = tuple[str, tuple[str, ...] | None, float | None, float | None]
+HYPERPARAMETERS: dict[str, _Kind] = {
+    "model": ("str", FAMILIES, None, None),
+    "maxlen": ("int", None, 1, None),
+    "embedding_dim": ("int", None, 1, None),
+    "embedding_init": ("str", ("random", "pretrained"), None, None),
+    "embedding_trainable": ("bool", None, None, None),
+    "lstm_units": ("int", None, 1, None),
+    "lstm_layers": ("int", None, 1, None),
+    "bidirectional": ("bool", None, None, None),
+    "dropout": ("float", None, 0.0, 1.0),
+    "recurrent_dropout": ("float", None, 0.0, 1.0),
+    "spatial_dropout": ("float", None, 0.0, 1.0),
+    "dense_units": ("int", None, 1, None),
+    "dense_layers": ("int", None, 0, None),
+    "learning_rate": ("float", None, 0.0, None),
+    "optimizer": ("str", OPTIMIZERS, None, None),
+    "batch_size": ("int", None, 1, None),
+}
+
+# What a family uses when a space leaves a hyperparameter out.
+DEFAULTS: dict[str, Scalar] = {
+    "maxlen": 200,
+    "embedding_dim": 32,
+    "embedding_init": "random",
+    "embedding_trainable": True,
+    "lstm_units": 64,
+    "lstm_layers": 1,
+    "bidirectional": False,
+    "dropout": 0.0,
+    "recurrent_dropout": 0.0,
+    "spatial_dropout": 0.0,
+    "dense_units": 16,
+    "dense_layers": 1,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+}
+
+_GRID_COUNT_CAP = 1_000_000
+
+
+class HyperparameterSpec(BaseModel):
+    """One hyperparameter of a search space, as written in YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    type: Literal["int", "float", "choice", "boolean", "fixed"]
+    min: int | float | None = None
+    max: int | float | None = None
+    step: int | float | None = None
+    sampling: Literal["linear", "log"] = "linear"
+    values: list[Scalar] | None = None
+    value: Scalar | None = None
+    default: Scalar | None = None
+    when: dict[str, Scalar | list[Scalar]] | None = None
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> HyperparameterSpec:
+        t = self.type
+        if t in ("int", "float"):
+            if self.min is None or self.max is None:
+                raise ValueError(f"a {t} hyperparameter needs `min` and `max`")
+            if self.max < self.min:
+                raise ValueError(f"max must be >= min ({self.min}); got {self.max}")
+            if self.sampling == "log" and self.min <= 0:
+                raise ValueError(f"sampling: log needs min > 0; got min {self.min}")
+            if self.step is not None and self.step <= 0:
+                raise ValueError(f"step must be > 0; got {self.step}")
+            if t == "int":
+                for field in ("min", "max", "step"):
+                    v = getattr(self, field)
+                    if v is not None and (isinstance(v, bool) or float(v) != int(v)):
+                        raise ValueError(f"an int hyperparameter needs an integer {field}; got {v}")
+            unused = [f for f in ("values", "value") if getattr(self, f) is not None]
+        elif t == "choice":
+            if not self.values:
+                raise ValueError("a choice hyperparameter needs a non-empty `values` list")
+            kinds = {type(v) for v in self.values}
+            if len(kinds) > 1 and kinds != {int, float}:
+                raise ValueError(f"choice values must all be of one type; got {self.values}")
+            if len(set(self.values)) != len(self.values):
+                raise ValueError(f"choice values must be distinct; got {self.values}")
+            unused = [f for f in ("min", "max", "step", "value") if getattr(self, f) is not None]
+        elif t == "boolean":
+            unused = [f for f in ("min", "max", "step", "values", "value") if getattr(self, f) is not None]
+        else:  # fixed
+            if self.value is None:
+                raise ValueError("a fixed hyperparameter needs `value`")
+            unused = [f for f in ("min", "max", "step", "values") if getattr(self, f) is not None]
+        if unused:
+            raise ValueError(f"`{unused[0]}` does not apply to type {t}")
+        return self
+
+    def candidates(self) -> list[Scalar] | None:
+        """The finite list of values a grid would visit, or None for a continuous range."""
+        if self.type == "fixed":
+            assert self.value is not None
+            return [self.value]
+        if self.type == "boolean":
+            return [False, True]
+        if self.type == "choice":
+            assert self.values is not None
+            return list(self.values)
+        assert self.min is not None and self.max is not None
+        if self.type == "float" and self.step is None:
+            return None
+        if self.type == "int" and self.step is None and self.sampling == "log":
+            return None
+        step = self.step if self.step is not None else 1
+        out: list[Scalar] = []
+        v: float = self.min
+        while v <= self.max + 1e-12 and len(out) < _GRID_COUNT_CAP:
+            out.append(int(round(v)) if self.type == "int" else round(v, 10))
+            v = v * step if self.sampling == "log" else v + step
+        return out
+
+
+class SearchSpace(BaseModel):
+    """A family of models: named hyperparameters with ranges and conditions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    hyperparameters: dict[str, HyperparameterSpec]
+
+    @model_validator(mode="after")
+    def _check_names(self) -> SearchSpace:
+        for name, spec in self.hyperparameters.items():
+            check_spec_values(name, spec)
+        for name, spec in self.hyperparameters.items():
+            for parent, wanted in (spec.when or {}).items():
+                if parent == name:
+                    raise ValueError(f"{name}.when: a hyperparameter cannot depend on itself")
+                if parent not in self.hyperparameters:
+                    raise ValueError(
+                        f"{name}.when names `{parent}`, which is not in this search space; "
+                        f"define `{parent}` or remove the condition"
+                    )
+                possible = self.hyperparameters[parent].candidates()
+                wanted_list = wanted if isinstance(wanted, list) else [wanted]
+                if possible is not None and not any(w in possible for w in wanted_list):
+                    raise ValueError(
+                        f"{name}.when: `{parent}` can never be {wanted}; its values are {possible}"
+                    )
+        self.ordered_names()  # raises on cycles
+        return self
+
+    def with_fixed(self, fixed: Mapping[str, Scalar]) -> SearchSpace:
+        """The same space with some hyperparameters pinned to one value (a sweep's `fixed:`)."""
+        hps = dict(self.hyperparameters)
+        for name, value in fixed.items():
+            previous = hps.get(name)
+            hps[name] = HyperparameterSpec(
+                type="fixed", value=value, when=previous.when if previous else None
+            )
+        return SearchSpace(description=self.description, hyperparameters=hps)
+
+    def ordered_names(self) -> list[str]:
+        """Names with every condition's parent before its children (Keras Tuner needs that)."""
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                raise ValueError(f"conditions form a cycle: {' -> '.join(path + (name,))}")
+            state[name] = 1
+            for parent in self.hyperparameters[name].when or {}:
+                visit(parent, path + (name,))
+            state[name] = 2
+            order.append(name)
+
+        for name in self.hyperparameters:
+            visit(name, ())
+        return order
+
+    def grid_size(self) -> int | None:
+        """How many trials a grid search visits, conditions respected; None if a range is continuous."""
+        names = self.ordered_names()
+        cands = {n: self.hyperparameters[n].candidates() for n in names}
+        if any(c is None for c in cands.values()):
+            return None
+        count = 0
+        for _ in self.iter_grid():
+            count += 1
+            if count >= _GRID_COUNT_CAP:
+                break
+        return count
+
+    def iter_grid(self) -> Iterator[dict[str, Scalar]]:
+        """Every combination of active values a grid search visits."""
+        names = self.ordered_names()
+
+        def rec(i: int, chosen: dict[str, Scalar]) -> Iterator[dict[str, Scalar]]:
+            if i == len(names):
+                yield dict(chosen)
+                return
+            name = names[i]
+            spec = self.hyperparameters[name]
+            if not _condition_holds(spec, chosen):
+                yield from rec(i + 1, chosen)
+                return
+            for v in spec.candidates() or []:
+                chosen[name] = v
+                yield from rec(i + 1, chosen)
+                del chosen[name]
+
+        yield from rec(0, {})
+
+    def continuous_names(self) -> list[str]:
+        return [n for n, s in self.hyperparameters.items() if s.candidates() is None]
+
+
+def _condition_holds(spec: HyperparameterSpec, chosen: Mapping[str, Scalar]) -> bool:
+    for parent, wanted in (spec.when or {}).items():
+        wanted_list = wanted if isinstance(wanted, list) else [wanted]
+        if parent not in chosen or chosen[parent] not in wanted_list:
+            return False
+    return True
+
+
+def check_value(name: str, value: Any) -> None:
+    """Raise ValueError unless `value` is a valid value of the contract hyperparameter `name`."""
+    if name not in HYPERPARAMETERS:
+        raise ValueError(
+            f"unknown hyperparameter `{name}`; known names are: {', '.join(HYPERPARAMETERS)}"
+        )
+    kind, allowed, low, high = HYPERPARAMETERS[name]
+    if kind == "str":
+        if value not in (allowed or ()):
+            raise ValueError(f"{name} must be one of {list(allowed or ())}; got {value!r}")
+        return
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false; got {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    if kind == "int" and float(value) != int(value):
+        raise ValueError(f"{name} must be an integer; got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}; got {value!r}")
+    if high is not None and value >= high:
+        raise ValueError(f"{name} must be < {high}; got {value!r}")
+    if name == "learning_rate" and value <= 0:
+        raise ValueError(f"learning_rate must be > 0; got {value!r}")
+
+
+def check_spec_values(name: str, spec: HyperparameterSpec) -> None:
+    """Raise ValueError if a spec's type or values do not fit the hyperparameter `name`."""
+    if name not in HYPERPARAMETERS:
+        check_value(name, None)
+    kind = HYPERPARAMETERS[name][0]
+    if spec.type in ("int", "float"):
+        if kind in ("str", "bool"):
+            raise ValueError(f"{name} takes {kind} values, so its type cannot be {spec.type}")
+        if kind == "int" and spec.type == "float":
+            raise ValueError(f"{name} is an integer hyperparameter; use type int, not float")
+        assert spec.min is not None and spec.max is not None
+        check_value(name, spec.min)
+        check_value(name, spec.max)
+    elif spec.type == "boolean":
+        if kind != "bool":
+            raise ValueError(f"{name} is not a true/false hyperparameter; type boolean does not fit")
+    else:
+        for v in spec.candidates() or []:
+            check_value(name, v)
+    if spec.default is not None:
+        check_value(name, spec.default)
+
+
+def declare(space: SearchSpace, hp: keras_tuner.HyperParameters) -> None:
+    """Register every hyperparameter of `space` on `hp`, inside its conditional scopes."""
+    for name in space.ordered_names():
+        spec = space.hyperparameters[name]
+        with ExitStack() as stack:
+            for parent, wanted in (spec.when or {}).items():
+                values = wanted if isinstance(wanted, list) else [wanted]
+                stack.enter_context(hp.conditional_scope(parent, values))
+            _define(hp, name, spec)
+
+
+def _define(hp: keras_tuner.HyperParameters, name: str, spec: HyperparameterSpec) -> None:
+    if spec.type == "fixed":
+        hp.Fixed(name, spec.value)
+    elif spec.type == "boolean":
+        hp.Boolean(name, default=bool(spec.default) if spec.default is not None else False)
+    elif spec.type == "choice":
+        assert spec.values is not None
+        values = spec.values
+        if {type(v) for v in values} == {int, float}:
+            values = [float(v) for v in values]
+        hp.Choice(name, values, default=spec.default)
+    elif spec.type == "int":
+        assert spec.min is not None and spec.max is not None
+        hp.Int(
+            name,
+            int(spec.min),
+            int(spec.max),
+            step=int(spec.step) if spec.step is not None else None,
+            sampling=spec.sampling,
+            default=spec.default,
+        )
+    else:
+        assert spec.min is not None and spec.max is not None
+        hp.Float(
+            name,
+            float(spec.min),
+            float(spec.max),
+            step=spec.step,
+            sampling=spec.sampling,
+            default=spec.default,
+        )
+
+
+def active_values(space: SearchSpace, hp: keras_tuner.HyperParameters) -> dict[str, Scalar]:
+    """The values of the hyperparameters that are active in this trial, in space order."""
+    out: dict[str, Scalar] = {}
+    for name in space.ordered_names():
+        if name in hp.values and hp.is_active(name):
+            out[name] = hp.get(name)
+    return out
+
+
+def with_defaults(values: Mapping[str, Scalar], batch_size: int) -> dict[str, Any]:
+    """Fill the hyperparameters a trial did not set with `DEFAULTS` (and the sweep's batch size)."""
+    out: dict[str, Any] = dict(DEFAULTS)
+    out["batch_size"] = batch_size
+    out.update(values)
+    return out
+
+
+def describe_spec(spec: HyperparameterSpec) -> str:
+    """A short human form of a spec, as `textsweep validate` prints it."""
+    if spec.type == "fixed":
+        text = f"fixed {spec.value!r}"
+    elif spec.type == "boolean":
+        text = "boolean"
+    elif spec.type == "choice":
+        text = f"choice {spec.values}"
+    else:
+        text = f"{spec.type} [{spec.min}, {spec.max}]"
+        if spec.step is not None:
+            text += f" step {spec.step}"
+        if spec.sampling == "log":
+            text += " log"
+    if spec.when:
+        conds = ", ".join(f"{k} in {v}" if isinstance(v, list) else f"{k} == {v}" for k, v in spec.when.items())
+        text += f"  (when {conds})"
+    return text
+
+
+__all__ = [
+    "FAMILIES",
+    "HYPERPARAMETERS",
+    "HyperparameterSpec",
+    "SearchSpace",
+    "active_values",
+    "declare",
+    "with_defaults",
+]

@@ -1,0 +1,240 @@
+"""Tokenization and vocabulary, computed once per sweep and cached on disk.
+
+Token ids: 0 is padding, 1 is out-of-vocabulary, 2.. are words by training-set frequency, all below
+`num_words`. Sequences are stored ragged (one flat int32 array plus offsets), so the full IMDB costs
+tens of megabytes; `maxlen` padding and multi-hot bags are made per trial from them.
+
+    encoded = encode(sweep.config.dataset, cache_dir, source=str(sweep.path))
+    x = encoded.train.padded(200)        # int32 [n, 200], pre-padded and pre-truncated like Keras
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textsweep.config import DatasetConfig
+from textsweep.data.splits import stratified_split
+
+PAD, OOV = 0, 1
+PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
+TOKENIZER_VERSION = 1
+
+_BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased word tokens, HTML line breaks removed: `"Great<br />film!"` -> `["great", "film"]`."""
+    return _TOKEN.findall(_BREAKS.sub(" ", text).lower())
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Variable-length int32 sequences as one flat array plus row offsets (len(offsets) == n + 1)."""
+
+    flat: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def from_sequences(cls, seqs: Sequence[np.ndarray] | Sequence[list[int]]) -> Ragged:
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.empty(int(offsets[-1]), dtype=np.int32)
+        for i, s in enumerate(seqs):
+            flat[offsets[i] : offsets[i + 1]] = s
+        return cls(flat, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def row(self, i: int) -> np.ndarray:
+        return self.flat[self.offsets[i] : self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def take(self, idx: np.ndarray) -> Ragged:
+        return Ragged.from_sequences([self.row(int(i)) for i in idx])
+
+    def padded(self, maxlen: int) -> np.ndarray:
+        """int32 [n, maxlen]: the last `maxlen` tokens of each row, zeros in front (Keras's defaults)."""
+        out = np.zeros((len(self), maxlen), dtype=np.int32)
+        for i in range(len(self)):
+            row = self.flat[max(self.offsets[i], self.offsets[i + 1] - maxlen) : self.offsets[i + 1]]
+            if len(row):
+                out[i, maxlen - len(row) :] = row
+        return out
+
+    def bags(self) -> np.ndarray:
+        """int32 [n, k]: each row's distinct token ids, zero-padded; the input of a multi-hot model.
+
+        Much smaller than a dense [n, num_words] multi-hot matrix; the model expands it per batch.
+        """
+        uniques = [np.unique(self.row(i)) for i in range(len(self))]
+        width = max((len(u) for u in uniques), default=1) or 1
+        out = np.zeros((len(self), width), dtype=np.int32)
+        for i, u in enumerate(uniques):
+            out[i, : len(u)] = u
+        return out
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A dataset as token ids: train/validation/test splits, vocabulary and class names."""
+
+    train: Ragged
+    train_labels: np.ndarray
+    val: Ragged
+    val_labels: np.ndarray
+    test: Ragged
+    test_labels: np.ndarray
+    vocabulary: tuple[str, ...] | None
+    token_counts: np.ndarray | None
+    class_names: tuple[str, ...]
+    key: str
+    from_cache: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def build_vocabulary(token_lists: Iterable[list[str]], num_words: int) -> tuple[list[str], np.ndarray]:
+    """The `num_words - 2` most frequent tokens (ties broken alphabetically) after PAD and OOV."""
+    counts: Counter[str] = Counter()
+    for tokens in token_lists:
+        counts.update(tokens)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: num_words - 2]
+    words = [PAD_TOKEN, OOV_TOKEN] + [w for w, _ in ranked]
+    oov_count = sum(counts.values()) - sum(c for _, c in ranked)
+    freq = np.array([0, oov_count] + [c for _, c in ranked], dtype=np.int64)
+    return words, freq
+
+
+def to_ids(token_lists: Iterable[list[str]], index: dict[str, int]) -> list[np.ndarray]:
+    return [np.fromiter((index.get(t, OOV) for t in toks), dtype=np.int32) for toks in token_lists]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TEXTSWEEP_HOME", ".textsweep")) / "cache"
+
+
+def encode(
+    cfg: DatasetConfig,
+    cache_dir: Path | None = None,
+    source: str = "<sweep>",
+    progress: Callable[[str], None] | None = None,
+) -> Encoded:
+    """Tokenize, build the vocabulary from the training split, and split off validation; cached.
+
+    The cache key covers the dataset's files (path, size, mtime) and every dataset setting, so a
+    second sweep over the same data and `num_words` reads the arrays back without tokenizing.
+    """
+    from textsweep.data import fingerprint, load_dataset
+
+    say = progress or (lambda _msg: None)
+    cache_dir = cache_dir or default_cache_dir()
+    key = f"{fingerprint(cfg, source)}-t{TOKENIZER_VERSION}"
+    cached = _read_cache(cache_dir / key)
+    if cached is not None:
+        say(f"data: cache hit ({cache_dir / key})")
+        return cached
+    say("data: reading")
+    dataset = load_dataset(cfg, source)
+    vocab: list[str] | None
+    counts: np.ndarray | None
+    if dataset.train.token_ids is not None:
+        assert dataset.test.token_ids is not None
+        train_seqs: list[np.ndarray] = list(dataset.train.token_ids)
+        test_seqs: list[np.ndarray] = list(dataset.test.token_ids)
+        vocab, counts = None, None
+    else:
+        assert dataset.train.texts is not None and dataset.test.texts is not None
+        say(f"data: tokenizing {len(dataset.train)} train and {len(dataset.test)} test texts")
+        train_tokens = [tokenize(t) for t in dataset.train.texts]
+        vocab, counts = build_vocabulary(train_tokens, cfg.num_words)
+        index = {w: i for i, w in enumerate(vocab)}
+        train_seqs = to_ids(train_tokens, index)
+        del train_tokens
+        test_seqs = to_ids((tokenize(t) for t in dataset.test.texts), index)
+    keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
+    encoded = Encoded(
+        train=Ragged.from_sequences([train_seqs[i] for i in keep]),
+        train_labels=dataset.train.labels[keep],
+        val=Ragged.from_sequences([train_seqs[i] for i in val]),
+        val_labels=dataset.train.labels[val],
+        test=Ragged.from_sequences(test_seqs),
+        test_labels=dataset.test.labels,
+        vocabulary=tuple(vocab) if vocab is not None else None,
+        token_counts=counts,
+        class_names=dataset.class_names,
+        key=key,
+        warnings=dataset.warnings,
+    )
+    _write_cache(cache_dir / key, encoded)
+    return encoded
+
+
+def _read_cache(folder: Path) -> Encoded | None:
+    arrays_path, meta_path = folder / "arrays.npz", folder / "meta.json"
+    if not (arrays_path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        with np.load(arrays_path) as a:
+            parts = {k: a[k] for k in a.files}
+    except (OSError, ValueError, json.JSONDecodeError):
+        return None  # a damaged cache entry is rebuilt, never trusted
+    vocab = meta.get("vocabulary")
+    return Encoded(
+        train=Ragged(parts["train_flat"], parts["train_offsets"]),
+        train_labels=parts["train_labels"],
+        val=Ragged(parts["val_flat"], parts["val_offsets"]),
+        val_labels=parts["val_labels"],
+        test=Ragged(parts["test_flat"], parts["test_offsets"]),
+        test_labels=parts["test_labels"],
+        vocabulary=tuple(vocab) if vocab is not None else None,
+        token_counts=parts.get("token_counts"),
+        class_names=tuple(meta["class_names"]),
+        key=meta["key"],
+        from_cache=True,
+        warnings=tuple(meta.get("warnings", ())),
+    )
+
+
+def _write_cache(folder: Path, e: Encoded) -> None:
+    """Write to a temporary folder and rename it into place, so a crash never leaves half a cache."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    arrays = {
+        "train_flat": e.train.flat, "train_offsets": e.train.offsets, "train_labels": e.train_labels,
+        "val_flat": e.val.flat, "val_offsets": e.val.offsets, "val_labels": e.val_labels,
+        "test_flat": e.test.flat, "test_offsets": e.test.offsets, "test_labels": e.test_labels,
+    }  # fmt: skip
+    if e.token_counts is not None:
+        arrays["token_counts"] = e.token_counts
+    np.savez(tmp / "arrays.npz", **arrays)
+    meta = {
+        "key": e.key,
+        "class_names": list(e.class_names),
+        "vocabulary": list(e.vocabulary) if e.vocabulary is not None else None,
+        "warnings": list(e.warnings),
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process won the race; its entry is as good as ours
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from textsweep.data.splits import stratified_sample, stratified_split
 from textsweep.errors import UserError
 
 FORMAT_VERSION = 1
+_INTEGER = re.compile(r"[-+]?\d+(\.0*)?")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,129 @@ def holdout_test(train: Split, cfg: DatasetConfig) -> tuple[Split, Split]:
     return train.take(keep), train.take(held)
 
 
+@dataclass(frozen=True)
+class Records:
+    """Labelled texts as read from one file or folder, before labels become class indices.
+
+    `where[i]` says where record i came from: a file path, or a line (`unit`) number in `source`.
+    `not_utf8` counts the texts whose bytes were not valid UTF-8 (decoded with U+FFFD).
+    """
+
+    source: str
+    texts: list[str]
+    labels: list[str]
+    where: Sequence[str] | Sequence[int]
+    not_utf8: int = 0
+    unit: str = "line"
+
+    def place(self, i: int) -> str:
+        w = self.where[i]
+        return f"{self.source}, {self.unit} {w}" if isinstance(w, int) else str(w)
+
+
+def labelled_dataset(
+    train: Records,
+    test: Records | None,
+    cfg: DatasetConfig,
+    *,
+    text_key: str,
+    label_key: str,
+    warnings: Sequence[str] = (),
+) -> TextDataset:
+    """Turn labels into class indices, check the classes, and hold out a test split if needed.
+
+    Empty texts are dropped and counted in a warning (all empty is an error). Class names are the
+    sorted distinct labels, numerically when every label is an integer. A class with one example,
+    a single class, or a test label the training data lacks is a `UserError` naming the file.
+    """
+    notes = list(warnings)
+    parts = [_drop_empty(r, text_key, notes) for r in (train, test) if r is not None]
+    train, test = parts[0], (parts[1] if test is not None else None)
+    for r in parts:
+        if r.not_utf8:
+            notes.append(
+                f"{r.source}: {r.not_utf8} text(s) had bytes that are not UTF-8; decoded as UTF-8 "
+                "with U+FFFD replacing each bad byte sequence"
+            )
+    canon = _canonical_labels({label for r in parts for label in r.labels})
+    class_names = tuple(sorted(set(canon[x] for x in train.labels), key=_label_order(canon)))
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[canon[x]] for x in train.labels], dtype=np.int64)
+    if len(class_names) < 2:
+        raise UserError(
+            f"found only one class, {class_names[0]!r} ({len(labels)} texts); a classifier "
+            f"needs at least two; check {label_key}",
+            source=train.source,
+            key=label_key,
+        )
+    counts = np.bincount(labels, minlength=len(class_names))
+    singles = [class_names[i] for i in np.flatnonzero(counts == 1)]
+    if singles:
+        first = train.place(int(np.flatnonzero(labels == index[singles[0]])[0]))
+        raise UserError(
+            f"class {singles[0]!r} has a single example ({first})"
+            + (f", and so do {_listing(singles[1:])}" if len(singles) > 1 else "")
+            + "; a stratified split needs at least two per class; add examples or remove the class",
+            source=train.source,
+            key=label_key,
+        )
+    split = Split(labels=labels, texts=train.texts)
+    if test is None:
+        kept, held = holdout_test(split, cfg)
+        return TextDataset(kept, held, class_names, test_is_holdout=True, warnings=tuple(notes))
+    for i, x in enumerate(test.labels):
+        if canon[x] not in index:
+            raise UserError(
+                f"the test data has class {canon[x]!r} ({test.place(i)}), which the training data "
+                f"lacks; training classes: {_listing(class_names)}",
+                source=test.source,
+                key=label_key,
+            )
+    test_labels = np.array([index[canon[x]] for x in test.labels], dtype=np.int64)
+    missing = [n for i, n in enumerate(class_names) if not np.any(test_labels == i)]
+    if missing:
+        notes.append(f"{test.source}: the test data has no examples of {_listing(missing)}")
+    return TextDataset(
+        split, Split(labels=test_labels, texts=test.texts), class_names, warnings=tuple(notes)
+    )
+
+
+def _drop_empty(r: Records, key: str, notes: list[str]) -> Records:
+    keep = [i for i, t in enumerate(r.texts) if t.strip()]
+    if len(keep) == len(r.texts):
+        return r
+    if not keep:
+        raise UserError(
+            f"all {len(r.texts)} texts are empty; check {key}" if r.texts else "found no texts",
+            source=r.source,
+            key=key,
+        )
+    first = next(i for i, t in enumerate(r.texts) if not t.strip())
+    notes.append(
+        f"{r.source}: dropped {len(r.texts) - len(keep)} empty text(s) (first: {r.place(first)})"
+    )
+    where: list[str] | list[int] = [r.where[i] for i in keep]  # type: ignore[assignment]
+    texts, labels = [r.texts[i] for i in keep], [r.labels[i] for i in keep]
+    return Records(r.source, texts, labels, where, r.not_utf8, r.unit)
+
+
+def _canonical_labels(labels: set[str]) -> dict[str, str]:
+    """Integer labels written differently ("1", "01", "1.0") are one class, named "1"."""
+    if labels and all(_INTEGER.fullmatch(x) for x in labels):
+        return {x: str(int(float(x))) for x in labels}
+    return {x: x for x in labels}
+
+
+def _label_order(canon: dict[str, str]) -> Callable[[str], object]:
+    numeric = bool(canon) and all(_INTEGER.fullmatch(x) for x in canon)
+    return (lambda name: int(name)) if numeric else (lambda name: name)
+
+
+def _listing(names: Sequence[str], most: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def check_usable(dataset: TextDataset, source: str) -> None:
     if len(dataset.train) == 0:
         raise UserError("the training split is empty; check dataset.path", source=source, key="dataset")
@@ -149,4 +274,13 @@ def require_path(path: str | None, source: str, key: str) -> Path:
     return p
 
 
-__all__ = ["Split", "TextDataset", "fingerprint", "holdout_test", "load_dataset", "locate"]
+__all__ = [
+    "Records",
+    "Split",
+    "TextDataset",
+    "fingerprint",
+    "holdout_test",
+    "labelled_dataset",
+    "load_dataset",
+    "locate",
+]

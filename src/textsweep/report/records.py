@@ -1,0 +1,291 @@
+"""Read one sweep execution out of MLflow into plain frozen records; nothing else reads MLflow.
+
+A record is one *execution*: one training of one trial's hyperparameters with one seed. A trial with
+`executions_per_trial: k > 1` gives k records (its nested execution runs); a trial without execution
+runs gives one record (the trial run itself).
+
+    records = load_records("sqlite:///mlruns/mlflow.db", "lstm-units")
+    [e.objective for e in records.usable()]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from textsweep import tracking
+from textsweep.errors import UserError
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+Value = bool | int | float | str
+
+HYPERPARAMETERS = (
+    "model",
+    "maxlen",
+    "embedding_dim",
+    "embedding_init",
+    "embedding_trainable",
+    "lstm_units",
+    "lstm_layers",
+    "bidirectional",
+    "dropout",
+    "recurrent_dropout",
+    "spatial_dropout",
+    "dense_units",
+    "dense_layers",
+    "learning_rate",
+    "optimizer",
+    "batch_size",
+)
+TAG_QUESTION = "textsweep.question"
+TAG_OBJECTIVE = "textsweep.objective"
+FINISHED = "FINISHED"
+_INT = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One training run of one trial: its hyperparameters, final metrics and per-epoch history."""
+
+    trial_id: str
+    run_id: str
+    index: int
+    hyperparameters: Mapping[str, Value]
+    objective: float | None
+    best_val_accuracy: float | None
+    test_accuracy: float | None
+    test_loss: float | None
+    train_seconds: float | None
+    params_count: float | None
+    status: str
+    history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """Finished with a finite objective: the only executions the statistics look at."""
+        return (
+            self.status == FINISHED and self.objective is not None and math.isfinite(self.objective)
+        )
+
+
+@dataclass(frozen=True)
+class SweepRecords:
+    """Everything the report needs from one sweep execution (one parent run)."""
+
+    sweep: str
+    question: str
+    objective: str
+    direction: str  # "max" or "min"
+    parent_run_id: str
+    experiment_id: str
+    executions: tuple[Execution, ...]
+
+    def usable(self) -> list[Execution]:
+        return [e for e in self.executions if e.usable]
+
+
+def parse_param(text: str) -> Value:
+    """MLflow stores params as strings: `"64"` -> 64, `"0.2"` -> 0.2, `"True"` -> True."""
+    if text in ("True", "true"):
+        return True
+    if text in ("False", "false"):
+        return False
+    if _INT.fullmatch(text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def direction_of(objective: str) -> str:
+    return "min" if objective.endswith("loss") else "max"
+
+
+def load_records(
+    tracking_uri: str,
+    sweep_name: str,
+    experiment: str | None = None,
+    parent_run_id: str | None = None,
+) -> SweepRecords:
+    """Read the newest parent run of `sweep_name` (or `parent_run_id`) and all its trials.
+
+    Args:
+        tracking_uri: the MLflow tracking URI, e.g. `sqlite:///mlruns/mlflow.db`.
+        sweep_name: the sweep's `name:`.
+        experiment: the experiment name when the sweep sets `tracking.experiment`; default: the
+            sweep name.
+        parent_run_id: report on this sweep execution instead of the newest one.
+
+    Raises:
+        UserError: no experiment, no parent run or no trial runs for the sweep.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if parent_run_id is not None:
+        parent = client.get_run(parent_run_id)
+    else:
+        parent = _newest_parent(client, tracking_uri, sweep_name, experiment)
+    experiment_id = parent.info.experiment_id
+    objective = (
+        parent.data.tags.get(TAG_OBJECTIVE) or parent.data.params.get("objective") or "val_accuracy"
+    )
+    trials = _search(
+        client, experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'"
+    )
+    trials = [t for t in trials if t.data.tags.get(tracking.TAG_ROLE) == tracking.ROLE_TRIAL]
+    if not trials:
+        raise UserError(
+            f"the sweep '{sweep_name}' has no trial runs in MLflow at {tracking_uri} (parent run "
+            f"{parent.info.run_id}); run it with `textsweep run sweeps/<sweep>.yaml` and report "
+            "again",
+            source=sweep_name,
+        )
+    trial_ids = {t.info.run_id for t in trials}
+    by_trial: dict[str, list[Run]] = {}
+    role_filter = f"tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_EXECUTION}'"
+    for run in _search(client, experiment_id, role_filter):
+        owner = run.data.tags.get(tracking.TAG_PARENT, "")
+        if owner in trial_ids:
+            by_trial.setdefault(owner, []).append(run)
+    executions: list[Execution] = []
+    for trial in sorted(trials, key=_trial_sort_key):
+        executions.extend(
+            _executions_of(client, trial, by_trial.get(trial.info.run_id, []), objective)
+        )
+    return SweepRecords(
+        sweep=parent.data.tags.get(tracking.TAG_SWEEP, sweep_name),
+        question=parent.data.tags.get(TAG_QUESTION, ""),
+        objective=objective,
+        direction=direction_of(objective),
+        parent_run_id=parent.info.run_id,
+        experiment_id=experiment_id,
+        executions=tuple(executions),
+    )
+
+
+def _newest_parent(
+    client: MlflowClient, tracking_uri: str, sweep_name: str, experiment: str | None
+) -> Run:
+    how = (
+        f"run it first with `textsweep run sweeps/{sweep_name}.yaml` "
+        "(or pass --tracking-uri where it ran)"
+    )
+    exp = client.get_experiment_by_name(experiment or sweep_name)
+    if exp is not None:
+        experiment_ids = [exp.experiment_id]
+    else:  # a bare name whose sweep file set tracking.experiment: look in every experiment
+        experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    sweep_filter = (
+        f"tags.`{tracking.TAG_SWEEP}` = '{sweep_name}' "
+        f"and tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_SWEEP}'"
+    )
+    parents = (
+        client.search_runs(experiment_ids, sweep_filter, order_by=["attributes.start_time DESC"])
+        if experiment_ids
+        else []
+    )
+    if not parents:
+        raise UserError(
+            f"no runs of the sweep '{sweep_name}' in MLflow at {tracking_uri}; {how}",
+            source=sweep_name,
+        )
+    return parents[0]
+
+
+def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
+    runs: list[Run] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string, max_results=1000, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _trial_sort_key(run: Run) -> tuple[int, str]:
+    trial_id = run.data.tags.get(tracking.TAG_TRIAL_ID, "")
+    return (int(trial_id), "") if trial_id.isdigit() else (1 << 62, trial_id)
+
+
+def _executions_of(
+    client: MlflowClient, trial: Run, children: list[Run], objective: str
+) -> list[Execution]:
+    hyperparameters = {
+        name: parse_param(trial.data.params[name])
+        for name in HYPERPARAMETERS
+        if name in trial.data.params
+    }
+    trial_id = (
+        trial.data.tags.get(tracking.TAG_TRIAL_ID) or trial.info.run_name or trial.info.run_id
+    )
+    if not children:
+        return [_execution(client, trial, trial, trial_id, 0, hyperparameters, objective)]
+    children.sort(key=lambda r: int(r.data.tags.get(tracking.TAG_EXECUTION, "0") or 0))
+    return [
+        _execution(client, run, trial, trial_id, i, hyperparameters, objective)
+        for i, run in enumerate(children)
+    ]
+
+
+def _execution(
+    client: MlflowClient,
+    run: Run,
+    trial: Run,
+    trial_id: str,
+    fallback_index: int,
+    hyperparameters: Mapping[str, Value],
+    objective: str,
+) -> Execution:
+    metrics: dict[str, Any] = run.data.metrics
+    history = {
+        key: tuple(
+            m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=_step)
+        )
+        for key in tracking.EPOCH_METRICS
+        if key in metrics
+    }
+    # A failed or killed trial makes all of its executions unusable, whatever their own status.
+    status = trial.info.status if trial.info.status != FINISHED else run.info.status
+    index_tag = run.data.tags.get(tracking.TAG_EXECUTION, "")
+    return Execution(
+        trial_id=trial_id,
+        run_id=run.info.run_id,
+        index=int(index_tag) if index_tag.isdigit() else fallback_index,
+        hyperparameters=dict(hyperparameters),
+        objective=_objective(metrics, history, objective),
+        best_val_accuracy=metrics.get("best_val_accuracy"),
+        test_accuracy=metrics.get("test_accuracy"),
+        test_loss=metrics.get("test_loss"),
+        train_seconds=metrics.get("train_seconds"),
+        params_count=metrics.get("params_count"),
+        status=status,
+        history=history,
+    )
+
+
+def _step(metric: Any) -> tuple[int, int]:
+    return (metric.step, metric.timestamp)
+
+
+def _objective(
+    metrics: Mapping[str, float], history: Mapping[str, tuple[float, ...]], objective: str
+) -> float | None:
+    """`best_<objective>`; when a run never logged it, the best epoch of its curve."""
+    value = metrics.get(f"best_{objective}")
+    if value is not None:
+        return float(value)
+    curve = history.get(objective)
+    if not curve:
+        return None
+    return float(min(curve) if direction_of(objective) == "min" else max(curve))

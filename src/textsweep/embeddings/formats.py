@@ -28,17 +28,19 @@ _BY_SUFFIX: dict[str, Format] = {
     ".model": "gensim",
     ".vec": "fasttext",
 }
-# What the first bytes of a text or binary file can tell apart; fastText .vec is word2vec text.
-_LOOKS_LIKE: dict[str, str] = {
+# What a file's first bytes can tell apart; a fastText .vec file is word2vec text.
+_LOOKS_LIKE: dict[str, Format] = {
     "word2vec": "word2vec",
     "fasttext": "word2vec",
     "word2vec_binary": "word2vec_binary",
     "glove": "glove",
+    "gensim": "gensim",
 }
 _DESCRIBE = {
     "word2vec": "word2vec text (a 'COUNT DIM' header line, then one word and its numbers per line)",
     "word2vec_binary": "word2vec binary (a 'COUNT DIM' header line, then binary floats)",
     "glove": "GloVe text (no header line; one word and its numbers per line)",
+    "gensim": "a gensim file (a Python pickle written by KeyedVectors.save)",
 }
 
 
@@ -80,14 +82,13 @@ def infer_format(path: Path, source: str = "<sweep>") -> Format:
     found = _sniff(_peek(path, source))
     if found is None:
         raise UserError(
-            f"cannot tell the format of {path}: "
-            f"its first line is {_first_line(_peek(path, source))[:60]!r}, "
+            f"cannot tell the format of {path}: it starts with {_first_line(_peek(path, source))}, "
             "which is neither a word2vec 'COUNT DIM' header nor a GloVe 'word 0.1 0.2 ...' line; "
             "set embeddings.format (word2vec, word2vec_binary, glove, fasttext or gensim)",
             source=source,
             key="embeddings.format",
         )
-    return found  # type: ignore[return-value]
+    return found
 
 
 def vectors_dim(cfg: EmbeddingsConfig, source: str = "<sweep>") -> int:
@@ -99,7 +100,7 @@ def vectors_dim(cfg: EmbeddingsConfig, source: str = "<sweep>") -> int:
     fmt = _checked_format(cfg, path, source)
     if fmt == "gensim":
         return int(_load_gensim(path, source, mmap=True).vector_size)
-    fields = _first_line(_peek(path, source)).split()
+    fields = _peek(path, source).split(b"\n", 1)[0].decode("utf-8").split()
     return int(fields[1]) if fmt != "glove" else len(fields) - 1
 
 
@@ -147,19 +148,9 @@ def _checked_format(cfg: EmbeddingsConfig, path: Path, source: str) -> Format:
     key = "embeddings.format" if cfg.format else "embeddings.path"
     how = "set" if cfg.format is None else "change"
     head = _peek(path, source)
-    if fmt == "gensim":
-        if not head.startswith(b"\x80"):  # every pickle protocol >= 2 starts with this byte
-            raise UserError(
-                f"{path} is not a gensim file (expected a Python pickle written by "
-                f"KeyedVectors.save; found a file starting {_first_line(head)[:60]!r}); {how} "
-                "embeddings.format to the file's (word2vec, word2vec_binary, glove or fasttext)",
-                source=source,
-                key=key,
-            )
-        return fmt
     found = _sniff(head)
     if found != _LOOKS_LIKE[fmt]:
-        what = _DESCRIBE[found] if found else f"a first line {_first_line(head)[:60]!r}"
+        what = _DESCRIBE[found] if found else _first_line(head)
         fix = f"{how} embeddings.format: {found}" if found else "check embeddings.path"
         if found is None and fmt == "word2vec_binary":
             fix += " (a fastText .bin model is not supported; use its .vec file)"
@@ -211,11 +202,20 @@ def _peek(path: Path, source: str) -> bytes:
 
 
 def _first_line(head: bytes) -> str:
-    return head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    """The first line of a file, for error messages: quoted if it is text."""
+    try:
+        line = head.split(b"\n", 1)[0].decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return "binary data"
+    if not line.isprintable():
+        return "binary data"
+    return f"a first line {line[:60]!r}" if line else "an empty first line"
 
 
-def _sniff(head: bytes) -> str | None:
-    """word2vec, word2vec_binary or glove, from a file's first bytes; None when none fits."""
+def _sniff(head: bytes) -> Format | None:
+    """The format a file's first bytes show (fastText .vec reads as word2vec); None if none fits."""
+    if head.startswith(b"\x80"):  # every pickle of protocol 2 or later starts with this byte
+        return "gensim"
     first, _, rest = head.partition(b"\n")
     try:
         fields = first.decode("utf-8").split()

@@ -108,7 +108,6 @@ class EarlyStoppingConfig(_Frozen):
     monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = "val_loss"
     patience: int = Field(2, ge=0)
     min_delta: float = Field(0.0, ge=0)
-    restore_best_weights: bool = True
 
 
 class TrainingConfig(_Frozen):
@@ -254,10 +253,16 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
         elif item["type"] == "missing":
             msg = "required key is missing"
         found = item.get("input")
-        got = "" if item["type"] in ("extra_forbidden", "missing") or "got" in msg else f"; got {found!r}"
+        got = (
+            ""
+            if item["type"] in ("extra_forbidden", "missing") or "got" in msg
+            else f"; got {found!r}"
+        )
         lines.append(f"{key}: {msg}{got}")
     unique = list(dict.fromkeys(lines))
-    return UserError("\n  ".join(unique) if len(unique) == 1 else "\n  " + "\n  ".join(unique), source=source)
+    return UserError(
+        "\n  ".join(unique) if len(unique) == 1 else "\n  " + "\n  ".join(unique), source=source
+    )
 
 
 def search_space_dirs(sweep_path: Path | None) -> list[Path]:

@@ -111,7 +111,9 @@ class HyperparameterSpec(BaseModel):
                 raise ValueError(f"choice values must be distinct; got {self.values}")
             unused = [f for f in ("min", "max", "step", "value") if getattr(self, f) is not None]
         elif t == "boolean":
-            unused = [f for f in ("min", "max", "step", "values", "value") if getattr(self, f) is not None]
+            unused = [
+                f for f in ("min", "max", "step", "values", "value") if getattr(self, f) is not None
+            ]
         else:  # fixed
             if self.value is None:
                 raise ValueError("a fixed hyperparameter needs `value`")
@@ -291,7 +293,9 @@ def check_spec_values(name: str, spec: HyperparameterSpec) -> None:
         check_value(name, spec.max)
     elif spec.type == "boolean":
         if kind != "bool":
-            raise ValueError(f"{name} is not a true/false hyperparameter; type boolean does not fit")
+            raise ValueError(
+                f"{name} is not a true/false hyperparameter; type boolean does not fit"
+            )
     else:
         for v in spec.candidates() or []:
             check_value(name, v)
@@ -352,14 +356,6 @@ def active_values(space: SearchSpace, hp: keras_tuner.HyperParameters) -> dict[s
     return out
 
 
-def with_defaults(values: Mapping[str, Scalar], batch_size: int) -> dict[str, Any]:
-    """Fill the hyperparameters a trial did not set with `DEFAULTS` (and the sweep's batch size)."""
-    out: dict[str, Any] = dict(DEFAULTS)
-    out["batch_size"] = batch_size
-    out.update(values)
-    return out
-
-
 def describe_spec(spec: HyperparameterSpec) -> str:
     """A short human form of a spec, as `textsweep validate` prints it."""
     if spec.type == "fixed":
@@ -375,7 +371,9 @@ def describe_spec(spec: HyperparameterSpec) -> str:
         if spec.sampling == "log":
             text += " log"
     if spec.when:
-        conds = ", ".join(f"{k} in {v}" if isinstance(v, list) else f"{k} == {v}" for k, v in spec.when.items())
+        conds = ", ".join(
+            f"{k} in {v}" if isinstance(v, list) else f"{k} == {v}" for k, v in spec.when.items()
+        )
         text += f"  (when {conds})"
     return text
 
@@ -387,5 +385,4 @@ __all__ = [
     "SearchSpace",
     "active_values",
     "declare",
-    "with_defaults",
 ]

@@ -13,6 +13,22 @@ Layout in one experiment per sweep (names are a contract, see PRODUCT.md):
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from textsweep.config import Sweep
+
 TAG_SWEEP = "textsweep.sweep"
 TAG_ROLE = "textsweep.role"
 TAG_TRIAL_ID = "textsweep.trial_id"
@@ -36,3 +52,229 @@ FINAL_METRICS = (
     "train_seconds",
     "params_count",
 )
+
+
+def quiet_mlflow_logs() -> None:
+    """Keep alembic's schema-migration chatter and MLflow's info lines out of the terminal."""
+    for name in ("alembic", "mlflow", "mlflow.store", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (relative to the working directory), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of the embedded store live beside its database: `<db folder>/artifacts/<experiment>`."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
+    return (db.resolve().parent / "artifacts" / safe).as_uri()
+
+
+@dataclass
+class Tracker:
+    """One sweep's connection to MLflow: an experiment, and the runs textsweep creates in it."""
+
+    uri: str
+    client: MlflowClient
+    experiment_id: str
+
+    @classmethod
+    def open(cls, uri: str, experiment: str) -> Tracker:
+        """Connect, creating the SQLite folder and the experiment on first use."""
+        from mlflow import MlflowClient
+
+        quiet_mlflow_logs()
+        db = sqlite_path(uri)
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                client.restore_experiment(found.experiment_id)
+            return cls(uri, client, found.experiment_id)
+        try:
+            exp_id = client.create_experiment(
+                experiment, artifact_location=default_artifact_location(uri, experiment)
+            )
+        except Exception:  # another process created it first
+            again = client.get_experiment_by_name(experiment)
+            if again is None:
+                raise
+            exp_id = again.experiment_id
+        return cls(uri, client, exp_id)
+
+    def start_run(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any] = {}) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        if params:
+            self.log_params(run.info.run_id, params)
+        return str(run.info.run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, _param_text(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        if items:
+            self.client.log_batch(run_id, metrics=items)
+
+    def log_curves(self, run_id: str, rows: Sequence[Mapping[str, float]]) -> None:
+        """Per-epoch metrics as one batch, `step` = epoch (rows carry an `epoch` key)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(row[k]), now, int(row["epoch"]))
+            for row in rows
+            for k in EPOCH_METRICS
+            if k in row and math.isfinite(float(row[k]))
+        ]
+        for i in range(0, len(items), 900):
+            self.client.log_batch(run_id, metrics=items[i : i + 900])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, v)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def child_runs(self, parent_id: str, role: str) -> list[Any]:
+        """Runs directly under `parent_id` with `textsweep.role` = role, oldest first."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_PARENT}` = '{parent_id}' and tags.`{TAG_ROLE}` = '{role}'",
+            order_by=["attributes.start_time ASC"],
+            max_results=50000,
+        )
+
+
+def _param_text(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def history_csv(rows: Sequence[Mapping[str, float]]) -> str:
+    keys = ["epoch"] + [k for k in EPOCH_METRICS if any(k in r for r in rows)]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def curves_figure(rows: Sequence[Mapping[str, float]], title: str) -> Any:
+    """Loss and accuracy per epoch, training against validation, as a matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.5), dpi=100)
+    epochs = [r["epoch"] for r in rows]
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
+            ys = [r.get(key, math.nan) for r in rows]
+            ax.plot(epochs, ys, style, label=key, markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def log_history_artifacts(
+    tracker: Tracker, run_id: str, rows: Sequence[Mapping[str, float]], title: str
+) -> None:
+    """`history.csv` and `curves.png` for one run's per-epoch rows."""
+    tracker.log_text(run_id, history_csv(rows), "history.csv")
+    if rows:
+        tracker.log_figure(run_id, curves_figure(rows, title), "curves.png")
+
+
+def results_table(tracker: Tracker, parent_id: str) -> str:
+    """`results.csv`: one row per trial of a parent run, hyperparameters then metrics."""
+    trials = tracker.child_runs(parent_id, ROLE_TRIAL)
+    param_keys: list[str] = []
+    metric_keys: list[str] = []
+    for run in trials:
+        for k in run.data.params:
+            if "." not in k and k not in param_keys:
+                param_keys.append(k)
+        for k in run.data.metrics:
+            if k not in metric_keys and k not in EPOCH_METRICS:
+                metric_keys.append(k)
+    header = ["trial_id", "run_name", "status"] + param_keys + metric_keys
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for run in trials:
+        writer.writerow(
+            [run.data.tags.get(TAG_TRIAL_ID, ""), run.info.run_name, run.info.status]
+            + [run.data.params.get(k, "") for k in param_keys]
+            + [_fmt(run.data.metrics.get(k)) for k in metric_keys]
+        )
+    return buf.getvalue()
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def write_temp(text: str, name: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="textsweep-"))
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return math.nan, math.nan
+    mean = sum(vals) / len(vals)
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
+    return mean, math.sqrt(var)
+
+
+def log_sweep_files(tracker: Tracker, run_id: str, sweep: Sweep) -> None:
+    """The sweep and search-space files as written, and the resolved sweep as it ran."""
+    import json
+
+    if sweep.path is not None and sweep.path.is_file():
+        tracker.log_file(run_id, sweep.path, "sweep")
+    if sweep.space_path is not None and sweep.space_path.is_file():
+        tracker.log_file(run_id, sweep.space_path, "search_space")
+    resolved = {
+        "sweep": sweep.config.model_dump(mode="json", exclude={"search_space"}),
+        "search_space": sweep.space.model_dump(mode="json", exclude_none=True),
+    }
+    tracker.log_text(run_id, json.dumps(resolved, indent=2), "sweep/resolved.json")

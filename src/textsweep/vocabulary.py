@@ -70,7 +70,9 @@ class Ragged:
         """int32 [n, maxlen]: the last `maxlen` tokens of each row, zeros in front (Keras's defaults)."""
         out = np.zeros((len(self), maxlen), dtype=np.int32)
         for i in range(len(self)):
-            row = self.flat[max(self.offsets[i], self.offsets[i + 1] - maxlen) : self.offsets[i + 1]]
+            row = self.flat[
+                max(self.offsets[i], self.offsets[i + 1] - maxlen) : self.offsets[i + 1]
+            ]
             if len(row):
                 out[i, maxlen - len(row) :] = row
         return out
@@ -110,7 +112,9 @@ class Encoded:
         return len(self.class_names)
 
 
-def build_vocabulary(token_lists: Iterable[list[str]], num_words: int) -> tuple[list[str], np.ndarray]:
+def build_vocabulary(
+    token_lists: Iterable[list[str]], num_words: int
+) -> tuple[list[str], np.ndarray]:
     """The `num_words - 2` most frequent tokens (ties broken alphabetically) after PAD and OOV."""
     counts: Counter[str] = Counter()
     for tokens in token_lists:

@@ -50,7 +50,9 @@ def locate_imdb(cfg: DatasetConfig, source: str) -> Path:
     if cfg.path is not None:
         p = Path(cfg.path).expanduser()
         if not p.exists():
-            raise UserError(f"{cfg.path} does not exist; check the path", source=source, key="dataset.path")
+            raise UserError(
+                f"{cfg.path} does not exist; check the path", source=source, key="dataset.path"
+            )
         found = p if npz and p.is_file() else (p / "imdb.npz" if npz else _aclimdb_in(p))
         if found is None or not found.exists():
             what = "imdb.npz" if npz else f"aclImdb/ or {ARCHIVE}"
@@ -58,7 +60,11 @@ def locate_imdb(cfg: DatasetConfig, source: str) -> Path:
         return found
     folders = [Path(d) for d in [os.environ.get(DATA_DIR_ENV)] if d] + [keras_cache_dir()]
     for folder in folders:
-        found = (folder / "imdb.npz" if (folder / "imdb.npz").is_file() else None) if npz else _aclimdb_in(folder)
+        found = (
+            (folder / "imdb.npz" if (folder / "imdb.npz").is_file() else None)
+            if npz
+            else _aclimdb_in(folder)
+        )
         if found is not None:
             return found
     return _download(npz, source)
@@ -69,7 +75,9 @@ def _download(npz: bool, source: str) -> Path:
 
     url, name = (IMDB_NPZ_URL, "imdb.npz") if npz else (IMDB_URL, ARCHIVE)
     try:
-        return Path(get_file(name, url, cache_dir=str(keras_cache_dir().parent), cache_subdir="datasets"))
+        return Path(
+            get_file(name, url, cache_dir=str(keras_cache_dir().parent), cache_subdir="datasets")
+        )
     except Exception as e:  # network errors come in many types
         raise UserError(
             f"the IMDB data was not found locally and could not be downloaded ({e}); set "
@@ -90,7 +98,12 @@ def _read_members(location: Path, splits: set[str]) -> Iterator[tuple[str, str, 
                 for f in folder.glob("*.txt"):
                     m = _MEMBER.search("aclImdb/" + f.relative_to(location).as_posix())
                     if m:
-                        yield split, label, int(m.group(3)), f.read_bytes().decode("utf-8", "replace")
+                        yield (
+                            split,
+                            label,
+                            int(m.group(3)),
+                            f.read_bytes().decode("utf-8", "replace"),
+                        )
         return
     try:
         with tarfile.open(location, mode="r|gz") as tar:
@@ -105,7 +118,9 @@ def _read_members(location: Path, splits: set[str]) -> Iterator[tuple[str, str, 
                 if fh is not None:
                     yield split, label, int(m.group(3)), fh.read().decode("utf-8", "replace")
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise UserError(f"cannot read the IMDB archive ({e}); is it complete?", source=str(location)) from None
+        raise UserError(
+            f"cannot read the IMDB archive ({e}); is it complete?", source=str(location)
+        ) from None
 
 
 def load_imdb(cfg: DatasetConfig, source: str) -> TextDataset:

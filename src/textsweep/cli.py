@@ -1,0 +1,229 @@
+"""The `textsweep` command: a thin shell over the library; user errors become exit code 2.
+
+Heavy libraries (TensorFlow, Keras Tuner, MLflow, gensim) are imported only by the subcommands
+that need them, so `textsweep --help` and `textsweep validate` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from textsweep import __version__
+from textsweep.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SWEEP_FAILED, SweepFailed, UserError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textsweep",
+        description="Hyperparameter sweeps over Keras text classifiers: Keras Tuner drives the "
+        "trials, MLflow records them, `report` answers the sweep's question.",
+    )
+    parser.add_argument("--version", action="version", version=f"textsweep {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run a sweep", description="Run a sweep file to the end.")
+    run.add_argument("sweep", help="a sweep YAML file, e.g. sweeps/quickstart.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a dotted key of the sweep file (repeatable)")  # fmt: skip
+    run.add_argument("--max-trials", type=_positive, help="same as --set tuner.max_trials=N")
+    run.add_argument("--epochs", type=_positive, help="same as --set training.epochs=N")
+    run.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)"
+    )
+    run.add_argument("--resume", action="store_true", help="continue the last unfinished execution")
+    run.add_argument(
+        "--workers", type=_positive, help="run N local Keras Tuner workers and a chief"
+    )
+
+    validate = sub.add_parser(
+        "validate", help="check sweep and search-space files without training"
+    )
+    validate.add_argument("sweeps", nargs="+", help="sweep YAML files")
+    validate.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
+
+    report = sub.add_parser("report", help="answer a sweep's question from what MLflow holds")
+    report.add_argument("sweep", help="a sweep YAML file or a sweep name")
+    report.add_argument("--tracking-uri", help="MLflow tracking URI")
+    report.add_argument("--out", type=Path, help="folder for report.md/.html/.json")
+
+    embeddings = sub.add_parser("embeddings", help="word vectors for pretrained embeddings")
+    embeddings_sub = embeddings.add_subparsers(
+        dest="embeddings_command", metavar="COMMAND", required=True
+    )
+    train = embeddings_sub.add_parser(
+        "train",
+        help="train word2vec on a sweep dataset's training (+ unlabeled) text",
+        description="Train word2vec with gensim on the sweep dataset's training split (for IMDB "
+        "also the 50,000 unlabeled reviews), never its test split; writes word2vec text and "
+        "OUT.json, a record of how it was made.",
+    )
+    train.add_argument("sweep", help="a sweep YAML file; its dataset and embeddings.train options")
+    train.add_argument("--out", type=Path, required=True, help="vectors file (word2vec text)")
+    train.add_argument("--dim", type=_positive, help="vector dimension (default 100)")
+    train.add_argument("--window", type=_positive, help="context window (default 5)")
+    train.add_argument("--min-count", type=_positive, help="ignore rarer words (default 2)")
+    train.add_argument("--epochs", type=_positive, help="passes over the corpus (default 5)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")
+    ui.add_argument("--port", type=_positive, default=5000)
+    ui.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as e:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SweepFailed as e:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"sweep failed: {e}", file=sys.stderr)
+        return EXIT_SWEEP_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    handlers = {"run": _run, "validate": _validate, "report": _report, "ui": _ui}
+    handlers["embeddings"] = _embeddings_train
+    return handlers[args.command](args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from textsweep.config import load_sweep
+    from textsweep.tuning import run_sweep
+
+    overrides = list(args.overrides)
+    if args.max_trials:
+        overrides.append(f"tuner.max_trials={args.max_trials}")
+    if args.epochs:
+        overrides.append(f"training.epochs={args.epochs}")
+    sweep = load_sweep(args.sweep, overrides)
+    _check_inputs(sweep)
+    if args.workers:
+        raise UserError("--workers is not available yet; run without it", source="--workers")
+    if args.resume:
+        raise UserError("--resume is not available yet; run without it", source="--resume")
+    run_sweep(sweep, tracking_uri=args.tracking_uri)
+    return EXIT_OK
+
+
+def _check_inputs(sweep: object) -> None:
+    """Cheap checks of what a sweep points at (paths, vectors' dimension), before any training."""
+    from textsweep.config import Sweep
+
+    assert isinstance(sweep, Sweep)
+    d = sweep.config.dataset
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    for key, value in (("dataset.path", d.path), ("dataset.test_path", d.test_path)):
+        if value is not None and not Path(value).expanduser().exists():
+            raise UserError(f"{value} does not exist; check the path", source=source, key=key)
+    if sweep.may_use_pretrained():
+        from textsweep.embeddings import check_embedding_dim
+
+        check_embedding_dim(sweep)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from textsweep.config import load_sweep
+    from textsweep.search_space import describe_spec
+    from textsweep.tuning import planned_trials
+
+    for path in args.sweeps:
+        sweep = load_sweep(path, args.overrides)
+        _check_inputs(sweep)
+        c = sweep.config
+        print(f"{path}: ok — sweep {sweep.name!r}")
+        if c.question:
+            print(f"  question: {c.question}")
+        where = sweep.space_path or "inline"
+        print(f"  search space ({where}):")
+        for name in sweep.space.ordered_names():
+            print(f"    {name}: {describe_spec(sweep.space.hyperparameters[name])}")
+        n = planned_trials(sweep)
+        what = "grid trials" if c.tuner.algorithm == "grid" else "trials"
+        print(
+            f"  tuner: {c.tuner.algorithm}, {n} {what} x {c.tuner.executions_per_trial} execution(s)"
+        )
+        if c.tuner.algorithm == "grid":
+            print(f"  grid size: {sweep.space.grid_size()}")
+        print(f"  tracking: {sweep.tracking_uri()}  experiment {sweep.experiment!r}")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from textsweep.report import make_report
+
+    rep = make_report(args.sweep, args.tracking_uri, args.out)
+    print(rep.answer_text())
+    return EXIT_OK
+
+
+def _embeddings_train(args: argparse.Namespace) -> int:
+    from textsweep.config import load_sweep
+    from textsweep.embeddings import sidecar_path, train_for_sweep
+
+    sweep = load_sweep(args.sweep, args.overrides)
+    out = train_for_sweep(
+        sweep,
+        args.out,
+        progress=lambda line: print(line, flush=True),
+        dim=args.dim,
+        window=args.window,
+        min_count=args.min_count,
+        epochs=args.epochs,
+    )
+    print(f"wrote {out} (how it was made: {sidecar_path(out)}); use it in a sweep with "
+          f"`embeddings: {{path: {out}}}`")  # fmt: skip
+    return EXIT_OK
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from textsweep.config import DEFAULT_TRACKING_URI
+    from textsweep.tracking import sqlite_path
+
+    uri = args.tracking_uri or DEFAULT_TRACKING_URI
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise UserError(
+            f"no tracking store at {db}; run a sweep first (textsweep run sweeps/quickstart.yaml)",
+            source="--tracking-uri",
+        )
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(args.port)]  # fmt: skip
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C to stop)", flush=True)
+    env = dict(os.environ)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return EXIT_OK

@@ -1,0 +1,325 @@
+"""Running a sweep: data, tracking, Keras Tuner search, and the summary at the end.
+
+    result = run_sweep(load_sweep("sweeps/quickstart.yaml"))
+    result.best_values, result.best_objective, result.parent_run_id
+
+Everything that can be wrong with the input is checked before anything is created in MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from textsweep.config import Sweep
+from textsweep.errors import SweepFailed
+from textsweep.progress import Progress, duration
+from textsweep.tracking import ROLE_SWEEP, TAG_ROLE, TAG_SWEEP, Tracker, results_table
+
+DEFAULT_MAX_TRIALS = 10
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Where a finished sweep is, and its best trial."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    completed: int
+    failed: int
+    best_trial_id: str | None
+    best_values: dict[str, Any]
+    best_objective: float | None
+    best_test_accuracy: float | None
+
+
+def home_dir() -> Path:
+    """Where textsweep keeps working state (caches, Keras Tuner projects): `$TEXTSWEEP_HOME`."""
+    return Path(os.environ.get("TEXTSWEEP_HOME", ".textsweep"))
+
+
+def configure_tensorflow(intra_op: int | None = None, inter_op: int | None = None) -> None:
+    """Quiet TensorFlow's C++ and Python logs, and set its thread pools, before it starts."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import absl.logging
+
+    with _stderr_silenced():  # oneDNN and absl print straight to fd 2 while TensorFlow loads
+        import tensorflow as tf
+
+        tf.constant(0.0) + 1.0
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
+    try:
+        if intra_op is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:
+        pass  # already initialised in this process (tests): the first setting stands
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def planned_trials(sweep: Sweep) -> int | None:
+    """How many trials the tuner will run, for `trial k of N` (an estimate for Hyperband)."""
+    t = sweep.config.tuner
+    if t.algorithm == "grid":
+        size = sweep.space.grid_size()
+        return min(size, t.max_trials) if (size and t.max_trials) else size
+    if t.algorithm == "hyperband":
+        max_epochs = t.max_epochs or sweep.config.training.epochs
+        brackets, epochs = 0, float(max_epochs)
+        while epochs >= 1:
+            epochs /= t.factor
+            brackets += 1
+        end0 = math.ceil(1 + math.log(max_epochs, t.factor))
+        total = sum(
+            math.ceil(end0 / (b + 1) * t.factor ** (b - r))
+            for b in range(brackets)
+            for r in range(b + 1)
+        )
+        return total * t.hyperband_iterations
+    return t.max_trials or DEFAULT_MAX_TRIALS
+
+
+def sweep_settings(sweep: Sweep) -> dict[str, Any]:
+    """The fixed settings logged as params next to every trial's hyperparameters."""
+    c = sweep.config
+    d = c.dataset
+    settings: dict[str, Any] = {
+        "objective": c.objective,
+        "dataset.format": d.format,
+        "dataset.num_words": d.num_words,
+        "dataset.validation_split": d.validation_split,
+        "dataset.limit": d.limit,
+        "dataset.seed": d.seed,
+        "training.epochs": c.training.epochs,
+        "training.early_stopping": c.training.early_stopping.model_dump_json()
+        if c.training.early_stopping
+        else "none",
+        "tuner.algorithm": c.tuner.algorithm,
+        "tuner.executions_per_trial": c.tuner.executions_per_trial,
+        "tuner.seed": c.tuner.seed,
+    }
+    if d.path:
+        settings["dataset.path"] = d.path
+    return settings
+
+
+def run_sweep(
+    sweep: Sweep, tracking_uri: str | None = None, out: TextIO | None = None
+) -> SweepResult:
+    """Run a sweep to the end; raises `UserError` on bad input (before touching MLflow)."""
+    from textsweep.models import ModelInputs
+    from textsweep.vocabulary import encode
+
+    out = out or sys.stdout
+    cfg = sweep.config
+    uri = sweep.tracking_uri(tracking_uri)
+    total = planned_trials(sweep)
+    progress = Progress(cfg.objective, sweep.directions(), total, out=out)
+    progress.say(
+        f"textsweep: sweep {sweep.name!r}" + (f" — {cfg.question}" if cfg.question else "")
+    )
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    started = time.monotonic()
+    encoded = encode(cfg.dataset, home_dir() / "cache", source=source, progress=progress.say)
+    for warning in encoded.warnings:
+        progress.say(f"warning: {warning}")
+    progress.say(
+        f"data: {len(encoded.train)} train, {len(encoded.val)} validation, {len(encoded.test)} test; "
+        f"{encoded.num_classes} classes; ready in {time.monotonic() - started:.1f}s"
+    )
+    matrix, coverage = _pretrained(sweep, encoded, progress)
+    configure_tensorflow(cfg.training.intra_op_threads, cfg.training.inter_op_threads)
+    from textsweep import trials
+
+    tracker = Tracker.open(uri, sweep.experiment)
+    parent_id = _start_parent(tracker, sweep, encoded)
+    progress.say(f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}")
+    inputs = ModelInputs(cfg.dataset.num_words, encoded.num_classes, matrix)
+    context = trials.SweepContext(
+        sweep, tracker, parent_id, progress, sweep_settings(sweep), extra_params=coverage
+    )
+    tuner = _make_tuner(sweep, trials, context, inputs, encoded, parent_id)
+    status, failure = "FINISHED", None
+    try:
+        tuner.search(epochs=cfg.training.epochs, verbose=0)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except RuntimeError as e:
+        if "consecutive failures" not in str(e):
+            status = "FAILED"
+            raise
+        status, failure = "FAILED", e
+    finally:
+        tracker.log_text(parent_id, results_table(tracker, parent_id), "results.csv")
+        tracker.end_run(parent_id, status)
+    result = _result(tracker, tuner, sweep, uri, parent_id)
+    if failure is not None:
+        limit = cfg.tuner.max_consecutive_failures
+        raise SweepFailed(
+            f"the sweep stopped after {limit} failed trials in a row; the last error was: "
+            f"{str(failure).splitlines()[-1] if str(failure) else failure}. See the FAILED runs in MLflow "
+            f"(parent run {parent_id}) for tracebacks."
+        )
+    progress.say(summary(result, sweep, time.monotonic() - started))
+    # a finished sweep is never resumed: drop Keras Tuner's per-trial checkpoints
+    shutil.rmtree(Path(tuner.project_dir), ignore_errors=True)
+    return result
+
+
+def _pretrained(sweep: Sweep, encoded: Any, progress: Progress) -> tuple[Any, dict[str, Any]]:
+    if not sweep.may_use_pretrained():
+        return None, {}
+    from textsweep.embeddings import vectors_for_sweep
+
+    em = vectors_for_sweep(sweep, encoded, home_dir() / "cache", progress.say)
+    progress.say(
+        f"vectors: {em.source}, dim {em.dim}; coverage {em.vocab_coverage:.1%} of the vocabulary, "
+        f"{em.token_coverage:.1%} of training tokens; missing words: {em.missing_init}"
+    )
+    params = {
+        "embeddings.source": em.source,
+        "embeddings.dim": em.dim,
+        "embeddings.vocab_coverage": round(em.vocab_coverage, 4),
+        "embeddings.token_coverage": round(em.token_coverage, 4),
+        "embeddings.missing_init": em.missing_init,
+    }
+    return em.matrix, params
+
+
+def _start_parent(tracker: Tracker, sweep: Sweep, encoded: Any) -> str:
+    from textsweep.tracking import log_sweep_files
+
+    cfg = sweep.config
+    tags = {
+        TAG_SWEEP: sweep.name,
+        TAG_ROLE: ROLE_SWEEP,
+        "textsweep.question": cfg.question,
+        "textsweep.objective": cfg.objective,
+        "mlflow.note.content": cfg.question,
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    params = {**sweep_settings(sweep), "classes": json.dumps(list(encoded.class_names)),
+              "data.train_size": len(encoded.train), "data.val_size": len(encoded.val),
+              "data.test_size": len(encoded.test), "data.cache_key": encoded.key}  # fmt: skip
+    parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
+    log_sweep_files(tracker, parent_id, sweep)
+    tracker.log_text(parent_id, json.dumps(list(encoded.class_names)), "labels.json")
+    return parent_id
+
+
+def _make_tuner(
+    sweep: Sweep, trials: Any, context: Any, inputs: Any, encoded: Any, parent_id: str
+) -> Any:
+    import keras_tuner as kt
+
+    cfg = sweep.config
+    t = cfg.tuner
+    hypermodel = trials.TextHyperModel(sweep, trials.TrialData(encoded), inputs)
+    common: dict[str, Any] = {
+        "hypermodel": hypermodel,
+        "objective": kt.Objective(cfg.objective, sweep.directions()),
+        "executions_per_trial": t.executions_per_trial,
+        "seed": t.seed,
+        "directory": str(home_dir() / "tuner" / sweep.name),
+        "project_name": parent_id,
+        "overwrite": False,
+        "max_consecutive_failed_trials": t.max_consecutive_failures,
+        "context": context,
+    }
+    if t.algorithm == "hyperband":
+        extra = {"max_epochs": t.max_epochs or cfg.training.epochs, "factor": t.factor,
+                 "hyperband_iterations": t.hyperband_iterations}  # fmt: skip
+    elif t.algorithm == "grid":
+        extra = {"max_trials": t.max_trials}
+    elif t.algorithm == "bayesian":
+        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS,
+                 "num_initial_points": t.num_initial_points}  # fmt: skip
+    else:
+        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
+    return trials.tuner_class(t.algorithm)(**common, **extra)
+
+
+def _result(tracker: Tracker, tuner: Any, sweep: Sweep, uri: str, parent_id: str) -> SweepResult:
+    from textsweep.search_space import active_values
+
+    trials_by_status: dict[str, int] = {}
+    for trial in tuner.oracle.trials.values():
+        trials_by_status[trial.status] = trials_by_status.get(trial.status, 0) + 1
+    best = tuner.oracle.get_best_trials(1)
+    best_values: dict[str, Any] = {}
+    best_id = best_obj = best_test = None
+    if best:
+        trial = best[0]
+        best_id = trial.trial_id
+        best_values = active_values(sweep.space, trial.hyperparameters)
+        best_obj = trial.score
+        run_id = tuner.ctx.trial_runs.get(best_id)
+        if run_id:
+            metrics = tracker.client.get_run(run_id).data.metrics
+            best_test = metrics.get("test_accuracy")
+    return SweepResult(
+        tracking_uri=uri,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=parent_id,
+        completed=trials_by_status.get("COMPLETED", 0),
+        failed=trials_by_status.get("FAILED", 0) + trials_by_status.get("INVALID", 0),
+        best_trial_id=best_id,
+        best_values=best_values,
+        best_objective=best_obj,
+        best_test_accuracy=best_test,
+    )
+
+
+def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
+    from textsweep.progress import format_values
+
+    lines = [
+        f"done in {duration(seconds)}: {result.completed} trials completed, {result.failed} failed",
+    ]
+    if result.best_trial_id is not None:
+        test = (
+            f"{result.best_test_accuracy:.4f}" if result.best_test_accuracy is not None else "n/a"
+        )
+        lines += [
+            f"best trial {result.best_trial_id}: {sweep.config.objective} {result.best_objective:.4f}, "
+            f"test_accuracy {test}",
+            f"  {format_values(result.best_values)}",
+        ]
+    ui = "textsweep ui" + (
+        f" --tracking-uri {result.tracking_uri}" if "sqlite" not in result.tracking_uri else ""
+    )
+    lines += [
+        f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
+        f"parent run {result.parent_run_id} in {result.tracking_uri}",
+        f"look at it: {ui}   (then open http://127.0.0.1:5000)",
+        f"answer the question: textsweep report {sweep.path or sweep.name}",
+    ]
+    return "\n".join(lines)

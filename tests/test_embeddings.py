@@ -311,3 +311,33 @@ def test_importing_the_module_does_not_import_gensim() -> None:
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
         == "False"
     )
+
+
+def test_the_command_trains_vectors_with_options_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textsweep.cli import main
+
+    fake_imdb(tmp_path / "data")
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(
+        f"name: emb\ndataset: {{format: imdb, path: {tmp_path / 'data'}}}\n"
+        "search_space: {hyperparameters: {model: {type: fixed, value: embedding_pool}}}\n"
+    )
+    out = tmp_path / "w2v.txt"
+    args = [
+        "embeddings",
+        "train",
+        str(sweep_file),
+        "--out",
+        str(out),
+        "--dim",
+        "5",
+        "--min-count",
+        "1",
+    ]
+    assert main([*args, "--epochs", "1"]) == 0
+    assert (
+        vectors_dim(EmbeddingsConfig(path=str(out))) == 5 and "epoch 1/1" in capsys.readouterr().out
+    )
+    assert main([*args, "--set", "dataset.path=nowhere"]) == 2

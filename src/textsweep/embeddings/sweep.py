@@ -187,7 +187,7 @@ def vectors_for_sweep(
             train_for_sweep(sweep, path, progress)
             kv = load_vectors(cached, source)
         where = str(path)
-    matrix = build_embedding_matrix(
+    return build_embedding_matrix(
         kv,
         encoded.vocabulary,
         encoded.token_counts,
@@ -195,8 +195,6 @@ def vectors_for_sweep(
         seed=sweep.config.dataset.seed,
         source=where,
     )
-    say("embeddings: " + matrix.describe())
-    return matrix
 
 
 def _source(sweep: Sweep) -> str:

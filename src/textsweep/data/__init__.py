@@ -143,7 +143,7 @@ def labelled_dataset(
     if len(class_names) < 2:
         raise UserError(
             f"found only one class, {class_names[0]!r} ({len(labels)} texts); a classifier "
-            f"needs at least two; check {label_key}",
+            f"needs at least two; check {label_key}" + _notes(notes),
             source=train.source,
             key=label_key,
         )
@@ -154,7 +154,8 @@ def labelled_dataset(
         raise UserError(
             f"class {singles[0]!r} has a single example ({first})"
             + (f", and so do {_listing(singles[1:])}" if len(singles) > 1 else "")
-            + "; a stratified split needs at least two per class; add examples or remove the class",
+            + "; a stratified split needs at least two per class; add examples or remove the class"
+            + _notes(notes),
             source=train.source,
             key=label_key,
         )
@@ -177,6 +178,11 @@ def labelled_dataset(
     return TextDataset(
         split, Split(labels=test_labels, texts=test.texts), class_names, warnings=tuple(notes)
     )
+
+
+def _notes(notes: Sequence[str]) -> str:
+    """What reading the files noticed, appended to an error it may explain (merged rows, say)."""
+    return "".join(f"\n  note: {n}" for n in notes)
 
 
 def _drop_empty(r: Records, key: str, notes: list[str]) -> Records:
@@ -217,9 +223,13 @@ def _listing(names: Sequence[str], most: int = 10) -> str:
 
 def check_usable(dataset: TextDataset, source: str) -> None:
     if len(dataset.train) == 0:
-        raise UserError("the training split is empty; check dataset.path", source=source, key="dataset")
+        raise UserError(
+            "the training split is empty; check dataset.path", source=source, key="dataset"
+        )
     if len(dataset.test) == 0:
-        raise UserError("the test split is empty; check dataset.test_path", source=source, key="dataset")
+        raise UserError(
+            "the test split is empty; check dataset.test_path", source=source, key="dataset"
+        )
     n_classes = len(np.unique(dataset.train.labels))
     if n_classes < 2:
         raise UserError(
@@ -235,7 +245,9 @@ def file_identity(path: Path) -> list[object]:
     path = path.resolve()
     if path.is_dir():
         entries = sorted(p for p in path.rglob("*") if p.is_file())
-        stats = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in entries]
+        stats = [
+            (str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in entries
+        ]
         digest = hashlib.sha256(json.dumps(stats).encode()).hexdigest()
         return [str(path), "dir", digest]
     st = path.stat()

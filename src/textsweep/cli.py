@@ -85,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive, help="passes over the corpus (default 5)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    data = sub.add_parser("data", help="look at a dataset before sweeping over it")
+    data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    describe = data_sub.add_parser(
+        "describe",
+        help="sizes, classes, balance, token lengths and vocabulary coverage",
+        description="Describe a dataset as a sweep would see it: sizes per split (validation "
+        "included), classes and balance, token-length percentiles (to choose maxlen), vocabulary "
+        "size and token coverage at several num_words.",
+    )
+    describe.add_argument(
+        "spec", help="a sweep YAML file, `imdb`, or a data file or folder (format inferred)"
+    )
+    describe.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE", help="a dataset key, e.g. label_column=topic")  # fmt: skip
+    for flag in ("format", "text-column", "label-column", "test-path", "limit", "num-words"):
+        describe.add_argument(f"--{flag}", help=f"same as --set {flag.replace('-', '_')}=VALUE")
+
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")
     ui.add_argument("--port", type=_positive, default=5000)
     ui.add_argument(
@@ -116,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": _run, "validate": _validate, "report": _report, "ui": _ui}
     handlers["embeddings"] = _embeddings_train
+    handlers["data"] = _data_describe
     return handlers[args.command](args)
 
 
@@ -205,6 +223,18 @@ def _embeddings_train(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out} (how it was made: {sidecar_path(out)}); use it in a sweep with "
           f"`embeddings: {{path: {out}}}`")  # fmt: skip
+    return EXIT_OK
+
+
+def _data_describe(args: argparse.Namespace) -> int:
+    from textsweep.data.describe import dataset_from_spec, describe, format_description
+
+    overrides = list(args.overrides)
+    for key in ("format", "text_column", "label_column", "test_path", "limit", "num_words"):
+        if getattr(args, key) is not None:
+            overrides.append(f"{key}={getattr(args, key)}")
+    cfg, source = dataset_from_spec(args.spec, overrides)
+    print(format_description(describe(cfg, source)))
     return EXIT_OK
 
 

@@ -130,3 +130,23 @@ def test_describe_real_imdb_with_a_limit() -> None:
     assert d.split("test").class_counts == (200, 200)
     assert 100 < d.length_percentiles("train")[50] < 300
     assert 0.85 < dict(d.coverage)[10000] < 1.0
+
+
+def test_cli_data_describe_prints_the_description(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textsweep.cli import main
+
+    path = write_table(tmp_path / "t.csv")
+    assert main(["data", "describe", str(path), "--num-words", "4", "--set", "seed=2"]) == 0
+    assert "token coverage" in capsys.readouterr().out
+
+
+def test_cli_data_describe_bad_data_exits_2_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textsweep.cli import main
+
+    path = write_table(tmp_path / "t.csv")
+    assert main(["data", "describe", str(path), "--label-column", "topic"]) == 2
+    assert f"{path}: dataset.label_column: no column named 'topic'" in capsys.readouterr().err

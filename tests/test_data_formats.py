@@ -248,6 +248,12 @@ def test_all_empty_texts_is_an_error(tmp_path: Path) -> None:
     assert info.value.source == str(tmp_path / "r.csv")
 
 
+def test_file_without_data_rows_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text("text,label\n")
+    with pytest.raises(UserError, match=r"r\.csv: dataset\.text_column: found no texts"):
+        table(tmp_path / "r.csv")
+
+
 def test_one_class_only_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "r.csv").write_text("text,label\na,pos\nb,pos\nc,pos\n")
     with pytest.raises(

@@ -187,11 +187,13 @@ def _notes(notes: Sequence[str]) -> str:
 
 def _drop_empty(r: Records, key: str, notes: list[str]) -> Records:
     keep = [i for i, t in enumerate(r.texts) if t.strip()]
-    if len(keep) == len(r.texts):
+    if keep and len(keep) == len(r.texts):
         return r
     if not keep:
         raise UserError(
-            f"all {len(r.texts)} texts are empty; check {key}" if r.texts else "found no texts",
+            f"all {len(r.texts)} texts are empty; check {key}"
+            if r.texts
+            else "found no texts (the file holds no rows of data)",
             source=r.source,
             key=key,
         )
@@ -211,9 +213,9 @@ def _canonical_labels(labels: set[str]) -> dict[str, str]:
     return {x: x for x in labels}
 
 
-def _label_order(canon: dict[str, str]) -> Callable[[str], object]:
+def _label_order(canon: dict[str, str]) -> Callable[[str], tuple[int, str]]:
     numeric = bool(canon) and all(_INTEGER.fullmatch(x) for x in canon)
-    return (lambda name: int(name)) if numeric else (lambda name: name)
+    return (lambda name: (int(name), "")) if numeric else (lambda name: (0, name))
 
 
 def _listing(names: Sequence[str], most: int = 10) -> str:

@@ -100,8 +100,11 @@ def _read_delimited(
     path: Path, cfg: DatasetConfig, delimiter: str, notes: list[str]
 ) -> tuple[list[str], list[str | None], list[int], int]:
     text = _decode_file(path)
-    quoting = csv.QUOTE_MINIMAL if cfg.quoting else csv.QUOTE_NONE
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if cfg.quoting else csv.QUOTE_NONE,
+    )
     texts: list[str] = []
     labels: list[str | None] = []
     where: list[int] = []

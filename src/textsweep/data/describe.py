@@ -13,10 +13,9 @@ vocabulary are the ones a sweep uses, so the figures are the ones a sweep will s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -112,7 +111,9 @@ def describe(cfg: DatasetConfig, source: str = "<sweep>") -> Description:
     )
 
 
-def token_coverage(frequencies: Any, num_words: Sequence[int]) -> tuple[tuple[int, float], ...]:
+def token_coverage(
+    frequencies: Iterable[int], num_words: Sequence[int]
+) -> tuple[tuple[int, float], ...]:
     """Share of running tokens inside a vocabulary of each `num_words` (two ids are reserved).
 
     >>> token_coverage([5, 3, 2], [3, 4, 10])

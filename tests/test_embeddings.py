@@ -219,6 +219,16 @@ def test_a_search_space_whose_embedding_dim_cannot_match_the_vectors_is_an_error
         check_embedding_dim(s)
 
 
+def test_a_fixed_embedding_dim_that_disagrees_names_the_fixed_key(tmp_path: Path) -> None:
+    s = sweep(
+        tmp_path,
+        embeddings={"path": str(write_glove(tmp_path / "g.txt"))},
+        fixed={"embedding_dim": 32},
+    )
+    with pytest.raises(UserError, match=r"fixed.embedding_dim: .*set fixed.embedding_dim to 3"):
+        check_embedding_dim(s)
+
+
 @pytest.mark.parametrize(
     "spec",
     [

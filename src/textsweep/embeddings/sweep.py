@@ -60,19 +60,19 @@ def check_embedding_dim(sweep: Sweep) -> int | None:
         shown = f"{spec.min}..{spec.max}"
     if not possible:
         origin = "embeddings.train.dim" if emb.train is not None else f"the vectors in {emb.path}"
-        in_file = (
-            f" (in {sweep.space_path})"
-            if sweep.space_path and "embedding_dim" not in sweep.config.fixed
-            else ""
+        pinned = "embedding_dim" in sweep.config.fixed
+        in_file = f" (in {sweep.space_path})" if sweep.space_path and not pinned else ""
+        fix = (
+            f"set fixed.embedding_dim to {dim} or remove it"
+            if pinned
+            else f"make it {{type: fixed, value: {dim}}}, remove it, or give it "
+            "`when: {embedding_init: random}`"
         )
         raise UserError(
             f"pretrained embeddings have dimension {dim} ({origin}), but embedding_dim{in_file} "
-            f"can only be {shown}; set it to {{type: fixed, value: {dim}}}, remove it, or give it "
-            "`when: {embedding_init: random}`",
+            f"can only be {shown}; {fix}",
             source=source,
-            key="fixed.embedding_dim"
-            if "embedding_dim" in sweep.config.fixed
-            else "search_space.embedding_dim",
+            key="fixed.embedding_dim" if pinned else "search_space.embedding_dim",
         )
     return dim
 

@@ -1,0 +1,112 @@
+"""Answer a sweep's question from what MLflow holds: statistics, plots, and three report files.
+
+    report = make_report("sweeps/lstm_units.yaml", None, None)
+    print("\\n".join(report.answer))        # one line per hyperparameter that varied
+    report.files                           # report.md, report.html, report.json (+ PNGs)
+
+The numbers come from `stats` (plain functions on `records`), the words from `render`, the
+figures from `plots`; this module only wires them together, writes the files and logs them to the
+sweep's parent run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textsweep.report.records import Execution, SweepRecords, load_records
+
+if TYPE_CHECKING:
+    from textsweep.report.stats import HyperparameterStats, Summary
+
+__all__ = ["Execution", "Report", "SweepRecords", "load_records", "make_report", "build_report"]
+
+ARTIFACT_DIR = "report"
+TAG_NOTE = "mlflow.note.content"
+
+
+@dataclass(frozen=True)
+class Report:
+    """A computed report: the records, their statistics, the short answer and the files written."""
+
+    records: SweepRecords
+    rows: tuple[HyperparameterStats, ...]
+    summary: Summary
+    answer: tuple[str, ...]
+    json: dict[str, Any]
+    out_dir: Path | None
+    files: tuple[Path, ...]
+
+
+def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
+    """Compute everything from records; with `out_dir`, also draw and write the files."""
+    from textsweep.report import render
+    from textsweep.report.stats import hyperparameter_stats, summarize
+
+    rows = hyperparameter_stats(records)
+    summary = summarize(records)
+    answer = render.answer_lines(records, rows)
+    data = render.to_json(records, rows, summary)
+    files: list[Path] = []
+    if out_dir is not None:
+        from textsweep.report.plots import draw_all
+
+        figures = draw_all(records, rows, summary)
+        doc = render.blocks(records, rows, summary, figures)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, png in figures.items():
+            (out_dir / name).write_bytes(png)
+            files.append(out_dir / name)
+        texts = {
+            "report.md": render.to_markdown(doc),
+            "report.html": render.to_html(doc, figures),
+            "report.json": json.dumps(data, indent=2, allow_nan=False) + "\n",
+        }
+        for name, text in texts.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
+            files.append(out_dir / name)
+    return Report(
+        records=records,
+        rows=tuple(rows),
+        summary=summary,
+        answer=tuple(answer),
+        json=data,
+        out_dir=out_dir,
+        files=tuple(files),
+    )
+
+
+def make_report(
+    sweep_ref: str, tracking_uri: str | None = None, out_dir: Path | None = None
+) -> Report:
+    """Report on a sweep: write the files to `out_dir` and log them to the sweep's parent run.
+
+    Args:
+        sweep_ref: a sweep YAML path (its name, experiment and tracking URI are read from it) or a
+            bare sweep name.
+        tracking_uri: overrides the sweep file's `tracking.uri`; default `sqlite:///mlruns/mlflow.db`.
+        out_dir: where the files go; default `reports/<sweep name>/`.
+
+    Raises:
+        UserError: the sweep file is invalid, or MLflow holds no runs of the sweep.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from textsweep.config import DEFAULT_TRACKING_URI
+    from textsweep.report import render
+
+    name, experiment, uri = sweep_ref, None, tracking_uri or DEFAULT_TRACKING_URI
+    if sweep_ref.endswith((".yaml", ".yml")) or Path(sweep_ref).is_file():
+        from textsweep.config import load_sweep
+
+        sweep = load_sweep(sweep_ref)
+        name, experiment, uri = sweep.name, sweep.experiment, sweep.tracking_uri(tracking_uri)
+    records = load_records(uri, name, experiment=experiment)
+    report = build_report(records, Path(out_dir or Path("reports") / records.sweep))
+    client = MlflowClient(tracking_uri=uri)
+    for path in report.files:
+        client.log_artifact(records.parent_run_id, str(path), artifact_path=ARTIFACT_DIR)
+    client.set_tag(records.parent_run_id, TAG_NOTE, render.answer_note(records, list(report.rows)))
+    return report

@@ -1,0 +1,195 @@
+"""Draw the report's figures as PNG bytes from computed rows; matplotlib is imported only here.
+
+pngs = draw_all(records, rows, summary)   # {"effects.png": b"\\x89PNG...", ...}
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from textsweep.report.binning import is_log_like, sort_values
+from textsweep.report.records import SweepRecords, Value
+from textsweep.report.stats import HyperparameterStats, Summary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+TOP_TRIALS = 5
+GOOD, WORSE, BEST = "#1f77b4", "#d62728", "#2ca02c"
+
+
+def label(value: Value, low: float | None = None, high: float | None = None) -> str:
+    """How a value (or a bin) is written everywhere: `64`, `0.2`, `True`, `0.0001-0.00046`."""
+    if low is not None and high is not None and low != high:
+        return f"{low:.3g}-{high:.3g}"
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+        return text if any(c in text for c in ".en") else text + ".0"
+    return str(value)
+
+
+def draw_all(
+    records: SweepRecords, rows: Sequence[HyperparameterStats], summary: Summary
+) -> dict[str, bytes]:
+    """Every figure that has data, by file name."""
+    figures: dict[str, bytes] = {}
+    if rows:
+        figures["effects.png"] = effects(rows, records.objective)
+        if len(summary.ranked_trials) >= 2:
+            figures["parallel.png"] = parallel(rows, summary, records.objective, records.direction)
+    if summary.ranked_trials:
+        figures["curves.png"] = curves(records, summary)
+    if any(
+        e.best_val_accuracy is not None and e.test_accuracy is not None for e in records.usable()
+    ):
+        figures["val_vs_test.png"] = val_vs_test(records)
+    return figures
+
+
+def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
+    """One panel per hyperparameter: mean objective per value with its 95% interval."""
+    cols = min(3, len(rows))
+    nrows = math.ceil(len(rows) / cols)
+    fig = _figure(figsize=(4.2 * cols, 3.2 * nrows))
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    for ax, row in zip(axes.flat, rows, strict=False):
+        for x, v in enumerate(row.values):
+            color = BEST if v.is_best else (GOOD if v.indistinguishable_from_best else WORSE)
+            mean = v.objective.mean
+            if v.objective.low is not None and v.objective.high is not None and mean is not None:
+                err = [[mean - v.objective.low], [v.objective.high - mean]]
+                ax.errorbar([x], [mean], yerr=err, fmt="o", color=color, capsize=4)
+            else:
+                ax.plot([x], [mean], "o", color=color, fillstyle="none")
+        ax.set_xticks(range(len(row.values)))
+        ax.set_xticklabels([label(v.value, v.low, v.high) for v in row.values], rotation=30)
+        ax.set_title(f"{row.name} (importance {row.importance:.2f})", fontsize=10)
+        ax.set_ylabel(objective)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(rows) :]:
+        ax.axis("off")
+    fig.suptitle("Effect of each hyperparameter (95% CI; green best, red worse than best)")
+    return _png(fig)
+
+
+def curves(records: SweepRecords, summary: Summary, top: int = TOP_TRIALS) -> bytes:
+    """Validation metric per epoch for every execution of the best trials."""
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
+    colors = _colormap("tab10")
+    metric = records.objective
+    for rank, trial in enumerate(summary.ranked_trials[:top]):
+        runs = [e for e in records.usable() if e.trial_id == trial.trial_id]
+        for i, e in enumerate(runs):
+            curve = e.history.get(metric, ())
+            name = f"trial {trial.trial_id} ({trial.objective_mean:.3f})" if i == 0 else None
+            ax.plot(range(1, len(curve) + 1), curve, color=colors(rank % 10), alpha=0.8, label=name)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(_integer_ticks())
+    ax.set_ylabel(metric)
+    ax.set_title(f"Learning curves of the {min(top, len(summary.ranked_trials))} best trials")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def val_vs_test(records: SweepRecords) -> bytes:
+    """Best validation accuracy against test accuracy, one point per execution."""
+    pairs = [
+        (e.best_val_accuracy, e.test_accuracy)
+        for e in records.usable()
+        if e.best_val_accuracy is not None and e.test_accuracy is not None
+    ]
+    fig = _figure(figsize=(5, 5))
+    ax = fig.subplots()
+    xs, ys = zip(*pairs, strict=True)
+    ax.scatter(xs, ys, alpha=0.7)
+    low, high = min(xs + ys), max(xs + ys)
+    ax.plot([low, high], [low, high], "--", color="grey", linewidth=1)
+    ax.set_xlabel("best validation accuracy")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Validation against test accuracy")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def parallel(
+    rows: Sequence[HyperparameterStats], summary: Summary, objective: str, direction: str
+) -> bytes:
+    """Parallel coordinates: one line per trial across the varied hyperparameters, by score."""
+    names = [r.name for r in rows]
+    scalers = {n: _scaler([t.hyperparameters.get(n) for t in summary.ranked_trials]) for n in names}
+    scores = [t.objective_mean for t in summary.ranked_trials]
+    low, high = min(scores), max(scores)
+    cmap = _colormap("viridis")
+    fig = _figure(figsize=(1.6 * len(names) + 3, 4.5))
+    ax = fig.subplots()
+    for t in reversed(summary.ranked_trials):  # best drawn last, on top
+        ys = [scalers[n][0](t.hyperparameters.get(n)) for n in names]
+        ys.append((t.objective_mean - low) / (high - low) if high > low else 0.5)
+        shade = ys[-1] if direction == "max" else 1 - ys[-1]
+        ax.plot(range(len(ys)), ys, color=cmap(shade), alpha=0.8)
+    ax.set_xticks(range(len(names) + 1))
+    ax.set_xticklabels([*names, objective], rotation=20)
+    ax.set_yticks([])
+    for x in range(len(names) + 1):
+        ax.axvline(x, color="grey", linewidth=0.8)
+    for x, n in enumerate(names):
+        for y, text in scalers[n][1]:
+            ax.text(x + 0.03, y, text, fontsize=8, va="center")
+    ax.set_title(f"Parallel coordinates ({objective} {low:.3f} to {high:.3f})")
+    return _png(fig)
+
+
+def _scaler(values: Sequence[Value | None]) -> tuple[Any, list[tuple[float, str]]]:
+    """Map values to [0, 1] (by rank for categories, by (log) value for numbers), with ticks.
+
+    A trial where the hyperparameter was inactive sits just below the axis, at -0.05.
+    """
+    present = [v for v in values if v is not None]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+    distinct = sort_values(present)
+    if not numeric or len(distinct) < 2:
+
+        def rank(v: Value | None) -> float:
+            return -0.05 if v is None else distinct.index(v) / max(1, len(distinct) - 1)
+
+        return rank, [(rank(v), label(v)) for v in distinct]
+    xs = [float(v) for v in present]
+    f = math.log10 if is_log_like(xs) else float
+    lo, hi = f(min(xs)), f(max(xs))
+
+    def scale(v: Value | None) -> float:
+        return -0.05 if v is None else (f(float(v)) - lo) / (hi - lo)
+
+    shown = distinct if len(distinct) <= 6 else [distinct[0], distinct[-1]]
+    return scale, [(scale(v), label(v)) for v in shown]
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    # A bare Figure renders with the Agg canvas and touches no pyplot state or global backend.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def _colormap(name: str) -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()

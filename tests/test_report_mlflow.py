@@ -1,0 +1,256 @@
+"""`make_report` on fake sweeps written to a real SQLite MLflow store in the tracking layout."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+from scipy import stats
+
+from textsweep.errors import UserError
+from textsweep.report import Report, load_records, make_report
+
+UNITS_EFFECT = {16: 0.70, 32: 0.86, 64: 0.87}
+
+
+class Grid(NamedTuple):
+    uri: str
+    client: MlflowClient
+    parent: str
+    report: Report
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite database with its schema created once: migrations take seconds."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def store(tmp_path: Path, empty_db: Path) -> tuple[str, MlflowClient]:
+    shutil.copyfile(empty_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    return uri, MlflowClient(tracking_uri=uri)
+
+
+def new_experiment(client: MlflowClient, tmp_path: Path, name: str) -> str:
+    return client.create_experiment(name, artifact_location=(tmp_path / "artifacts").as_uri())
+
+
+def parent_run(
+    client: MlflowClient, exp: str, name: str, executions: int, start: int | None = None
+) -> str:
+    tags = {
+        "textsweep.sweep": name,
+        "textsweep.role": "sweep",
+        "textsweep.question": "How many LSTM units?",
+        "textsweep.objective": "val_accuracy",
+    }
+    run = client.create_run(exp, start_time=start, tags=tags, run_name=name)
+    params = {"objective": "val_accuracy", "tuner.algorithm": "grid"}
+    params["tuner.executions_per_trial"] = str(executions)
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def log_training(client: MlflowClient, run_id: str, objective: float, seconds: float) -> None:
+    curve = [objective - 0.05, objective, objective - 0.01]
+    metrics = [Metric("val_accuracy", v, 0, step) for step, v in enumerate(curve)]
+    metrics += [Metric("val_loss", 1 - v, 0, step) for step, v in enumerate(curve)]
+    final = {
+        "best_val_accuracy": objective,
+        "best_val_loss": 1 - objective,
+        "best_epoch": 1,
+        "test_accuracy": objective - 0.02,
+        "test_loss": 1.1 - objective,
+        "train_seconds": seconds,
+    }
+    metrics += [Metric(k, v, 0, 0) for k, v in final.items()]
+    client.log_batch(run_id, metrics=metrics)
+
+
+def trial_run(
+    client: MlflowClient,
+    exp: str,
+    parent: str,
+    trial: int,
+    hp: dict[str, str],
+    objectives: list[float],
+    params_count: float,
+    status: str = "FINISHED",
+) -> None:
+    tags = {
+        "mlflow.parentRunId": parent,
+        "textsweep.role": "trial",
+        "textsweep.trial_id": str(trial),
+    }
+    run = client.create_run(exp, tags=tags, run_name=f"trial-{trial}")
+    rid = run.info.run_id
+    fixed = {"training.epochs": "3", "dataset.num_words": "1000", "model": "embedding_lstm"}
+    client.log_batch(rid, params=[Param(k, v) for k, v in {**hp, **fixed}.items()])
+    if status != "FINISHED":
+        client.set_tag(rid, "textsweep.error", "ValueError: boom")
+        client.set_terminated(rid, status=status)
+        return
+    if len(objectives) == 1:
+        log_training(client, rid, objectives[0], 10.0)
+    else:
+        log_training(client, rid, float(np.mean(objectives)), 10.0)
+        for i, objective in enumerate(objectives):
+            child_tags = {
+                "mlflow.parentRunId": rid,
+                "textsweep.role": "execution",
+                "textsweep.execution": str(i),
+                "textsweep.seed": str(100 + i),
+            }
+            child = client.create_run(exp, tags=child_tags, run_name=f"trial-{trial}-exec-{i}")
+            log_training(client, child.info.run_id, objective, 10.0 + i)
+            client.log_metric(child.info.run_id, "params_count", params_count)
+            client.set_terminated(child.info.run_id)
+    client.log_metric(rid, "params_count", params_count)
+    client.set_terminated(rid)
+
+
+def grid_sweep(
+    tmp_path: Path, empty_db: Path, name: str = "units"
+) -> tuple[str, MlflowClient, str]:
+    """6 trials x 3 executions over lstm_units x dropout, a failed trial, and an older sweep run."""
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, name)
+    old = parent_run(client, exp, name, executions=3, start=1_000)
+    trial_run(client, exp, old, 0, {"lstm_units": "512", "dropout": "0.0"}, [0.99, 0.98], 1.0)
+    parent = parent_run(client, exp, name, executions=3)
+    rng = np.random.default_rng(0)
+    trial = 0
+    for units, base in UNITS_EFFECT.items():
+        for dropout in ("0.0", "0.5"):
+            objectives = list(base + rng.normal(0, 0.005, size=3))
+            hp = {"lstm_units": str(units), "dropout": dropout}
+            trial_run(client, exp, parent, trial, hp, objectives, units * 1000.0)
+            trial += 1
+    failed = {"lstm_units": "128", "dropout": "0.0"}
+    trial_run(client, exp, parent, trial, failed, [], 0.0, status="FAILED")
+    return uri, client, parent
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory, empty_db: Path) -> Grid:
+    """The grid sweep, reported once into `out` (make_report is what the tests check)."""
+    tmp_path = tmp_path_factory.mktemp("grid")
+    uri, client, parent = grid_sweep(tmp_path, empty_db)
+    report = make_report("units", uri, tmp_path / "out")
+    return Grid(uri, client, parent, report, tmp_path / "out")
+
+
+def executions_from_mlflow(client: MlflowClient, parent: str) -> list[dict]:
+    """Each finished execution as {hyperparameters..., objective, test_accuracy}, read afresh."""
+    exp = client.get_run(parent).info.experiment_id
+    rows = []
+    for trial in client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent}'"):
+        if trial.info.status != "FINISHED":
+            continue
+        children = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{trial.info.run_id}'")
+        for run in children or [trial]:
+            rows.append(
+                {
+                    **{k: float(v) for k, v in trial.data.params.items() if k != "model"},
+                    "objective": run.data.metrics["best_val_accuracy"],
+                    "test_accuracy": run.data.metrics["test_accuracy"],
+                }
+            )
+    return rows
+
+
+def check_value_row(entry: dict, sample: list[dict]) -> None:
+    ys = [r["objective"] for r in sample]
+    n, mean = len(ys), float(np.mean(ys))
+    assert (entry["n"], entry["mean"]) == (n, pytest.approx(mean, abs=1e-12))
+    assert entry["test_accuracy_mean"] == pytest.approx(
+        np.mean([r["test_accuracy"] for r in sample])
+    )
+    if n == 1:
+        assert entry["ci_low"] is None and entry["ci_high"] is None
+    else:
+        half = stats.t.ppf(0.975, n - 1) * np.std(ys, ddof=1) / math.sqrt(n)
+        assert (entry["ci_low"], entry["ci_high"]) == pytest.approx((mean - half, mean + half))
+
+
+def test_report_json_matches_a_recomputation_from_mlflow(grid: Grid) -> None:
+    data = json.loads((grid.out / "report.json").read_text())
+    truth = executions_from_mlflow(grid.client, grid.parent)
+    assert (data["sweep"], data["objective"], len(truth)) == ("units", "val_accuracy", 18)
+    assert set(data["hyperparameters"]) == {"lstm_units", "dropout"}
+    for name, row in data["hyperparameters"].items():
+        values = {r[name] for r in truth}
+        assert sorted(v["value"] for v in row["values"]) == sorted(values)
+        for entry in row["values"]:
+            check_value_row(entry, [r for r in truth if r[name] == entry["value"]])
+    units = data["hyperparameters"]["lstm_units"]
+    assert {v["value"]: v["indistinguishable_from_best"] for v in units["values"]} == {
+        16: False,
+        32: True,
+        64: True,
+    }
+    assert (units["recommended"], grid.report.rows[0].name) == (32, "lstm_units")
+    assert units["importance"] > data["hyperparameters"]["dropout"]["importance"]
+
+
+def test_report_files_are_written_and_logged_to_the_parent_run(grid: Grid) -> None:
+    client, parent, report = grid.client, grid.parent, grid.report
+    assert {"report.md", "report.html", "report.json"} <= {p.name for p in grid.out.iterdir()}
+    html = (grid.out / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 4
+    logged = {Path(f.path).name for f in client.list_artifacts(parent, "report")}
+    assert {"report.md", "report.html", "report.json", "effects.png"} <= logged
+    note = client.get_run(parent).data.tags["mlflow.note.content"]
+    assert report.answer[0] in note and report.answer[0].startswith("lstm_units: 32 (val_accuracy")
+
+
+def test_trials_without_execution_runs_are_one_execution_each_and_binned(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "lr")
+    parent = parent_run(client, exp, "lr", executions=1)
+    rates = [10 ** (-4 + 2 * i / 11) for i in range(12)]
+    for i, rate in enumerate(rates):
+        objective = 0.8 + 0.01 * (i % 3)
+        trial_run(client, exp, parent, i, {"learning_rate": repr(rate)}, [objective], 5000.0)
+    out = tmp_path / "out"
+    data = make_report("lr", uri, out).json
+    truth = executions_from_mlflow(client, parent)
+    row = data["hyperparameters"]["learning_rate"]
+    assert sum(v["n"] for v in row["values"]) == 12 and len(row["values"]) == 4
+    for entry in row["values"]:
+        low, high = entry["range"]
+        check_value_row(entry, [r for r in truth if low <= r["learning_rate"] <= high])
+
+
+def test_newest_sweep_run_is_reported_and_executions_kept(grid: Grid) -> None:
+    records = load_records(grid.uri, "units")
+    assert records.parent_run_id == grid.parent
+    assert len(records.executions) == 19 and len(records.usable()) == 18
+    assert records.usable()[0].history["val_accuracy"][1] == records.usable()[0].objective
+
+
+def test_sweep_with_no_runs_says_how_to_run_one(tmp_path: Path, empty_db: Path) -> None:
+    uri, _ = store(tmp_path, empty_db)
+    with pytest.raises(UserError, match=r"no runs of the sweep 'ghost'.*textsweep run"):
+        make_report("ghost", uri, tmp_path / "out")
+
+
+def test_sweep_without_trials_is_a_user_error(tmp_path: Path, empty_db: Path) -> None:
+    uri, client = store(tmp_path, empty_db)
+    parent_run(client, new_experiment(client, tmp_path, "empty"), "empty", executions=1)
+    with pytest.raises(UserError, match="has no trial runs"):
+        load_records(uri, "empty")

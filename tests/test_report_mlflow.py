@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from textsweep.errors import UserError
-from textsweep.report import Report, load_records, make_report
+from textsweep.report import Report, build_report, load_records, make_report
 
 UNITS_EFFECT = {16: 0.70, 32: 0.86, 64: 0.87}
 
@@ -214,6 +214,7 @@ def test_report_files_are_written_and_logged_to_the_parent_run(grid: Grid) -> No
     assert {"report.md", "report.html", "report.json", "effects.png"} <= logged
     note = client.get_run(parent).data.tags["mlflow.note.content"]
     assert report.answer[0] in note and report.answer[0].startswith("lstm_units: 32 (val_accuracy")
+    assert report.answer[0] in report.answer_text()
 
 
 def test_trials_without_execution_runs_are_one_execution_each_and_binned(
@@ -226,8 +227,7 @@ def test_trials_without_execution_runs_are_one_execution_each_and_binned(
     for i, rate in enumerate(rates):
         objective = 0.8 + 0.01 * (i % 3)
         trial_run(client, exp, parent, i, {"learning_rate": repr(rate)}, [objective], 5000.0)
-    out = tmp_path / "out"
-    data = make_report("lr", uri, out).json
+    data = build_report(load_records(uri, "lr")).json
     truth = executions_from_mlflow(client, parent)
     row = data["hyperparameters"]["learning_rate"]
     assert sum(v["n"] for v in row["values"]) == 12 and len(row["values"]) == 4
@@ -254,3 +254,19 @@ def test_sweep_without_trials_is_a_user_error(tmp_path: Path, empty_db: Path) ->
     parent_run(client, new_experiment(client, tmp_path, "empty"), "empty", executions=1)
     with pytest.raises(UserError, match="has no trial runs"):
         load_records(uri, "empty")
+
+
+def test_missing_sqlite_store_is_a_user_error_not_a_new_database(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/nowhere/mlflow.db"
+    with pytest.raises(UserError, match=r"no MLflow store at .*nowhere/mlflow.db"):
+        load_records(uri, "units")
+
+
+def test_cli_report_on_an_unknown_sweep_exits_2(
+    tmp_path: Path, empty_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textsweep.cli import main
+
+    uri, _ = store(tmp_path, empty_db)
+    assert main(["report", "ghost", "--tracking-uri", uri]) == 2
+    assert "no runs of the sweep 'ghost'" in capsys.readouterr().err

@@ -39,6 +39,22 @@ class Report:
     out_dir: Path | None
     files: tuple[Path, ...]
 
+    def answer_text(self) -> str:
+        """What the terminal prints: the question, one line per hyperparameter, where to look."""
+        lines = [self.records.question] if self.records.question else []
+        lines += list(self.answer)
+        s = self.summary
+        lines.append(
+            f"(± is the 95% CI half-width; {s.usable_executions} executions of "
+            f"{s.trials - s.failed_trials} trials, failed trials ignored: {s.failed_trials})"
+        )
+        if self.out_dir is not None:
+            lines.append(
+                f"report: {self.out_dir / 'report.html'} (also logged to MLflow run "
+                f"{self.records.parent_run_id} under {ARTIFACT_DIR}/)"
+            )
+        return "\n".join(lines)
+
 
 def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     """Compute everything from records; with `out_dir`, also draw and write the files."""

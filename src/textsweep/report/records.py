@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textsweep import tracking
@@ -128,6 +129,7 @@ def load_records(
     """
     from mlflow.tracking import MlflowClient
 
+    _check_store(tracking_uri, sweep_name)
     client = MlflowClient(tracking_uri=tracking_uri)
     if parent_run_id is not None:
         parent = client.get_run(parent_run_id)
@@ -169,6 +171,17 @@ def load_records(
         experiment_id=experiment_id,
         executions=tuple(executions),
     )
+
+
+def _check_store(tracking_uri: str, sweep_name: str) -> None:
+    # MLflow would silently create an empty SQLite store (or fail to open one in a missing folder).
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file():
+        raise UserError(
+            f"no MLflow store at {tracking_uri[len(prefix) :]}; run the sweep first with "
+            f"`textsweep run sweeps/{sweep_name}.yaml`, or pass --tracking-uri where it ran",
+            source=sweep_name,
+        )
 
 
 def _newest_parent(

@@ -309,6 +309,7 @@ def test_vectors_for_a_sweep_are_trained_once_and_then_read_from_the_cache(tmp_p
     vectors_for_sweep(s, encoded, cache, again.append)
     assert m.matrix.shape == (len(encoded.vocabulary or ()), 8) and m.vocab_coverage == 1.0
     assert m.source == str(cached_vectors_path(s, cache))
+    assert cached_vectors_path(s, cache).with_suffix(".kv").is_file()
     assert any("epoch" in msg for msg in first) and not any("epoch" in msg for msg in again)
 
 

@@ -6,8 +6,12 @@ CLI and `textsweep validate` stay light.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import math
+import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -21,6 +25,7 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
+from textsweep.interrupts import Interrupts
 from textsweep.models import (
     ModelInputs,
     build_model,
@@ -35,6 +40,7 @@ from textsweep.tracking import (
     EPOCH_METRICS,
     ROLE_EXECUTION,
     ROLE_TRIAL,
+    TAG_ATTEMPT,
     TAG_ERROR,
     TAG_EXECUTION,
     TAG_PARENT,
@@ -235,48 +241,117 @@ class SweepContext:
     settings: dict[str, Any]
     trial_runs: dict[str, str] = field(default_factory=dict)
     extra_params: dict[str, Any] = field(default_factory=dict)
+    interrupts: Interrupts | None = None
+    resuming: bool = False
+    attempts: dict[str, int] = field(default_factory=dict)
+    last_error: str | None = None
 
 
 class TrackedTuner:
-    """Mixed in before a Keras Tuner tuner: one MLflow run per trial (and per execution)."""
+    """Mixed in before a Keras Tuner tuner: one MLflow run per trial (and per execution).
+
+    A trial run is closed only after Keras Tuner has saved the trial's end, so after a crash
+    its saved state says which runs were complete (see `state.close_orphan_runs`).
+    """
 
     hypermodel: TextHyperModel
     executions_per_trial: int
+    oracle: Any
 
     def __init__(self, *args: Any, context: SweepContext, **kwargs: Any):
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.ctx = context
         self._trial_run: str | None = None
+        self._trial_error: str | None = None
+        self._trial_objective: tuple[float, float] | None = None
         self._outcomes: list[Outcome] = []
+        folder = Path(kwargs["directory"]) / kwargs["project_name"]
+        if context.resuming:
+            _prepare_reload(folder)
+        with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
+            super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
+            _restore_grid_order(self.oracle)
+        if context.interrupts is not None:
+            _defer_signals_in_state_writes(self.oracle, context.interrupts)
+
+    def _populate_initial_space(self) -> None:
+        # declare() registers every conditional scope already; Keras Tuner's own discovery loop
+        # would build a throwaway Keras model per scope
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self.oracle.update_space(hp)
+
+    def save(self) -> None:
+        interrupts = self.ctx.interrupts
+        with interrupts.deferred() if interrupts else contextlib.nullcontext():
+            super().save()  # type: ignore[misc]
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
         values = used_values(self.hypermodel.values(trial.hyperparameters))
         shown = active_values(ctx.sweep.space, trial.hyperparameters)
         ctx.progress.trial_begin(trial.trial_id, shown)
+        attempt = ctx.attempts.get(trial.trial_id, 0) + 1
+        ctx.attempts[trial.trial_id] = attempt
         params = {**values, **ctx.settings, **ctx.extra_params, **_hyperband_params(trial)}
-        tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: ROLE_TRIAL, TAG_TRIAL_ID: trial.trial_id}
+        tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: ROLE_TRIAL, TAG_TRIAL_ID: trial.trial_id,
+                TAG_ATTEMPT: str(attempt)}  # fmt: skip
         run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}", tags, params)
-        ctx.trial_runs[trial.trial_id] = run_id
         self._trial_run, self._outcomes = run_id, []
+        self._trial_error = self._trial_objective = None
         try:
             results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
-            self._finish_trial(trial, run_id)
+            self._log_trial(trial, run_id)
         except BaseException as error:
-            interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
-            message = (
-                str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            )
-            ctx.tracker.set_tags(run_id, {TAG_ERROR: f"{type(error).__name__}: {message}"[:5000]})
-            ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
-            ctx.tracker.end_run(run_id, "KILLED" if interrupted else "FAILED")
-            if interrupted:
+            message = _error_text(error)
+            self._record_error(run_id, message)
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                ctx.tracker.end_run(run_id, "KILLED")
+                self._trial_run = None
                 raise
-            ctx.progress.trial_failed(trial.trial_id, f"{type(error).__name__}: {message}")
-            raise kt.errors.FailedTrialError(f"{type(error).__name__}: {message}") from error
+            self._trial_error = message
+            raise kt.errors.FailedTrialError(message) from error
+        finally:
+            self._outcomes = []
         return results
 
-    def _finish_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        """Keras Tuner records the trial's end and saves its state; then the run is closed."""
+        ctx, run_id = self.ctx, self._trial_run
+        interrupts = ctx.interrupts
+        with interrupts.deferred() if interrupts else contextlib.nullcontext():
+            try:
+                super().on_trial_end(trial)  # type: ignore[misc]
+            finally:
+                if run_id is not None:
+                    self._close_trial_run(trial, run_id)
+
+    def _close_trial_run(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+        ctx = self.ctx
+        self._trial_run = None
+        status = self.oracle.get_trial(trial.trial_id).status
+        if status == kt.engine.trial.TrialStatus.COMPLETED:
+            ctx.tracker.end_run(run_id, "FINISHED")
+            ctx.trial_runs[trial.trial_id] = run_id
+            objective, test_accuracy = self._trial_objective or (math.nan, math.nan)
+            ctx.progress.trial_end(trial.trial_id, objective, test_accuracy)
+            return
+        error = self._trial_error
+        if error is None:  # Keras Tuner rejected a trial that ran (e.g. a NaN objective)
+            lines = (trial.message or "").strip().splitlines()
+            error = lines[-1] if lines else f"Keras Tuner marked the trial {status}"
+            self._record_error(run_id, error, with_traceback=False)
+        ctx.tracker.end_run(run_id, "FAILED")
+        ctx.last_error = error
+        ctx.progress.trial_failed(trial.trial_id, error)
+
+    def _record_error(self, run_id: str, message: str, with_traceback: bool = True) -> None:
+        self.ctx.tracker.set_tags(run_id, {TAG_ERROR: message[:5000]})
+        if with_traceback:
+            self.ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+
+    def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+        """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
         ctx, outcomes = self.ctx, self._outcomes
         final: dict[str, float] = {}
         for key in FINAL_KEYS:
@@ -294,11 +369,11 @@ class TrackedTuner:
         ctx.tracker.log_text(run_id, outcomes[0].summary, "model_summary.txt")
         if outcomes[0].model_path is not None:
             ctx.tracker.log_file(run_id, outcomes[0].model_path, "model")
-        ctx.tracker.end_run(run_id, "FINISHED")
+            shutil.rmtree(outcomes[0].model_path.parent, ignore_errors=True)
         objective = final[
             "best_val_accuracy" if ctx.sweep.directions() == "max" else "best_val_loss"
         ]
-        ctx.progress.trial_end(trial.trial_id, objective, final["test_accuracy"])
+        self._trial_objective = (objective, final["test_accuracy"])
 
     def _build_and_fit_model(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
@@ -319,13 +394,16 @@ class TrackedTuner:
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [reporter]
         try:
             history = super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
-        except BaseException:
+        except BaseException as error:
             if run_id != self._trial_run:
-                ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
-                ctx.tracker.end_run(run_id, "FAILED")
+                interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
+                self._record_error(run_id, _error_text(error))
+                ctx.tracker.end_run(run_id, "KILLED" if interrupted else "FAILED")
             raise
         outcome: Outcome = history.textsweep
         outcome.rows = reporter.rows
+        # Keras Tuner keeps what this returns until the trial ends; the model need not stay alive
+        history.set_model(None)
         if run_id != self._trial_run:
             ctx.tracker.log_metrics(run_id, outcome.final)
             log_history_artifacts(
@@ -334,6 +412,58 @@ class TrackedTuner:
             ctx.tracker.end_run(run_id, "FINISHED")
         self._outcomes.append(outcome)
         return history
+
+
+def _error_text(error: BaseException) -> str:
+    """`Type: last line of the message`, the form of the `textsweep.error` tag."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
+
+
+def _prepare_reload(folder: Path) -> None:
+    """Let Keras Tuner reload a project killed during its first trial.
+
+    It reloads only when its tuner file exists, which it writes at the end of a trial; the
+    oracle's own file is written when a trial starts.
+    """
+    tuner_file = folder / f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"
+    if (folder / "oracle.json").is_file() and not tuner_file.is_file():
+        tuner_file.write_text("{}", encoding="utf-8")
+
+
+def _restore_grid_order(oracle: Any) -> None:
+    """Rebuild the grid oracle's order of tried combinations, which Keras Tuner does not save.
+
+    Without it a reloaded `GridSearchOracle` stops at once or fails on an unknown trial id. The
+    order is the trials sorted by the oracle's own comparison; every trial is queued to have
+    its next combination considered (already-tried ones are skipped by the oracle).
+    """
+    from functools import cmp_to_key
+
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
+    def values(trial_id: str) -> dict[str, Any]:
+        return dict(oracle.trials[trial_id].hyperparameters.values)
+
+    ordered = sorted(
+        oracle.trials, key=cmp_to_key(lambda a, b: oracle._compare(values(a), values(b)))
+    )
+    oracle._ordered_ids = LinkedList()
+    for trial_id in ordered:
+        oracle._ordered_ids.insert(trial_id)
+    oracle._populate_next = list(oracle.start_order)
+
+
+def _defer_signals_in_state_writes(oracle: Any, interrupts: Interrupts) -> None:
+    """Keras Tuner writes its JSON state in place; a signal raised mid-write would truncate it."""
+    for name in ("create_trial", "update_trial", "end_trial", "save"):
+        method = getattr(oracle, name)
+
+        def deferred(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with interrupts.deferred():
+                return _method(*args, **kwargs)
+
+        setattr(oracle, name, deferred)
 
 
 def _hyperband_params(trial: kt.engine.trial.Trial) -> dict[str, Any]:

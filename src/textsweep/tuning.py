@@ -15,15 +15,33 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from textsweep.config import Sweep
-from textsweep.errors import SweepFailed
+from textsweep.errors import SweepFailed, UserError
+from textsweep.interrupts import Interrupts
 from textsweep.progress import Progress, duration
-from textsweep.tracking import ROLE_SWEEP, TAG_ROLE, TAG_SWEEP, Tracker, results_table
+from textsweep.tracking import (
+    ROLE_SWEEP,
+    STATE_CRASHED,
+    STATE_FAILED,
+    STATE_FINISHED,
+    STATE_INTERRUPTED,
+    STATE_RUNNING,
+    TAG_RESUMED,
+    TAG_ROLE,
+    TAG_STATE,
+    TAG_SWEEP,
+    Tracker,
+    results_table,
+)
+
+if TYPE_CHECKING:
+    from textsweep.state import Plan
 
 DEFAULT_MAX_TRIALS = 10
 
@@ -60,6 +78,8 @@ def configure_tensorflow(intra_op: int | None = None, inter_op: int | None = Non
         tf.constant(0.0) + 1.0
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+    # Hyperband reloads weights without optimizer state on purpose; Keras warns every time
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     tf.get_logger().setLevel("ERROR")
     try:
         if intra_op is not None:
@@ -131,15 +151,41 @@ def sweep_settings(sweep: Sweep) -> dict[str, Any]:
 
 
 def run_sweep(
-    sweep: Sweep, tracking_uri: str | None = None, out: TextIO | None = None
+    sweep: Sweep,
+    tracking_uri: str | None = None,
+    out: TextIO | None = None,
+    *,
+    resume: bool = False,
+    fresh: bool = False,
 ) -> SweepResult:
-    """Run a sweep to the end; raises `UserError` on bad input (before touching MLflow)."""
+    """Run a sweep to the end; raises `UserError` on bad input (before touching MLflow).
+
+    Args:
+        resume: continue the last unfinished execution of this sweep (same parent run, its
+            finished trials kept, the trial a dead process left redone).
+        fresh: start a new execution even though an unfinished one exists; the unfinished
+            one is marked abandoned. Without either, an unfinished execution is a `UserError`.
+
+    SIGINT and SIGTERM raise `SweepInterrupted` after the runs are marked KILLED.
+    """
+    from textsweep.state import plan_execution
+
+    with Interrupts() as interrupts:
+        uri = sweep.tracking_uri(tracking_uri)
+        plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=resume, fresh=fresh)
+        try:
+            return _run(sweep, uri, out or sys.stdout, interrupts, plan)
+        finally:
+            if plan.lock is not None:
+                plan.lock.release()
+
+
+def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan) -> SweepResult:
     from textsweep.models import ModelInputs
+    from textsweep.state import ExecutionLock, abandon, project_dir
     from textsweep.vocabulary import encode
 
-    out = out or sys.stdout
     cfg = sweep.config
-    uri = sweep.tracking_uri(tracking_uri)
     total = planned_trials(sweep)
     progress = Progress(cfg.objective, sweep.directions(), total, out=out)
     progress.say(
@@ -159,39 +205,98 @@ def run_sweep(
     from textsweep import trials
 
     tracker = Tracker.open(uri, sweep.experiment)
-    parent_id = _start_parent(tracker, sweep, encoded)
+    if plan.resume is not None:
+        parent_id = plan.resume.parent_run_id
+        _reopen_parent(tracker, parent_id)
+    else:
+        with interrupts.deferred():  # a parent run is never left without its lock
+            parent_id = _start_parent(tracker, sweep, encoded)
+            plan.lock = ExecutionLock.acquire(
+                project_dir(home_dir() / "tuner", sweep.name, parent_id), source
+            )
+        for stale in plan.stale:
+            abandon(tracker, stale, replaced_by=parent_id)
+            progress.say(f"abandoned the unfinished execution {stale.parent_run_id}")
     progress.say(f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}")
     inputs = ModelInputs(cfg.dataset.num_words, encoded.num_classes, matrix)
     context = trials.SweepContext(
-        sweep, tracker, parent_id, progress, sweep_settings(sweep), extra_params=coverage
+        sweep,
+        tracker,
+        parent_id,
+        progress,
+        sweep_settings(sweep),
+        extra_params=coverage,
+        interrupts=interrupts,
+        resuming=plan.resume is not None,
     )
-    tuner = _make_tuner(sweep, trials, context, inputs, encoded, parent_id)
-    status, failure = "FINISHED", None
+    status, state, failure = "FAILED", STATE_CRASHED, None
+    tuner: Any = None
     try:
+        tuner = _make_tuner(sweep, trials, context, inputs, encoded, parent_id)
+        if plan.resume is not None:
+            _catch_up(tracker, tuner, context, progress)
         tuner.search(epochs=cfg.training.epochs, verbose=0)
+        status, state = "FINISHED", STATE_FINISHED
     except KeyboardInterrupt:
-        status = "KILLED"
+        status, state = "KILLED", STATE_INTERRUPTED
         raise
     except RuntimeError as e:
         if "consecutive failures" not in str(e):
-            status = "FAILED"
             raise
-        status, failure = "FAILED", e
+        status, state, failure = "FAILED", STATE_FAILED, e
     finally:
-        tracker.log_text(parent_id, results_table(tracker, parent_id), "results.csv")
-        tracker.end_run(parent_id, status)
+        with interrupts.deferred():
+            _close_parent(tracker, parent_id, status, state)
+            if state in (STATE_FINISHED, STATE_FAILED) and tuner is not None:
+                # never resumed: drop Keras Tuner's state and per-trial checkpoints
+                shutil.rmtree(Path(tuner.project_dir), ignore_errors=True)
     result = _result(tracker, tuner, sweep, uri, parent_id)
     if failure is not None:
         limit = cfg.tuner.max_consecutive_failures
         raise SweepFailed(
             f"the sweep stopped after {limit} failed trials in a row; the last error was: "
-            f"{str(failure).splitlines()[-1] if str(failure) else failure}. See the FAILED runs in MLflow "
-            f"(parent run {parent_id}) for tracebacks."
+            f"{context.last_error or failure}. See the FAILED runs in MLflow (parent run "
+            f"{parent_id}, tag textsweep.error and traceback.txt); fix the search space or the "
+            "training settings and run the sweep again."
         )
     progress.say(summary(result, sweep, time.monotonic() - started))
-    # a finished sweep is never resumed: drop Keras Tuner's per-trial checkpoints
-    shutil.rmtree(Path(tuner.project_dir), ignore_errors=True)
     return result
+
+
+def _reopen_parent(tracker: Tracker, parent_id: str) -> None:
+    run = tracker.client.get_run(parent_id)
+    times = int(run.data.tags.get(TAG_RESUMED, "0") or 0) + 1
+    tracker.reopen_run(parent_id)
+    tracker.set_tags(parent_id, {TAG_STATE: STATE_RUNNING, TAG_RESUMED: str(times)})
+
+
+def _catch_up(tracker: Tracker, tuner: Any, context: Any, progress: Progress) -> None:
+    """After a reload: close the runs a dead process left open, continue the trial count."""
+    from textsweep.state import close_orphan_runs
+
+    oracle = tuner.oracle
+    runs = close_orphan_runs(
+        tracker, context.parent_run_id, {i: t.status for i, t in oracle.trials.items()}
+    )
+    context.trial_runs.update(runs.finished)
+    context.attempts.update(runs.attempts)
+    ended = len(oracle.end_order)
+    progress.done = ended
+    redo = len(oracle._retry_queue)
+    progress.say(
+        f"resuming parent run {context.parent_run_id}: {ended} trial(s) ended before"
+        + (f", {redo} interrupted trial(s) to run again" if redo else "")
+    )
+
+
+def _close_parent(tracker: Tracker, parent_id: str, status: str, state: str) -> None:
+    """results.csv, the state tag and the status; errors here must not hide the sweep's own."""
+    try:
+        tracker.log_text(parent_id, results_table(tracker, parent_id), "results.csv")
+    except Exception as e:  # the store may be what failed
+        print(f"warning: could not write results.csv to the parent run: {e}", file=sys.stderr)
+    tracker.set_tags(parent_id, {TAG_STATE: state})
+    tracker.end_run(parent_id, status)
 
 
 def _pretrained(sweep: Sweep, encoded: Any, progress: Progress) -> tuple[Any, dict[str, Any]]:
@@ -215,10 +320,12 @@ def _pretrained(sweep: Sweep, encoded: Any, progress: Progress) -> tuple[Any, di
 
 
 def _start_parent(tracker: Tracker, sweep: Sweep, encoded: Any) -> str:
+    from textsweep.state import parent_tags
     from textsweep.tracking import log_sweep_files
 
     cfg = sweep.config
     tags = {
+        **parent_tags(sweep),
         TAG_SWEEP: sweep.name,
         TAG_ROLE: ROLE_SWEEP,
         "textsweep.question": cfg.question,
@@ -264,7 +371,16 @@ def _make_tuner(
                  "num_initial_points": t.num_initial_points}  # fmt: skip
     else:
         extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
-    return trials.tuner_class(t.algorithm)(**common, **extra)
+    try:
+        return trials.tuner_class(t.algorithm)(**common, **extra)
+    except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
+        if not context.resuming:
+            raise
+        raise UserError(
+            f"--resume: Keras Tuner's state in {common['directory']}/{parent_id} cannot be "
+            f"reloaded ({type(e).__name__}: {e}); start a new execution with --fresh",
+            source=str(sweep.path) if sweep.path else "<sweep>",
+        ) from e
 
 
 def _result(tracker: Tracker, tuner: Any, sweep: Sweep, uri: str, parent_id: str) -> SweepResult:

@@ -26,7 +26,7 @@ from textsweep.data.splits import stratified_split
 
 PAD, OOV = 0, 1
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 
 _BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -156,6 +156,8 @@ def encode(
         return cached
     say("data: reading")
     dataset = load_dataset(cfg, source)
+    # validation comes out of the training split first, so it never shapes the vocabulary
+    keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
     vocab: list[str] | None
     counts: np.ndarray | None
     if dataset.train.token_ids is not None:
@@ -167,12 +169,11 @@ def encode(
         assert dataset.train.texts is not None and dataset.test.texts is not None
         say(f"data: tokenizing {len(dataset.train)} train and {len(dataset.test)} test texts")
         train_tokens = [tokenize(t) for t in dataset.train.texts]
-        vocab, counts = build_vocabulary(train_tokens, cfg.num_words)
+        vocab, counts = build_vocabulary((train_tokens[i] for i in keep), cfg.num_words)
         index = {w: i for i, w in enumerate(vocab)}
         train_seqs = to_ids(train_tokens, index)
         del train_tokens
         test_seqs = to_ids((tokenize(t) for t in dataset.test.texts), index)
-    keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
     encoded = Encoded(
         train=Ragged.from_sequences([train_seqs[i] for i in keep]),
         train_labels=dataset.train.labels[keep],

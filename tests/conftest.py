@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny IMDB-shaped dataset, and a working directory with its own stores."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+POSITIVE = "great wonderful superb brilliant moving loved enjoyable masterpiece fun charming".split()
+NEGATIVE = "awful boring terrible dull waste poor worst bad annoying mess".split()
+NEUTRAL = "the movie film plot actor scene story director it was and a of this with".split()
+
+
+def review(rng: random.Random, positive: bool, length: int = 30) -> str:
+    """A short synthetic review: neutral filler with a few words that give its label away."""
+    cue = POSITIVE if positive else NEGATIVE
+    words = [rng.choice(NEUTRAL) for _ in range(length)]
+    for i in rng.sample(range(length), 4):
+        words[i] = rng.choice(cue)
+    return " ".join(words).capitalize() + ".<br /><br />" + rng.choice(cue) + "!"
+
+
+def write_aclimdb(root: Path, per_class: int = 30, unsup: int = 10, seed: int = 0) -> Path:
+    """An aclImdb/ folder in the layout of the real archive, with `per_class` reviews per class and split."""
+    rng = random.Random(seed)
+    base = root / "aclImdb"
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            folder = base / split / label
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                rating = rng.randint(7, 10) if label == "pos" else rng.randint(1, 4)
+                (folder / f"{i}_{rating}.txt").write_text(review(rng, label == "pos"), encoding="utf-8")
+    folder = base / "train" / "unsup"
+    folder.mkdir(parents=True)
+    for i in range(unsup):
+        (folder / f"{i}_0.txt").write_text(review(rng, rng.random() < 0.5), encoding="utf-8")
+    return base
+
+
+@pytest.fixture
+def tiny_imdb(tmp_path: Path) -> Path:
+    """A folder holding aclImdb/ with 30 reviews per class in train and in test."""
+    root = tmp_path / "data"
+    write_aclimdb(root)
+    return root
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with its own TEXTSWEEP_HOME, so tests never touch the repo's stores."""
+    home = tmp_path / "work"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("TEXTSWEEP_HOME", str(home / ".textsweep"))
+    monkeypatch.delenv("TEXTSWEEP_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    return home

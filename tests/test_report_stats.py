@@ -178,3 +178,16 @@ def test_omega_squared_is_near_one_for_separated_groups() -> None:
 
 def test_deterministic_runs_that_differ_are_distinguishable() -> None:
     assert compare([0.8, 0.8], [0.9, 0.9], None) == 0.0
+
+
+def test_hyperparameters_that_always_change_together_are_flagged_as_confounded() -> None:
+    settings = [(16, 0.1, 0.01), (64, 0.3, 0.01), (64, 0.3, 0.001)]
+    runs = [
+        execution(t, 0.8 + 0.01 * t, lstm_units=u, dropout=d, learning_rate=lr)
+        for t, (u, d, lr) in enumerate(settings)
+    ]
+    rows = by_name(sweep(runs))
+    assert (rows["lstm_units"].confounded_with, rows["learning_rate"].confounded_with) == (
+        ("dropout",),
+        (),
+    )

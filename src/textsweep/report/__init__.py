@@ -11,6 +11,7 @@ sweep's parent run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,21 +39,25 @@ class Report:
     json: dict[str, Any]
     out_dir: Path | None
     files: tuple[Path, ...]
+    logged_to: str | None = None  # the parent run the files were logged to
 
     def answer_text(self) -> str:
         """What the terminal prints: the question, one line per hyperparameter, where to look."""
+        from textsweep.report.render import count
+
         lines = [self.records.question] if self.records.question else []
         lines += list(self.answer)
         s = self.summary
         lines.append(
-            f"(± is the 95% CI half-width; {s.usable_executions} executions of "
-            f"{s.trials - s.failed_trials} trials, failed trials ignored: {s.failed_trials})"
+            f"(± is the 95% CI half-width; {count(s.usable_executions, 'execution')} of "
+            f"{count(s.trials - s.failed_trials, 'trial')}; "
+            f"{count(s.failed_trials, 'failed trial')} ignored)"
         )
         if self.out_dir is not None:
-            lines.append(
-                f"report: {self.out_dir / 'report.html'} (also logged to MLflow run "
-                f"{self.records.parent_run_id} under {ARTIFACT_DIR}/)"
-            )
+            where = f"report: {self.out_dir / 'report.html'}"
+            if self.logged_to:
+                where += f" (also logged to MLflow run {self.logged_to} under {ARTIFACT_DIR}/)"
+            lines.append(where)
         return "\n".join(lines)
 
 
@@ -125,4 +130,4 @@ def make_report(
     for path in report.files:
         client.log_artifact(records.parent_run_id, str(path), artifact_path=ARTIFACT_DIR)
     client.set_tag(records.parent_run_id, TAG_NOTE, render.answer_note(records, list(report.rows)))
-    return report
+    return dataclasses.replace(report, logged_to=records.parent_run_id)

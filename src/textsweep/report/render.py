@@ -58,6 +58,7 @@ def _row_json(row: HyperparameterStats) -> dict[str, Any]:
         "recommended": row.recommended,
         "best": row.best,
         "binned": row.binned,
+        "confounded_with": list(row.confounded_with),
         "values": [
             {
                 "value": v.value,
@@ -86,8 +87,8 @@ def _num(x: float | None) -> float | None:
 def _score(v: ValueStats, objective: str) -> str:
     mean = v.objective.mean
     half = v.objective.half_width
-    spread = f"± {half:.3f}" if half is not None else "n=1, no interval"
-    return f"{objective} {mean:.3f} {spread}"
+    spread = f" ± {half:.3f}" if half is not None else ", n=1, no interval"
+    return f"{objective} {mean:.3f}{spread}"
 
 
 def _names(values: Sequence[ValueStats]) -> str:
@@ -114,6 +115,8 @@ def answer_line(row: HyperparameterStats, objective: str) -> str:
         text += f"; {_names(same)} {'is' if len(same) == 1 else 'are'} within noise"
     if worse:
         text += f"; {_names(worse)} {'is' if len(worse) == 1 else 'are'} worse"
+    if row.confounded_with:
+        text += f" (confounded with {', '.join(row.confounded_with)}: same trials)"
     return text
 
 
@@ -147,9 +150,10 @@ def blocks(
     out.append(
         (
             "p",
-            f"Objective {obj} ({better} is better), over {summary.usable_executions} finished "
-            f"executions of {summary.trials - summary.failed_trials} trials "
-            f"({_count(summary.failed_trials, 'failed or killed trial')} ignored). "
+            f"Objective {obj} ({better} is better), over "
+            f"{count(summary.usable_executions, 'finished execution')} of "
+            f"{count(summary.trials - summary.failed_trials, 'trial')} "
+            f"({count(summary.failed_trials, 'failed or killed trial')} ignored). "
             "± is the half-width of the 95% confidence interval.",
         )
     )
@@ -160,8 +164,8 @@ def blocks(
         out.append(
             (
                 "p",
-                f"Best trial: {best.trial_id} ({obj} {best.objective_mean:.3f} over {best.n} "
-                f"executions, test accuracy {test}): {settings}.",
+                f"Best trial: {best.trial_id} ({obj} {best.objective_mean:.3f} over "
+                f"{count(best.n, 'execution')}, test accuracy {test}): {settings}.",
             )
         )
     if rows:
@@ -169,9 +173,15 @@ def blocks(
         out.append(
             (
                 "table",
-                ["hyperparameter", "importance (ω²)", "best", "recommended"],
+                ["hyperparameter", "importance (ω²)", "best", "recommended", "confounded with"],
                 [
-                    [r.name, f"{r.importance:.3f}", label(r.best), label(r.recommended)]
+                    [
+                        r.name,
+                        f"{r.importance:.3f}",
+                        label(r.best),
+                        label(r.recommended),
+                        ", ".join(r.confounded_with) or "-",
+                    ]
                     for r in rows
                 ],
             )
@@ -225,7 +235,8 @@ def _value_cells(v: ValueStats) -> list[str]:
     ]
 
 
-def _count(n: int, noun: str) -> str:
+def count(n: int, noun: str) -> str:
+    """`count(1, "trial")` == "1 trial"; `count(2, "trial")` == "2 trials"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 

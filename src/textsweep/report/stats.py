@@ -20,6 +20,7 @@ Methods (stated in every report, see `METHODS`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class HyperparameterStats:
     best: Value
     values: tuple[ValueStats, ...]
     binned: bool
+    confounded_with: tuple[str, ...] = ()
 
 
 def varied(executions: Sequence[Execution]) -> list[str]:
@@ -106,8 +108,19 @@ def varied(executions: Sequence[Execution]) -> list[str]:
 def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
     """One row set per hyperparameter that varied among usable executions, most important first."""
     usable = records.usable()
-    rows = [_one(name, group_by(usable, name), records.direction) for name in varied(usable)]
+    grouped = {name: group_by(usable, name) for name in varied(usable)}
+    partitions = {name: _partition(groups) for name, groups in grouped.items()}
+    rows = []
+    for name, groups in grouped.items():
+        row = _one(name, groups, records.direction)
+        aliases = tuple(n for n in grouped if n != name and partitions[n] == partitions[name])
+        rows.append(dataclasses.replace(row, confounded_with=aliases))
     return sorted(rows, key=lambda r: -r.importance)
+
+
+def _partition(groups: Sequence[Group]) -> frozenset[frozenset[str]]:
+    """Which executions go together; two hyperparameters with the same partition are confounded."""
+    return frozenset(frozenset(e.run_id for e in g.members) for g in groups)
 
 
 def _one(name: str, groups: list[Group], direction: str) -> HyperparameterStats:

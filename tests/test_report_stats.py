@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
+from textsweep.report import build_report
 from textsweep.report.binning import group_by
 from textsweep.report.inference import compare, holm, interval, omega_squared
 from textsweep.report.records import Execution, SweepRecords, Value, parse_param
@@ -190,4 +193,14 @@ def test_hyperparameters_that_always_change_together_are_flagged_as_confounded()
     assert (rows["lstm_units"].confounded_with, rows["learning_rate"].confounded_with) == (
         ("dropout",),
         (),
+    )
+
+
+def test_a_sweep_whose_trials_all_failed_still_renders(tmp_path: Path) -> None:
+    runs = [execution(1, math.nan, status="FAILED", lstm_units=16)]
+    report = build_report(sweep(runs), tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert (data["hyperparameters"], report.answer) == (
+        {},
+        ("no hyperparameter varied among the finished trials; nothing to compare",),
     )

@@ -64,6 +64,7 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
                 ax.errorbar([x], [mean], yerr=err, fmt="o", color=color, capsize=4)
             else:
                 ax.plot([x], [mean], "o", color=color, fillstyle="none")
+        ax.set_xlim(-0.5, len(row.values) - 0.5)
         ax.set_xticks(range(len(row.values)))
         ax.set_xticklabels([label(v.value, v.low, v.high) for v in row.values], rotation=30)
         ax.set_title(f"{row.name} (importance {row.importance:.2f})", fontsize=10)
@@ -71,7 +72,10 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
-    fig.suptitle("Effect of each hyperparameter (95% CI; green best, red worse than best)")
+    fig.suptitle(
+        "Effect of each hyperparameter: mean and 95% CI (hollow: one execution, no interval);\n"
+        "green best, blue within noise of the best, red worse"
+    )
     return _png(fig)
 
 

@@ -55,7 +55,10 @@ METHODS = {
         "cheapest value indistinguishable from the best: fewest parameters, then training time "
         "within 10% of the fastest, then the best mean"
     ),
-    "binning": "at most 6 distinct values kept as is; more are cut into up to 4 quantile bins",
+    "binning": (
+        "at most 6 distinct values kept as is; more are cut into up to 4 quantile bins, each "
+        "named by the lower median of the values tried in it, with its range"
+    ),
 }
 
 

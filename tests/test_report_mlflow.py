@@ -270,3 +270,8 @@ def test_cli_report_on_an_unknown_sweep_exits_2(
     uri, _ = store(tmp_path, empty_db)
     assert main(["report", "ghost", "--tracking-uri", uri]) == 2
     assert "no runs of the sweep 'ghost'" in capsys.readouterr().err
+
+
+def test_a_name_that_is_neither_a_file_nor_a_sweep_name_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="expected a sweep YAML file or a sweep name"):
+        load_records(f"sqlite:///{tmp_path}/mlflow.db", "it's")

@@ -48,6 +48,7 @@ TAG_QUESTION = "textsweep.question"
 TAG_OBJECTIVE = "textsweep.objective"
 FINISHED = "FINISHED"
 _INT = re.compile(r"[+-]?\d+")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # as config.SweepConfig.name
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,24 @@ def load_records(
     Raises:
         UserError: no experiment, no parent run or no trial runs for the sweep.
     """
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if not _NAME.fullmatch(sweep_name):
+        raise UserError(
+            "expected a sweep YAML file or a sweep name (letters, digits, '_', '.', '-'); "
+            f"got {sweep_name!r}",
+            source=sweep_name,
+        )
     _check_store(tracking_uri, sweep_name)
     client = MlflowClient(tracking_uri=tracking_uri)
     if parent_run_id is not None:
-        parent = client.get_run(parent_run_id)
+        try:
+            parent = client.get_run(parent_run_id)
+        except MlflowException as e:
+            raise UserError(
+                f"no MLflow run {parent_run_id} at {tracking_uri} ({e.message})"
+            ) from None
     else:
         parent = _newest_parent(client, tracking_uri, sweep_name, experiment)
     experiment_id = parent.info.experiment_id
@@ -146,8 +159,8 @@ def load_records(
     if not trials:
         raise UserError(
             f"the sweep '{sweep_name}' has no trial runs in MLflow at {tracking_uri} (parent run "
-            f"{parent.info.run_id}); run it with `textsweep run sweeps/<sweep>.yaml` and report "
-            "again",
+            f"{parent.info.run_id}); run it with `textsweep run sweeps/{sweep_name}.yaml` and "
+            "report again",
             source=sweep_name,
         )
     trial_ids = {t.info.run_id for t in trials}

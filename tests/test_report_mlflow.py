@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from textsweep.errors import UserError
-from textsweep.report import Report, build_report, load_records, make_report
+from textsweep.report import Report, build_report, load_records, make_report, resolve_sweep
 
 UNITS_EFFECT = {16: 0.70, 32: 0.86, 64: 0.87}
 
@@ -275,3 +275,14 @@ def test_cli_report_on_an_unknown_sweep_exits_2(
 def test_a_name_that_is_neither_a_file_nor_a_sweep_name_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="expected a sweep YAML file or a sweep name"):
         load_records(f"sqlite:///{tmp_path}/mlflow.db", "it's")
+
+
+def test_a_sweep_file_names_the_sweep_its_experiment_and_its_store(tmp_path: Path) -> None:
+    path = tmp_path / "units.yaml"
+    path.write_text(
+        "name: units\n"
+        "search_space: {hyperparameters: {model: {type: fixed, value: embedding_lstm}}}\n"
+        "tracking: {experiment: lstm-units, uri: 'sqlite:///elsewhere.db'}\n"
+    )
+    assert resolve_sweep(str(path), None) == ("units", "lstm-units", "sqlite:///elsewhere.db")
+    assert resolve_sweep("units", None) == ("units", None, "sqlite:///mlruns/mlflow.db")

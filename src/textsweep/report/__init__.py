@@ -22,7 +22,15 @@ from textsweep.report.records import Execution, SweepRecords, load_records
 if TYPE_CHECKING:
     from textsweep.report.stats import HyperparameterStats, Summary
 
-__all__ = ["Execution", "Report", "SweepRecords", "load_records", "make_report", "build_report"]
+__all__ = [
+    "Execution",
+    "Report",
+    "SweepRecords",
+    "build_report",
+    "load_records",
+    "make_report",
+    "resolve_sweep",
+]
 
 ARTIFACT_DIR = "report"
 TAG_NOTE = "mlflow.note.content"
@@ -99,6 +107,18 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     )
 
 
+def resolve_sweep(sweep_ref: str, tracking_uri: str | None) -> tuple[str, str | None, str]:
+    """(sweep name, experiment name or None, tracking URI) from a sweep file or a bare name."""
+    from textsweep.config import DEFAULT_TRACKING_URI
+
+    if sweep_ref.endswith((".yaml", ".yml")) or Path(sweep_ref).is_file():
+        from textsweep.config import load_sweep
+
+        sweep = load_sweep(sweep_ref)
+        return sweep.name, sweep.experiment, sweep.tracking_uri(tracking_uri)
+    return sweep_ref, None, tracking_uri or DEFAULT_TRACKING_URI
+
+
 def make_report(
     sweep_ref: str, tracking_uri: str | None = None, out_dir: Path | None = None
 ) -> Report:
@@ -115,15 +135,9 @@ def make_report(
     """
     from mlflow.tracking import MlflowClient
 
-    from textsweep.config import DEFAULT_TRACKING_URI
     from textsweep.report import render
 
-    name, experiment, uri = sweep_ref, None, tracking_uri or DEFAULT_TRACKING_URI
-    if sweep_ref.endswith((".yaml", ".yml")) or Path(sweep_ref).is_file():
-        from textsweep.config import load_sweep
-
-        sweep = load_sweep(sweep_ref)
-        name, experiment, uri = sweep.name, sweep.experiment, sweep.tracking_uri(tracking_uri)
+    name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
     records = load_records(uri, name, experiment=experiment)
     report = build_report(records, Path(out_dir or Path("reports") / records.sweep))
     client = MlflowClient(tracking_uri=uri)

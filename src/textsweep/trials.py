@@ -25,6 +25,7 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
+from textsweep.hardware import cudnn_warning, gpu_count
 from textsweep.interrupts import Interrupts
 from textsweep.models import (
     ModelInputs,
@@ -260,6 +261,9 @@ class TrackedTuner:
 
     def __init__(self, *args: Any, context: SweepContext, **kwargs: Any):
         self.ctx = context
+        cudnn = cudnn_warning(context.sweep.space, gpu_count())
+        if cudnn is not None:  # once per sweep, before its first trial
+            context.progress.say(f"warning: {cudnn}")
         self._trial_run: str | None = None
         self._trial_error: str | None = None
         self._trial_objective: tuple[float, float] | None = None

@@ -67,7 +67,13 @@ def home_dir() -> Path:
 
 
 def configure_tensorflow(intra_op: int | None = None, inter_op: int | None = None) -> None:
-    """Quiet TensorFlow's C++ and Python logs, and set its thread pools, before it starts."""
+    """Quiet TensorFlow's C++ and Python logs, and size its thread pools, before it starts.
+
+    Unset thread counts give this process its share of the cores (`hardware.thread_counts`).
+    """
+    from textsweep.hardware import thread_counts
+
+    intra_op, inter_op = thread_counts(intra_op, inter_op)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import absl.logging
@@ -75,19 +81,17 @@ def configure_tensorflow(intra_op: int | None = None, inter_op: int | None = Non
     with _stderr_silenced():  # oneDNN and absl print straight to fd 2 while TensorFlow loads
         import tensorflow as tf
 
+        try:  # before the first op: afterwards the pools are fixed
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        except RuntimeError:
+            pass  # already initialised in this process (tests): the first setting stands
         tf.constant(0.0) + 1.0
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     # Hyperband reloads weights without optimizer state on purpose; Keras warns every time
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     tf.get_logger().setLevel("ERROR")
-    try:
-        if intra_op is not None:
-            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-        if inter_op is not None:
-            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-    except RuntimeError:
-        pass  # already initialised in this process (tests): the first setting stands
 
 
 @contextlib.contextmanager

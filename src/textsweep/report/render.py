@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textsweep.report.plots import label
-from textsweep.report.records import SweepRecords
+from textsweep.report.records import SweepRecords, Value
 from textsweep.report.stats import METHODS, HyperparameterStats, Summary, ValueStats
 
 Block = tuple[Any, ...]
@@ -45,7 +45,7 @@ def to_json(
             "n": best.n,
             "mean": _num(best.objective_mean),
             "test_accuracy_mean": _num(best.test_accuracy_mean),
-            "hyperparameters": best.hyperparameters,
+            "hyperparameters": {k: _value(v) for k, v in best.hyperparameters.items()},
         },
         "methods": METHODS,
         "hyperparameters": {row.name: _row_json(row) for row in rows},
@@ -55,13 +55,13 @@ def to_json(
 def _row_json(row: HyperparameterStats) -> dict[str, Any]:
     return {
         "importance": _num(row.importance),
-        "recommended": row.recommended,
-        "best": row.best,
+        "recommended": _value(row.recommended),
+        "best": _value(row.best),
         "binned": row.binned,
         "confounded_with": list(row.confounded_with),
         "values": [
             {
-                "value": v.value,
+                "value": _value(v.value),
                 "n": v.n,
                 "mean": _num(v.objective.mean),
                 "ci_low": _num(v.objective.low),
@@ -78,6 +78,11 @@ def _row_json(row: HyperparameterStats) -> dict[str, Any]:
             for v in row.values
         ],
     }
+
+
+def _value(v: Value) -> Value:
+    # A hyperparameter logged as "nan" or "inf" must not make report.json invalid JSON.
+    return str(v) if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _num(x: float | None) -> float | None:

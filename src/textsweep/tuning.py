@@ -339,7 +339,10 @@ def _start_parent(tracker: Tracker, sweep: Sweep, encoded: Any) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     params = {**sweep_settings(sweep), "classes": json.dumps(list(encoded.class_names)),
               "data.train_size": len(encoded.train), "data.val_size": len(encoded.val),
-              "data.test_size": len(encoded.test), "data.cache_key": encoded.key}  # fmt: skip
+              "data.test_size": len(encoded.test), "data.cache_key": encoded.key,
+              "data.test_split": f"holdout of {sweep.config.dataset.test_fraction} of the labelled "
+              f"data, stratified, seed {sweep.config.dataset.seed}" if encoded.test_is_holdout
+              else "the dataset's own test split"}  # fmt: skip
     parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
     log_sweep_files(tracker, parent_id, sweep)
     tracker.log_text(parent_id, json.dumps(list(encoded.class_names)), "labels.json")

@@ -106,6 +106,7 @@ class Encoded:
     key: str
     from_cache: bool = False
     warnings: tuple[str, ...] = ()
+    test_is_holdout: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -186,6 +187,7 @@ def encode(
         class_names=dataset.class_names,
         key=key,
         warnings=dataset.warnings,
+        test_is_holdout=dataset.test_is_holdout,
     )
     _write_cache(cache_dir / key, encoded)
     return encoded
@@ -215,6 +217,7 @@ def _read_cache(folder: Path) -> Encoded | None:
         key=meta["key"],
         from_cache=True,
         warnings=tuple(meta.get("warnings", ())),
+        test_is_holdout=bool(meta.get("test_is_holdout", False)),
     )
 
 
@@ -235,6 +238,7 @@ def _write_cache(folder: Path, e: Encoded) -> None:
         "class_names": list(e.class_names),
         "vocabulary": list(e.vocabulary) if e.vocabulary is not None else None,
         "warnings": list(e.warnings),
+        "test_is_holdout": e.test_is_holdout,
     }
     (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     try:

@@ -151,12 +151,18 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
     num_words, so `num_words` means the same thing as for raw text.
     """
     path = locate_imdb(cfg, source)
+    keys = ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(path, allow_pickle=True) as f:
-            parts = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except KeyError as e:
-        raise UserError(f"not a Keras dataset file: key {e} is missing", source=str(path)) from None
-    except (OSError, ValueError) as e:
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise UserError(
+                    f"not a Keras dataset file: {', '.join(missing)} missing (found {', '.join(f.files)}); "
+                    "expected the arrays keras.datasets.imdb.load_data reads",
+                    source=str(path),
+                )
+            parts = {k: f[k] for k in keys}
+    except (OSError, ValueError, EOFError) as e:
         raise UserError(f"cannot read the file as .npz ({e})", source=str(path)) from None
     labels_all = np.concatenate([parts["y_train"], parts["y_test"]])
     values = sorted(np.unique(labels_all).tolist())

@@ -51,7 +51,7 @@ class Ragged:
         np.cumsum(lengths, out=offsets[1:])
         flat = np.empty(int(offsets[-1]), dtype=np.int32)
         for i, s in enumerate(seqs):
-            flat[offsets[i] : offsets[i + 1]] = s
+            flat[offsets[i] : offsets[i + 1]] = np.asarray(s, dtype=np.int32)
         return cls(flat, offsets)
 
     def __len__(self) -> int:
@@ -232,7 +232,7 @@ def _write_cache(folder: Path, e: Encoded) -> None:
     }  # fmt: skip
     if e.token_counts is not None:
         arrays["token_counts"] = e.token_counts
-    np.savez(tmp / "arrays.npz", **arrays)
+    np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
     meta = {
         "key": e.key,
         "class_names": list(e.class_names),

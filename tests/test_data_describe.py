@@ -17,6 +17,7 @@ from textsweep.data.describe import (
     token_coverage,
 )
 from textsweep.errors import UserError
+from textsweep.vocabulary import encode
 
 
 def write_table(path: Path, a: int = 12, b: int = 8) -> Path:
@@ -53,13 +54,21 @@ def test_length_percentiles_are_observed_token_counts(described: Description) ->
     assert lengths[50] <= lengths[90]
 
 
-def test_vocabulary_and_coverage_come_from_the_training_text(described: Description) -> None:
-    # training text (validation included): x 78 times, y 16, z 8
-    assert (described.vocabulary_size, described.training_tokens) == (3, 102)
+def test_vocabulary_and_coverage_come_from_the_training_text(described: Description, tmp_path: Path) -> None:
+    # the same text a sweep builds its vocabulary from: the training split less validation
+    cfg = DatasetConfig(
+        format="table", path=str(tmp_path / "train.csv"), test_path=str(tmp_path / "test.csv"),
+        validation_split=0.2, num_words=4,
+    )  # fmt: skip
+    encoded = encode(cfg, tmp_path / "cache")
+    assert encoded.token_counts is not None
+    assert described.training_tokens == int(encoded.token_counts.sum())
     coverage = dict(described.coverage)
     assert sorted(coverage) == [4, 1000, 5000, 10000, 20000, 50000]
     # num_words 4 keeps two words, since padding and out-of-vocabulary take two ids
-    assert coverage[4] == pytest.approx(94 / 102) and coverage[1000] == 1.0
+    in_vocabulary = int(encoded.token_counts[2:].sum())
+    assert coverage[4] == pytest.approx(in_vocabulary / described.training_tokens)
+    assert coverage[1000] == 1.0 and described.vocabulary_size == 3
 
 
 def test_token_coverage_reserves_padding_and_oov_ids() -> None:

@@ -66,21 +66,22 @@ class Description:
 def describe(cfg: DatasetConfig, source: str = "<sweep>") -> Description:
     """Read the dataset (with `limit` applied) and describe its splits, lengths and vocabulary.
 
-    The vocabulary figures come from the training split before validation is taken from it,
-    which is the text `textsweep.vocabulary.encode` builds the vocabulary from.
+    The vocabulary figures come from the training split after validation is taken from it,
+    the text `textsweep.vocabulary.encode` builds the vocabulary from.
     """
     from textsweep.data import load_dataset
     from textsweep.data.splits import stratified_split
     from textsweep.vocabulary import tokenize
 
     dataset = load_dataset(cfg, source)
+    keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
     counts: Counter[str] = Counter()
     if dataset.train.texts is not None and dataset.test.texts is not None:
-        train_lengths = np.empty(len(dataset.train), dtype=np.int64)
-        for i, text in enumerate(dataset.train.texts):
-            tokens = tokenize(text)
-            counts.update(tokens)
-            train_lengths[i] = len(tokens)
+        train_tokens = [tokenize(t) for t in dataset.train.texts]
+        train_lengths = np.array([len(t) for t in train_tokens], dtype=np.int64)
+        for i in keep:
+            counts.update(train_tokens[i])
+        del train_tokens
         test_lengths = np.array([len(tokenize(t)) for t in dataset.test.texts], dtype=np.int64)
         vocabulary_size: int | None = len(counts)
     else:
@@ -88,7 +89,6 @@ def describe(cfg: DatasetConfig, source: str = "<sweep>") -> Description:
         train_lengths = np.array([len(s) for s in dataset.train.token_ids], dtype=np.int64)
         test_lengths = np.array([len(s) for s in dataset.test.token_ids], dtype=np.int64)
         vocabulary_size = None
-    keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
     n = len(dataset.class_names)
     splits = (
         _split("train", dataset.train.labels[keep], train_lengths[keep], n),
@@ -104,7 +104,7 @@ def describe(cfg: DatasetConfig, source: str = "<sweep>") -> Description:
         class_names=dataset.class_names,
         splits=splits,
         vocabulary_size=vocabulary_size,
-        training_tokens=int(train_lengths.sum()),
+        training_tokens=int(train_lengths[keep].sum()),
         coverage=coverage,
         num_words=cfg.num_words,
         warnings=dataset.warnings,
@@ -187,7 +187,7 @@ def format_description(d: Description) -> str:
     else:
         lines.append(
             f"vocabulary: {d.vocabulary_size:,} distinct tokens in {d.training_tokens:,} running "
-            "tokens of training text\n(validation included, as a sweep builds its vocabulary)"
+            "tokens of training text\n(validation left out, as a sweep builds its vocabulary)"
         )
         marks = [f"{n:,}" + ("*" if n == d.num_words else "") for n, _ in d.coverage]
         lines.append(f"{'num_words':<16}" + "".join(f"{m:>9}" for m in marks))

@@ -1,69 +1,13 @@
-"""Search spaces: the YAML schema of hyperparameters and its translation into Keras Tuner.
-
-A search space maps contract hyperparameter names (see `HYPERPARAMETERS`) to specs:
-
-    hyperparameters:
-      model: {type: choice, values: [multihot_dense, embedding_lstm]}
-      lstm_units: {type: int, min: 16, max: 256, sampling: log, when: {model: embedding_lstm}}
-
-`declare(space, hp)` registers them on a `keras_tuner.HyperParameters` with conditional scopes;
-`active_values(space, hp)` reads back the values of the hyperparameters active in a trial.
-"""
+"""The YAML schema of a search space: specs per hyperparameter, conditions, and grid counting."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-if TYPE_CHECKING:
-    import keras_tuner
-
-Scalar = bool | int | float | str
-
-FAMILIES = ("multihot_dense", "embedding_flatten", "embedding_pool", "embedding_lstm")
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd", "nadam")
-
-# name -> (kind, allowed values for categorical kinds, lower bound, upper bound (exclusive))
-_Kind = tuple[str, tuple[str, ...] | None, float | None, float | None]
-HYPERPARAMETERS: dict[str, _Kind] = {
-    "model": ("str", FAMILIES, None, None),
-    "maxlen": ("int", None, 1, None),
-    "embedding_dim": ("int", None, 1, None),
-    "embedding_init": ("str", ("random", "pretrained"), None, None),
-    "embedding_trainable": ("bool", None, None, None),
-    "lstm_units": ("int", None, 1, None),
-    "lstm_layers": ("int", None, 1, None),
-    "bidirectional": ("bool", None, None, None),
-    "dropout": ("float", None, 0.0, 1.0),
-    "recurrent_dropout": ("float", None, 0.0, 1.0),
-    "spatial_dropout": ("float", None, 0.0, 1.0),
-    "dense_units": ("int", None, 1, None),
-    "dense_layers": ("int", None, 0, None),
-    "learning_rate": ("float", None, 0.0, None),
-    "optimizer": ("str", OPTIMIZERS, None, None),
-    "batch_size": ("int", None, 1, None),
-}
-
-# What a family uses when a space leaves a hyperparameter out.
-DEFAULTS: dict[str, Scalar] = {
-    "maxlen": 200,
-    "embedding_dim": 32,
-    "embedding_init": "random",
-    "embedding_trainable": True,
-    "lstm_units": 64,
-    "lstm_layers": 1,
-    "bidirectional": False,
-    "dropout": 0.0,
-    "recurrent_dropout": 0.0,
-    "spatial_dropout": 0.0,
-    "dense_units": 16,
-    "dense_layers": 1,
-    "learning_rate": 1e-3,
-    "optimizer": "adam",
-}
+from textsweep.search_space.names import HYPERPARAMETERS, Scalar, check_value
 
 _GRID_COUNT_CAP = 1_000_000
 
@@ -251,33 +195,6 @@ def _condition_holds(spec: HyperparameterSpec, chosen: Mapping[str, Scalar]) -> 
     return True
 
 
-def check_value(name: str, value: Any) -> None:
-    """Raise ValueError unless `value` is a valid value of the contract hyperparameter `name`."""
-    if name not in HYPERPARAMETERS:
-        raise ValueError(
-            f"unknown hyperparameter `{name}`; known names are: {', '.join(HYPERPARAMETERS)}"
-        )
-    kind, allowed, low, high = HYPERPARAMETERS[name]
-    if kind == "str":
-        if value not in (allowed or ()):
-            raise ValueError(f"{name} must be one of {list(allowed or ())}; got {value!r}")
-        return
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false; got {value!r}")
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number; got {value!r}")
-    if kind == "int" and float(value) != int(value):
-        raise ValueError(f"{name} must be an integer; got {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}; got {value!r}")
-    if high is not None and value >= high:
-        raise ValueError(f"{name} must be < {high}; got {value!r}")
-    if name == "learning_rate" and value <= 0:
-        raise ValueError(f"learning_rate must be > 0; got {value!r}")
-
-
 def check_spec_values(name: str, spec: HyperparameterSpec) -> None:
     """Raise ValueError if a spec's type or values do not fit the hyperparameter `name`."""
     if name not in HYPERPARAMETERS:
@@ -303,59 +220,6 @@ def check_spec_values(name: str, spec: HyperparameterSpec) -> None:
         check_value(name, spec.default)
 
 
-def declare(space: SearchSpace, hp: keras_tuner.HyperParameters) -> None:
-    """Register every hyperparameter of `space` on `hp`, inside its conditional scopes."""
-    for name in space.ordered_names():
-        spec = space.hyperparameters[name]
-        with ExitStack() as stack:
-            for parent, wanted in (spec.when or {}).items():
-                values = wanted if isinstance(wanted, list) else [wanted]
-                stack.enter_context(hp.conditional_scope(parent, values))
-            _define(hp, name, spec)
-
-
-def _define(hp: keras_tuner.HyperParameters, name: str, spec: HyperparameterSpec) -> None:
-    if spec.type == "fixed":
-        hp.Fixed(name, spec.value)
-    elif spec.type == "boolean":
-        hp.Boolean(name, default=bool(spec.default) if spec.default is not None else False)
-    elif spec.type == "choice":
-        assert spec.values is not None
-        values = spec.values
-        if {type(v) for v in values} == {int, float}:
-            values = [float(v) for v in values]
-        hp.Choice(name, values, default=spec.default)
-    elif spec.type == "int":
-        assert spec.min is not None and spec.max is not None
-        hp.Int(
-            name,
-            int(spec.min),
-            int(spec.max),
-            step=int(spec.step) if spec.step is not None else None,
-            sampling=spec.sampling,
-            default=spec.default,
-        )
-    else:
-        assert spec.min is not None and spec.max is not None
-        hp.Float(
-            name,
-            float(spec.min),
-            float(spec.max),
-            step=spec.step,
-            sampling=spec.sampling,
-            default=spec.default,
-        )
-
-
-def active_values(space: SearchSpace, hp: keras_tuner.HyperParameters) -> dict[str, Scalar]:
-    """The values of the hyperparameters that are active in this trial, in space order."""
-    out: dict[str, Scalar] = {}
-    for name in space.ordered_names():
-        if name in hp.values and hp.is_active(name):
-            out[name] = hp.get(name)
-    return out
-
-
 def describe_spec(spec: HyperparameterSpec) -> str:
     """A short human form of a spec, as `textsweep validate` prints it."""
     if spec.type == "fixed":
@@ -376,13 +240,3 @@ def describe_spec(spec: HyperparameterSpec) -> str:
         )
         text += f"  (when {conds})"
     return text
-
-
-__all__ = [
-    "FAMILIES",
-    "HYPERPARAMETERS",
-    "HyperparameterSpec",
-    "SearchSpace",
-    "active_values",
-    "declare",
-]

@@ -1,0 +1,42 @@
+"""Search spaces: the YAML schema of hyperparameters and its translation into Keras Tuner.
+
+A search space maps contract hyperparameter names (see `HYPERPARAMETERS`) to specs:
+
+    hyperparameters:
+      model: {type: choice, values: [multihot_dense, embedding_lstm]}
+      lstm_units: {type: int, min: 16, max: 256, sampling: log, when: {model: embedding_lstm}}
+
+`declare(space, hp)` registers them on a `keras_tuner.HyperParameters` with conditional scopes;
+`active_values(space, hp)` reads back the values of the hyperparameters active in a trial.
+"""
+
+from textsweep.search_space.names import (
+    DEFAULTS,
+    FAMILIES,
+    HYPERPARAMETERS,
+    OPTIMIZERS,
+    Scalar,
+    check_value,
+)
+from textsweep.search_space.schema import (
+    HyperparameterSpec,
+    SearchSpace,
+    check_spec_values,
+    describe_spec,
+)
+from textsweep.search_space.tuner import active_values, declare
+
+__all__ = [
+    "DEFAULTS",
+    "FAMILIES",
+    "HYPERPARAMETERS",
+    "OPTIMIZERS",
+    "HyperparameterSpec",
+    "Scalar",
+    "SearchSpace",
+    "active_values",
+    "check_spec_values",
+    "check_value",
+    "declare",
+    "describe_spec",
+]

@@ -1,0 +1,161 @@
+"""The sweep file's schema: frozen pydantic models that reject unknown keys, and the `Sweep` they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from textsweep.search_space import SearchSpace, check_value
+
+Scalar = bool | int | float | str
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Frozen):
+    """Where the texts come from and how they are split (PRODUCT.md, "Dataset keys")."""
+
+    format: Literal["imdb", "keras_npz", "folder", "table"] = "imdb"
+    path: str | None = None
+    test_path: str | None = None
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    text_column: str | int = "text"
+    label_column: str | int = "label"
+    header: bool = True
+    delimiter: str | None = None
+    quoting: bool = True
+    num_words: int = Field(10000, ge=3)
+    validation_split: float | int = 0.2
+    limit: int | None = Field(None, ge=2)
+    seed: int = 1
+
+    @field_validator("validation_split")
+    @classmethod
+    def _check_validation_split(cls, v: float | int) -> float | int:
+        if isinstance(v, bool):
+            raise ValueError("expected a fraction in (0, 1) or a count >= 1")
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError(f"a fraction must be in (0, 1); got {v}")
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"a count must be >= 1; got {v}")
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError(f"expected one character; got {v!r}")
+        return v
+
+
+class EmbeddingsTrainConfig(_Frozen):
+    """word2vec training options for vectors textsweep trains itself with gensim."""
+
+    dim: int = Field(100, ge=1)
+    window: int = Field(5, ge=1)
+    min_count: int = Field(2, ge=1)
+    epochs: int = Field(5, ge=1)
+
+
+class EmbeddingsConfig(_Frozen):
+    """Pretrained vectors: a file (`path`, `format`) or vectors to train and cache (`train`)."""
+
+    path: str | None = None
+    format: Literal["word2vec", "word2vec_binary", "glove", "fasttext", "gensim"] | None = None
+    train: EmbeddingsTrainConfig | None = None
+    missing: Literal["random", "zeros"] = "random"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EmbeddingsConfig:
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give exactly one of `path` (a vectors file) or `train` (options)")
+        return self
+
+
+class TunerConfig(_Frozen):
+    algorithm: Literal["random", "grid", "bayesian", "hyperband"] = "random"
+    max_trials: int | None = Field(10, ge=1)
+    executions_per_trial: int = Field(1, ge=1)
+    seed: int = 1
+    max_epochs: int | None = Field(None, ge=1)
+    factor: int = Field(3, ge=2)
+    hyperband_iterations: int = Field(1, ge=1)
+    num_initial_points: int | None = Field(None, ge=1)
+    max_consecutive_failures: int = Field(3, ge=1)
+
+
+class EarlyStoppingConfig(_Frozen):
+    monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = "val_loss"
+    patience: int = Field(2, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainingConfig(_Frozen):
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(32, ge=1)
+    early_stopping: EarlyStoppingConfig | None = None
+    save_model: bool = False
+    intra_op_threads: int | None = Field(None, ge=0)
+    inter_op_threads: int | None = Field(None, ge=0)
+
+
+class TrackingConfig(_Frozen):
+    uri: str | None = None
+    experiment: str | None = None
+
+
+class SweepConfig(_Frozen):
+    """A sweep file: one question, one dataset, one search space, one tuner."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    question: str = ""
+    dataset: DatasetConfig = DatasetConfig()
+    search_space: str | SearchSpace
+    fixed: dict[str, Scalar] = {}
+    tuner: TunerConfig = TunerConfig()
+    training: TrainingConfig = TrainingConfig()
+    objective: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    tracking: TrackingConfig = TrackingConfig()
+    embeddings: EmbeddingsConfig | None = None
+
+    @field_validator("fixed")
+    @classmethod
+    def _check_fixed(cls, fixed: dict[str, Scalar]) -> dict[str, Scalar]:
+        for name, value in fixed.items():
+            check_value(name, value)
+        return fixed
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: its config, its resolved search space (with `fixed:` applied) and sources."""
+
+    config: SweepConfig
+    space: SearchSpace
+    path: Path | None
+    space_path: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def experiment(self) -> str:
+        return self.config.tracking.experiment or self.config.name
+
+    def tracking_uri(self, override: str | None = None) -> str:
+        return override or self.config.tracking.uri or DEFAULT_TRACKING_URI
+
+    def may_use_pretrained(self) -> bool:
+        spec = self.space.hyperparameters.get("embedding_init")
+        return spec is not None and "pretrained" in (spec.candidates() or [])
+
+    def directions(self) -> str:
+        return "max" if self.config.objective.endswith("accuracy") else "min"

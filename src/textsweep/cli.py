@@ -48,7 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)"
     )
-    run.add_argument("--resume", action="store_true", help="continue the last unfinished execution")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="continue the last unfinished execution"
+    )
+    again.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new execution even if an unfinished one exists (it is marked abandoned)",
+    )
     run.add_argument(
         "--workers", type=_positive, help="run N local Keras Tuner workers and a chief"
     )
@@ -113,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = _main(args)
+    if argv is None and args.command == "run" and "tensorflow" in sys.modules:
+        # TensorFlow's teardown at interpreter exit takes seconds, and after Ctrl-C or SIGTERM
+        # the process must end promptly; every run and file is written and closed by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
     except UserError as e:
@@ -125,9 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"sweep failed: {e}", file=sys.stderr)
         return EXIT_SWEEP_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+    except KeyboardInterrupt as e:
+        signum = int(getattr(e, "signum", signal.SIGINT))
+        hint = ""
+        if args.command == "run":
+            hint = "; to continue the sweep, run the same command with --resume"
+        print(f"interrupted ({signal.Signals(signum).name}){hint}", file=sys.stderr)
+        return 128 + signum
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -150,9 +173,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_inputs(sweep)
     if args.workers:
         raise UserError("--workers is not available yet; run without it", source="--workers")
-    if args.resume:
-        raise UserError("--resume is not available yet; run without it", source="--resume")
-    run_sweep(sweep, tracking_uri=args.tracking_uri)
+    run_sweep(sweep, tracking_uri=args.tracking_uri, resume=args.resume, fresh=args.fresh)
     return EXIT_OK
 
 

@@ -13,21 +13,25 @@ Layout in one experiment per sweep (names are a contract, see PRODUCT.md):
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import logging
 import math
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from textsweep.config import Sweep
+
+T = TypeVar("T")
 
 TAG_SWEEP = "textsweep.sweep"
 TAG_ROLE = "textsweep.role"
@@ -35,12 +39,24 @@ TAG_TRIAL_ID = "textsweep.trial_id"
 TAG_EXECUTION = "textsweep.execution"
 TAG_SEED = "textsweep.seed"
 TAG_ERROR = "textsweep.error"
+TAG_STATE = "textsweep.state"
+TAG_CONFIG_HASH = "textsweep.config_hash"
+TAG_RESUMED = "textsweep.resumed"
+TAG_ATTEMPT = "textsweep.attempt"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 
 ROLE_SWEEP = "sweep"
 ROLE_TRIAL = "trial"
 ROLE_EXECUTION = "execution"
+
+# `textsweep.state` of a parent run: what became of the execution, so `--resume` knows which to pick.
+STATE_RUNNING = "running"
+STATE_INTERRUPTED = "interrupted"  # SIGINT/SIGTERM: resumable
+STATE_CRASHED = "crashed"  # an unexpected error: resumable
+STATE_FAILED = "failed"  # too many failed trials in a row: fix the sweep, start fresh
+STATE_FINISHED = "finished"
+STATE_ABANDONED = "abandoned"  # replaced by a `--fresh` execution
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 FINAL_METRICS = (
@@ -85,6 +101,21 @@ class Tracker:
     experiment_id: str
 
     @classmethod
+    def find(cls, uri: str, experiment: str) -> Tracker | None:
+        """Connect only if the store and the experiment already exist; creates nothing."""
+        from mlflow import MlflowClient
+
+        quiet_mlflow_logs()
+        db = sqlite_path(uri)
+        if db is not None and not db.is_file():
+            return None
+        client = MlflowClient(tracking_uri=uri)
+        found = _retry_locked(lambda: client.get_experiment_by_name(experiment))
+        if found is None or found.lifecycle_stage == "deleted":
+            return None
+        return cls(uri, client, found.experiment_id)
+
+    @classmethod
     def open(cls, uri: str, experiment: str) -> Tracker:
         """Connect, creating the SQLite folder and the experiment on first use."""
         from mlflow import MlflowClient
@@ -93,25 +124,30 @@ class Tracker:
         db = sqlite_path(uri)
         if db is not None:
             db.parent.mkdir(parents=True, exist_ok=True)
-        client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            if found.lifecycle_stage == "deleted":
-                client.restore_experiment(found.experiment_id)
-            return cls(uri, client, found.experiment_id)
-        try:
-            exp_id = client.create_experiment(
-                experiment, artifact_location=default_artifact_location(uri, experiment)
-            )
-        except Exception:  # another process created it first
-            again = client.get_experiment_by_name(experiment)
-            if again is None:
-                raise
-            exp_id = again.experiment_id
+        with _store_lock(db):
+            # MLflow creates and migrates the schema on first connection; two processes doing
+            # that at once on a new SQLite file fail, so they take turns.
+            client = MlflowClient(tracking_uri=uri)
+            found = _retry_locked(lambda: client.get_experiment_by_name(experiment))
+            if found is not None:
+                if found.lifecycle_stage == "deleted":
+                    client.restore_experiment(found.experiment_id)
+                return cls(uri, client, found.experiment_id)
+            try:
+                exp_id = client.create_experiment(
+                    experiment, artifact_location=default_artifact_location(uri, experiment)
+                )
+            except Exception:  # another process created it first
+                again = _retry_locked(lambda: client.get_experiment_by_name(experiment))
+                if again is None:
+                    raise
+                exp_id = again.experiment_id
         return cls(uri, client, exp_id)
 
     def start_run(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any] = {}) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        run = _retry_locked(
+            lambda: self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        )
         if params:
             self.log_params(run.info.run_id, params)
         return str(run.info.run_id)
@@ -121,7 +157,8 @@ class Tracker:
 
         items = [Param(k, _param_text(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i : i + 100])
+            chunk = items[i : i + 100]
+            _retry_locked(functools.partial(self.client.log_batch, run_id, params=chunk))
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
@@ -133,7 +170,7 @@ class Tracker:
             if v is not None and math.isfinite(float(v))
         ]
         if items:
-            self.client.log_batch(run_id, metrics=items)
+            _retry_locked(lambda: self.client.log_batch(run_id, metrics=items))
 
     def log_curves(self, run_id: str, rows: Sequence[Mapping[str, float]]) -> None:
         """Per-epoch metrics as one batch, `step` = epoch (rows carry an `epoch` key)."""
@@ -147,11 +184,15 @@ class Tracker:
             if k in row and math.isfinite(float(row[k]))
         ]
         for i in range(0, len(items), 900):
-            self.client.log_batch(run_id, metrics=items[i : i + 900])
+            chunk = items[i : i + 900]
+            _retry_locked(functools.partial(self.client.log_batch, run_id, metrics=chunk))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        for k, v in tags.items():
-            self.client.set_tag(run_id, k, v)
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        if items:
+            _retry_locked(lambda: self.client.log_batch(run_id, tags=items))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)
@@ -163,7 +204,11 @@ class Tracker:
         self.client.log_figure(run_id, figure, artifact_file)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status=status)
+        _retry_locked(lambda: self.client.set_terminated(run_id, status=status))
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a terminated run RUNNING again (a resumed sweep's parent run)."""
+        _retry_locked(lambda: self.client.update_run(run_id, status="RUNNING"))
 
     def child_runs(self, parent_id: str, role: str) -> list[Any]:
         """Runs directly under `parent_id` with `textsweep.role` = role, oldest first."""
@@ -173,6 +218,43 @@ class Tracker:
             order_by=["attributes.start_time ASC"],
             max_results=50000,
         )
+
+
+_LOCKED_RETRY_SECONDS = 120.0
+
+
+def _retry_locked(call: Callable[[], T]) -> T:
+    """`call()`, retried while SQLite answers "database is locked".
+
+    MLflow already waits 20 s on a busy SQLite file (`PRAGMA busy_timeout`), but a write that
+    upgrades a read transaction fails at once; with several sweeps on one file that happens.
+    """
+    deadline = time.monotonic() + _LOCKED_RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            return call()
+        except Exception as e:
+            if "database is locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@contextlib.contextmanager
+def _store_lock(db: Path | None) -> Iterator[None]:
+    """An exclusive lock beside a SQLite file, for the first connection's schema set-up."""
+    if db is None:
+        yield
+        return
+    import fcntl
+
+    with open(db.parent / f".{db.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _param_text(value: Any) -> str:
@@ -273,8 +355,15 @@ def log_sweep_files(tracker: Tracker, run_id: str, sweep: Sweep) -> None:
         tracker.log_file(run_id, sweep.path, "sweep")
     if sweep.space_path is not None and sweep.space_path.is_file():
         tracker.log_file(run_id, sweep.space_path, "search_space")
-    resolved = {
+    tracker.log_text(run_id, json.dumps(resolved_sweep(sweep), indent=2), RESOLVED_ARTIFACT)
+
+
+RESOLVED_ARTIFACT = "sweep/resolved.json"
+
+
+def resolved_sweep(sweep: Sweep) -> dict[str, Any]:
+    """The sweep as it runs (overrides, `fixed:` and the search space applied), as plain data."""
+    return {
         "sweep": sweep.config.model_dump(mode="json", exclude={"search_space"}),
         "search_space": sweep.space.model_dump(mode="json", exclude_none=True),
     }
-    tracker.log_text(run_id, json.dumps(resolved, indent=2), "sweep/resolved.json")

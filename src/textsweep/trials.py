@@ -11,6 +11,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -199,8 +200,8 @@ class TextHyperModel(kt.HyperModel):
         if any(not math.isfinite(v) for v in losses):
             bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
             raise kt.errors.FailedTrialError(
-                f"the training loss became NaN at epoch {bad + int(kwargs.get('initial_epoch', 0))};"
-                " try a smaller learning_rate"
+                f"the training loss became {losses[bad]} (not finite) at epoch "
+                f"{bad + int(kwargs.get('initial_epoch', 0))}; try a smaller learning_rate"
             )
         test_loss, test_accuracy = model.evaluate(
             x_test, e.test_labels, batch_size=max(256, int(values["batch_size"])), verbose=0
@@ -319,6 +320,19 @@ class TrackedTuner:
             self._outcomes = []
         return results
 
+    def _try_run_and_update_trial(
+        self, trial: kt.engine.trial.Trial, *args: Any, **kw: Any
+    ) -> None:
+        from keras_tuner.src import config as kt_config
+
+        # Keras Tuner prints every failed trial's traceback while its DEBUG flag is on (the
+        # default); the traceback is an artifact of the trial's run instead
+        debug, kt_config.DEBUG = kt_config.DEBUG, False
+        try:
+            super()._try_run_and_update_trial(trial, *args, **kw)  # type: ignore[misc]
+        finally:
+            kt_config.DEBUG = debug
+
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         """Keras Tuner records the trial's end and saves its state; then the run is closed."""
         ctx, run_id = self.ctx, self._trial_run
@@ -420,7 +434,8 @@ class TrackedTuner:
 
 def _error_text(error: BaseException) -> str:
     """`Type: last line of the message`, the form of the `textsweep.error` tag."""
-    text = str(error).strip()
+    # TensorFlow prefixes op errors with `{{function_node ...}}`; the rest says what happened
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", str(error).strip())
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
 
 

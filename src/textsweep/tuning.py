@@ -255,6 +255,12 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
                 # never resumed: drop Keras Tuner's state and per-trial checkpoints
                 shutil.rmtree(Path(tuner.project_dir), ignore_errors=True)
     result = _result(tracker, tuner, sweep, uri, parent_id)
+    if failure is None and result.completed == 0 and result.failed:
+        raise SweepFailed(
+            f"all {result.failed} trials failed; the last error was: {context.last_error}. See "
+            f"the FAILED runs in MLflow (parent run {parent_id}, tag textsweep.error and "
+            "traceback.txt)."
+        )
     if failure is not None:
         limit = cfg.tuner.max_consecutive_failures
         raise SweepFailed(
@@ -396,7 +402,7 @@ def _result(tracker: Tracker, tuner: Any, sweep: Sweep, uri: str, parent_id: str
     trials_by_status: dict[str, int] = {}
     for trial in tuner.oracle.trials.values():
         trials_by_status[trial.status] = trials_by_status.get(trial.status, 0) + 1
-    best = tuner.oracle.get_best_trials(1)
+    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
     best_values: dict[str, Any] = {}
     best_id = best_obj = best_test = None
     if best:

@@ -1,0 +1,335 @@
+"""A sweep's executions: which one `--resume` continues, who holds it, what a dead process left.
+
+One execution of a sweep is one MLflow parent run plus its Keras Tuner project directory,
+`$TEXTSWEEP_HOME/tuner/<sweep>/<parent run id>`. While a process works on it, it holds an
+exclusive lock on `textsweep.lock` in that directory (released by the kernel even after
+`kill -9`), so a live execution is never resumed or abandoned by another process.
+
+    plan = plan_execution(sweep, uri, tuner_root, resume=True, fresh=False)
+    plan.resume.parent_run_id, plan.lock         # the execution to continue, locked
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from textsweep.config import Sweep
+from textsweep.errors import UserError
+from textsweep.tracking import (
+    RESOLVED_ARTIFACT,
+    ROLE_EXECUTION,
+    ROLE_SWEEP,
+    ROLE_TRIAL,
+    STATE_ABANDONED,
+    STATE_CRASHED,
+    STATE_RUNNING,
+    TAG_CONFIG_HASH,
+    TAG_ERROR,
+    TAG_ROLE,
+    TAG_STATE,
+    TAG_SWEEP,
+    TAG_TRIAL_ID,
+    Tracker,
+    resolved_sweep,
+)
+
+LOCK_NAME = "textsweep.lock"
+INTERRUPTED_ERROR = (
+    "interrupted: the process ended while this trial ran; the resumed sweep runs it again"
+)
+
+
+def config_fingerprint(sweep: Sweep) -> str:
+    """A hash of the resolved sweep: a resumed execution must run the same sweep."""
+    text = json.dumps(resolved_sweep(sweep), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def project_dir(tuner_root: Path, sweep_name: str, parent_run_id: str) -> Path:
+    return tuner_root / sweep_name / parent_run_id
+
+
+@dataclass(frozen=True)
+class Execution:
+    """An unfinished execution of a sweep, as MLflow and the disk show it."""
+
+    parent_run_id: str
+    status: str
+    state: str
+    config_hash: str | None
+    project_dir: Path
+    finished_trials: int
+    trial_runs: int
+
+    def holder(self) -> int | None:
+        """The pid of the live process working on this execution, or None."""
+        return lock_holder(self.project_dir)
+
+    def describe(self) -> str:
+        how = {"RUNNING": "left RUNNING by a process that is gone", "KILLED": "interrupted"}.get(
+            self.status, "stopped by an error"
+        )
+        return f"parent run {self.parent_run_id}, {how}, {self.finished_trials} trial(s) finished"
+
+
+class ExecutionLock:
+    """An exclusive `flock` on `<project dir>/textsweep.lock` holding this process's pid."""
+
+    def __init__(self, handle: IO[str], path: Path):
+        self._handle: IO[str] | None = handle
+        self.path = path
+
+    @classmethod
+    def acquire(cls, folder: Path, source: str) -> ExecutionLock:
+        import fcntl
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / LOCK_NAME
+        handle = open(path, "a+", encoding="utf-8")  # held until release()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "?"
+            handle.close()
+            raise UserError(
+                f"the execution in {folder} is being run now by process {pid}; wait for it, "
+                "or stop it (Ctrl-C or kill) and resume",
+                source=source,
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return cls(handle, path)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            import fcntl
+
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def lock_holder(folder: Path) -> int | None:
+    """The pid holding `folder`'s execution lock, or None when nobody does."""
+    import fcntl
+
+    path = folder / LOCK_NAME
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def unfinished_executions(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> list[Execution]:
+    """Parent runs of this sweep that neither finished, failed for good nor were abandoned."""
+    parents = tracker.client.search_runs(
+        [tracker.experiment_id],
+        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{ROLE_SWEEP}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    out = []
+    for run in parents:
+        status, state = run.info.status, run.data.tags.get(TAG_STATE, "")
+        resumable = (
+            status == "RUNNING"
+            or (status == "KILLED" and state != STATE_ABANDONED)
+            or (status == "FAILED" and state == STATE_CRASHED)
+        )
+        if not resumable:
+            continue
+        trials = tracker.child_runs(run.info.run_id, ROLE_TRIAL)
+        out.append(
+            Execution(
+                parent_run_id=run.info.run_id,
+                status=status,
+                state=state,
+                config_hash=run.data.tags.get(TAG_CONFIG_HASH),
+                project_dir=project_dir(tuner_root, sweep.name, run.info.run_id),
+                finished_trials=sum(t.info.status == "FINISHED" for t in trials),
+                trial_runs=len(trials),
+            )
+        )
+    return out
+
+
+@dataclass
+class Plan:
+    """What `run` does: resume `resume` (locked by `lock`), or start anew and abandon `stale`."""
+
+    resume: Execution | None = None
+    lock: ExecutionLock | None = None
+    stale: list[Execution] = field(default_factory=list)
+
+
+def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fresh: bool) -> Plan:
+    """Decide between resuming and starting anew, before any data is read; creates nothing.
+
+    Raises `UserError` when the choice is the user's: an unfinished execution exists and neither
+    `resume` nor `fresh` was asked for, or `resume` was asked for and there is nothing to resume.
+    """
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    command = f"textsweep run {sweep.path or sweep.name}"
+    tracker = Tracker.find(uri, sweep.experiment)
+    executions = unfinished_executions(tracker, sweep, tuner_root) if tracker else []
+    idle = [e for e in executions if e.holder() is None]
+    if resume:
+        if not idle:
+            running = (
+                f"; {len(executions)} execution(s) are running now in other processes"
+                if executions
+                else ""
+            )
+            raise UserError(
+                f"--resume: no unfinished execution of sweep {sweep.name!r} to resume in "
+                f"experiment {sweep.experiment!r} at {uri}{running}; run without --resume to "
+                "start one",
+                source=source,
+            )
+        chosen = idle[0]
+        _check_same_sweep(tracker, chosen, sweep, source, command)
+        if chosen.trial_runs and not (chosen.project_dir / "oracle.json").is_file():
+            raise UserError(
+                f"--resume: Keras Tuner's state for parent run {chosen.parent_run_id} is missing "
+                f"(expected {chosen.project_dir}; is TEXTSWEEP_HOME the one the sweep ran "
+                f"with?); start a new execution with `{command} --fresh`",
+                source=source,
+            )
+        lock = ExecutionLock.acquire(chosen.project_dir, source)
+        return Plan(resume=chosen, lock=lock)
+    if executions and not fresh:
+        latest = executions[0]
+        more = f" (and {len(executions) - 1} older)" if len(executions) > 1 else ""
+        live = latest.holder()
+        if live is not None:
+            raise UserError(
+                f"sweep {sweep.name!r} is running now in process {live} ({latest.describe()})"
+                f"{more}; wait for it, or run another execution beside it with "
+                f"`{command} --fresh`",
+                source=source,
+            )
+        raise UserError(
+            f"sweep {sweep.name!r} has an unfinished execution ({latest.describe()}){more}; "
+            f"continue it with `{command} --resume`, or start a new one with "
+            f"`{command} --fresh` (the unfinished one is then marked abandoned)",
+            source=source,
+        )
+    return Plan(stale=idle)
+
+
+def _check_same_sweep(
+    tracker: Tracker | None, execution: Execution, sweep: Sweep, source: str, command: str
+) -> None:
+    if tracker is None or execution.config_hash in (None, config_fingerprint(sweep)):
+        return
+    changes = _changed_keys(tracker, execution.parent_run_id, resolved_sweep(sweep))
+    shown = "; ".join(changes[:6]) or "the resolved sweep differs"
+    raise UserError(
+        f"--resume: the sweep is not the one parent run {execution.parent_run_id} started "
+        f"({shown}); resume with the same file and --set/--max-trials/--epochs options, or "
+        f"start a new execution with `{command} --fresh`",
+        source=source,
+    )
+
+
+def _changed_keys(tracker: Tracker, run_id: str, now: Mapping[str, Any]) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="textsweep-") as tmp:
+        try:
+            path = tracker.client.download_artifacts(run_id, RESOLVED_ARTIFACT, tmp)
+            then = json.loads(Path(path).read_text(encoding="utf-8"))
+        except Exception:
+            return []
+    old, new = _as_in_file(then), _as_in_file(now)
+    return [
+        f"{key}: {old.get(key, '(unset)')!r} then, {new.get(key, '(unset)')!r} now"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _as_in_file(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved sweep keyed as in the sweep file (`tuner.max_trials`, `search_space.x`)."""
+    return _flatten({**resolved.get("sweep", {}), "search_space": resolved.get("search_space")})
+
+
+@dataclass(frozen=True)
+class TrialRuns:
+    """The trial runs of an execution: the FINISHED one per trial id, and attempts per trial id."""
+
+    finished: dict[str, str]
+    attempts: dict[str, int]
+
+
+def close_orphan_runs(
+    tracker: Tracker, parent_run_id: str, kt_status: Mapping[str, str]
+) -> TrialRuns:
+    """Close the trial and execution runs a dead process left RUNNING.
+
+    Keras Tuner's saved state decides: a trial it recorded as COMPLETED had everything logged
+    before its run was to be closed, so the run is FINISHED; any other RUNNING run is KILLED and
+    its trial runs again.
+    """
+    trials = tracker.child_runs(parent_run_id, ROLE_TRIAL)
+    latest = {run.data.tags.get(TAG_TRIAL_ID, ""): run.info.run_id for run in trials}
+    finished: dict[str, str] = {}
+    attempts: dict[str, int] = {}
+    for run in trials:
+        trial_id, run_id = run.data.tags.get(TAG_TRIAL_ID, ""), run.info.run_id
+        attempts[trial_id] = attempts.get(trial_id, 0) + 1
+        status = run.info.status
+        if status == "RUNNING":
+            for execution in tracker.child_runs(run_id, ROLE_EXECUTION):
+                if execution.info.status == "RUNNING":
+                    tracker.set_tags(execution.info.run_id, {TAG_ERROR: INTERRUPTED_ERROR})
+                    tracker.end_run(execution.info.run_id, "KILLED")
+            if kt_status.get(trial_id) == "COMPLETED" and latest[trial_id] == run_id:
+                status = "FINISHED"
+            else:
+                status = "KILLED"
+                tracker.set_tags(run_id, {TAG_ERROR: INTERRUPTED_ERROR})
+            tracker.end_run(run_id, status)
+        if status == "FINISHED":
+            finished[trial_id] = run_id
+    return TrialRuns(finished, attempts)
+
+
+def abandon(tracker: Tracker, execution: Execution, replaced_by: str) -> None:
+    """Mark an unfinished execution as given up for a new one, and drop its Keras Tuner state."""
+    close_orphan_runs(tracker, execution.parent_run_id, {})
+    tracker.set_tags(
+        execution.parent_run_id, {TAG_STATE: STATE_ABANDONED, "textsweep.replaced_by": replaced_by}
+    )
+    if execution.status == "RUNNING":
+        tracker.end_run(execution.parent_run_id, "KILLED")
+    shutil.rmtree(execution.project_dir, ignore_errors=True)
+
+
+def parent_tags(sweep: Sweep) -> dict[str, str]:
+    """The bookkeeping tags a new parent run starts with."""
+    return {TAG_STATE: STATE_RUNNING, TAG_CONFIG_HASH: config_fingerprint(sweep)}

@@ -103,12 +103,12 @@ class Tracker:
     @classmethod
     def find(cls, uri: str, experiment: str) -> Tracker | None:
         """Connect only if the store and the experiment already exist; creates nothing."""
-        from mlflow import MlflowClient
-
-        quiet_mlflow_logs()
         db = sqlite_path(uri)
         if db is not None and not db.is_file():
             return None
+        from mlflow import MlflowClient
+
+        quiet_mlflow_logs()
         client = MlflowClient(tracking_uri=uri)
         found = _retry_locked(lambda: client.get_experiment_by_name(experiment))
         if found is None or found.lifecycle_stage == "deleted":

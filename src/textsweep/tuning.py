@@ -197,14 +197,16 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
     )
     source = str(sweep.path) if sweep.path else "<sweep>"
     started = time.monotonic()
-    encoded = encode(cfg.dataset, home_dir() / "cache", source=source, progress=progress.say)
-    for warning in encoded.warnings:
-        progress.say(f"warning: {warning}")
-    progress.say(
-        f"data: {len(encoded.train)} train, {len(encoded.val)} validation, {len(encoded.test)} test; "
-        f"{encoded.num_classes} classes; ready in {time.monotonic() - started:.1f}s"
-    )
-    matrix, coverage = _pretrained(sweep, encoded, progress)
+    with _nothing_left_on_bad_input(home_dir() / "cache"):
+        encoded = encode(cfg.dataset, home_dir() / "cache", source=source, progress=progress.say)
+        for warning in encoded.warnings:
+            progress.say(f"warning: {warning}")
+        progress.say(
+            f"data: {len(encoded.train)} train, {len(encoded.val)} validation, "
+            f"{len(encoded.test)} test; {encoded.num_classes} classes; "
+            f"ready in {time.monotonic() - started:.1f}s"
+        )
+        matrix, coverage = _pretrained(sweep, encoded, progress)
     configure_tensorflow(cfg.training.intra_op_threads, cfg.training.inter_op_threads)
     from textsweep import trials
 
@@ -271,6 +273,26 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
         )
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
+
+
+@contextlib.contextmanager
+def _nothing_left_on_bad_input(cache: Path) -> Iterator[None]:
+    """Remove the cache entries (and folders) made here when bad input turns up after them.
+
+    The data are cached before the vectors file is read; a broken vectors file is bad input,
+    and bad input leaves nothing on disk.
+    """
+    made = [folder for folder in (cache.parent, cache) if not folder.exists()]
+    before = set(cache.iterdir()) if cache.is_dir() else set()
+    try:
+        yield
+    except UserError:
+        for entry in set(cache.iterdir()) - before if cache.is_dir() else ():
+            shutil.rmtree(entry, ignore_errors=True)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: another process may be using it
+        raise
 
 
 def _reopen_parent(tracker: Tracker, parent_id: str) -> None:

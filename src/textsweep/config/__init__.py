@@ -112,16 +112,18 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
         loc = [p for p in loc if p not in ("str", "SearchSpace", "int", "float", "bool")]
         key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
         msg = item["msg"].removeprefix("Value error, ")
+        # a model-level check names the key it is about at the start of its message
+        if about := re.match(r"(hyperparameters\.[\w.]+): ", msg):
+            key = f"{key}.{about.group(1)}" if key != "(top level)" else about.group(1)
+            msg = msg[about.end() :]
         if item["type"] == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling"
         elif item["type"] == "missing":
             msg = "required key is missing"
         found = item.get("input")
-        got = (
-            ""
-            if item["type"] in ("extra_forbidden", "missing") or "got" in msg
-            else f"; got {found!r}"
-        )
+        # a whole mapping (a model-level check's input) says nothing the message does not
+        quiet = item["type"] in ("extra_forbidden", "missing") or isinstance(found, dict)
+        got = "" if quiet or "got" in msg else f"; got {found!r}"
         lines.append(f"{key}: {msg}{got}")
     unique = list(dict.fromkeys(lines))
     return UserError(

@@ -8,6 +8,7 @@ The archive is read directly; nothing is extracted.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tarfile
 from collections.abc import Iterator
@@ -131,7 +132,12 @@ def load_imdb(cfg: DatasetConfig, source: str) -> TextDataset:
     splits = {}
     for split, items in rows.items():
         if not items:
-            raise UserError(f"no {split} reviews found in the IMDB data", source=str(location))
+            raise UserError(
+                f"no {split} reviews found in the IMDB data (expected aclImdb/{split}/pos and "
+                f"aclImdb/{split}/neg)",
+                source=str(location),
+                key="dataset.path",
+            )
         items.sort(key=lambda r: (r[0], r[1]))
         labels = np.array([CLASS_NAMES.index(r[0]) for r in items], dtype=np.int64)
         splits[split] = Split(labels=labels, texts=[r[2] for r in items])
@@ -162,8 +168,10 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
                     source=str(path),
                 )
             parts = {k: f[k] for k in keys}
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"cannot read the file as .npz ({e})", source=str(path)) from None
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
+        raise UserError(
+            f"cannot read the file as .npz ({e})", source=str(path), key="dataset.path"
+        ) from None
     labels_all = np.concatenate([parts["y_train"], parts["y_test"]])
     values = sorted(np.unique(labels_all).tolist())
     names = CLASS_NAMES if values == [0, 1] else tuple(str(v) for v in values)

@@ -100,22 +100,31 @@ class SearchSpace(BaseModel):
 
     @model_validator(mode="after")
     def _check_names(self) -> SearchSpace:
+        # messages start with the dotted key they are about; config.format_validation_error
+        # moves it into the key it prints
         for name, spec in self.hyperparameters.items():
-            check_spec_values(name, spec)
+            try:
+                check_spec_values(name, spec)
+            except ValueError as e:
+                raise ValueError(f"hyperparameters.{name}: {e}") from None
         for name, spec in self.hyperparameters.items():
             for parent, wanted in (spec.when or {}).items():
+                key = f"hyperparameters.{name}"
                 if parent == name:
-                    raise ValueError(f"{name}.when: a hyperparameter cannot depend on itself")
+                    raise ValueError(
+                        f"{key}: {name}.when: a hyperparameter cannot depend on itself"
+                    )
                 if parent not in self.hyperparameters:
                     raise ValueError(
-                        f"{name}.when names `{parent}`, which is not in this search space; "
+                        f"{key}: {name}.when names `{parent}`, which is not in this search space; "
                         f"define `{parent}` or remove the condition"
                     )
                 possible = self.hyperparameters[parent].candidates()
                 wanted_list = wanted if isinstance(wanted, list) else [wanted]
                 if possible is not None and not any(w in possible for w in wanted_list):
                     raise ValueError(
-                        f"{name}.when: `{parent}` can never be {wanted}; its values are {possible}"
+                        f"{key}: {name}.when: `{parent}` can never be {wanted}; "
+                        f"its values are {possible}"
                     )
         self.ordered_names()  # raises on cycles
         return self

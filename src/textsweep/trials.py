@@ -273,7 +273,7 @@ class TrackedTuner:
         if context.resuming:
             _prepare_reload(folder)
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
-            super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+            super().__init__(*args, **kwargs)
         if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
             _restore_grid_order(self.oracle)
         if context.interrupts is not None:
@@ -461,12 +461,11 @@ def _restore_grid_order(oracle: Any) -> None:
 
     from keras_tuner.src.tuners.gridsearch import LinkedList
 
-    def values(trial_id: str) -> dict[str, Any]:
-        return dict(oracle.trials[trial_id].hyperparameters.values)
+    def compare(a: str, b: str) -> int:
+        values = oracle.trials[a].hyperparameters.values, oracle.trials[b].hyperparameters.values
+        return int(oracle._compare(*values))
 
-    ordered = sorted(
-        oracle.trials, key=cmp_to_key(lambda a, b: oracle._compare(values(a), values(b)))
-    )
+    ordered: list[str] = sorted(oracle.trials, key=cmp_to_key(compare))
     oracle._ordered_ids = LinkedList()
     for trial_id in ordered:
         oracle._ordered_ids.insert(trial_id)

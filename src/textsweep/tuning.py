@@ -314,6 +314,9 @@ def _catch_up(tracker: Tracker, tuner: Any, context: Any, progress: Progress) ->
     context.attempts.update(runs.attempts)
     ended = len(oracle.end_order)
     progress.done = ended
+    best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    if best:
+        progress.best, progress.best_trial = best[0].score, best[0].trial_id
     redo = len(oracle._retry_queue)
     progress.say(
         f"resuming parent run {context.parent_run_id}: {ended} trial(s) ended before"
@@ -396,6 +399,7 @@ def _make_tuner(
         "max_consecutive_failed_trials": t.max_consecutive_failures,
         "context": context,
     }
+    extra: dict[str, Any]
     if t.algorithm == "hyperband":
         extra = {"max_epochs": t.max_epochs or cfg.training.epochs, "factor": t.factor,
                  "hyperband_iterations": t.hyperband_iterations}  # fmt: skip

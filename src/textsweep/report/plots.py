@@ -53,7 +53,8 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
     """One panel per hyperparameter: mean objective per value with its 95% interval."""
     cols = min(3, len(rows))
     nrows = math.ceil(len(rows) / cols)
-    fig = _figure(figsize=(4.2 * cols, 3.2 * nrows))
+    # at least two panels wide, so the two-line title fits over a single panel
+    fig = _figure(figsize=(4.2 * max(cols, 2), 3.2 * nrows + 0.6))
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, row in zip(axes.flat, rows, strict=False):
         for x, v in enumerate(row.values):
@@ -74,7 +75,8 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
         ax.axis("off")
     fig.suptitle(
         "Effect of each hyperparameter: mean and 95% CI (hollow: one execution, no interval);\n"
-        "green best, blue within noise of the best, red worse"
+        "green best, blue within noise of the best, red worse",
+        fontsize=10,
     )
     return _png(fig)
 

@@ -9,6 +9,10 @@ Layout in one experiment per sweep (names are a contract, see PRODUCT.md):
 - execution run (only when `executions_per_trial` > 1): nested under its trial run, `textsweep.role`
   = "execution", `textsweep.execution` = index, `textsweep.seed`; its own curves and final metrics.
   The trial run then carries the mean over executions and `<metric>_std`.
+- bookkeeping for resume (see `state`): the parent's `textsweep.state` (running, interrupted,
+  crashed, failed, finished, abandoned), `textsweep.config_hash` and `textsweep.resumed`; a trial
+  run's `textsweep.attempt` (2 for a trial redone after an interruption) and, when it failed or
+  was killed, `textsweep.error` plus a `traceback.txt` artifact.
 """
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ def trial_arrays(encoded: Any, values: dict[str, Any]) -> tuple[Any, Any, Any]:
     splits = (encoded.train, encoded.val, encoded.test)
     if uses_sequences(values):
         maxlen = int(values["maxlen"])
-        return tuple(s.padded(maxlen) for s in splits)  # type: ignore[return-value]
-    return tuple(s.bags() for s in splits)  # type: ignore[return-value]
+        return tuple(s.padded(maxlen) for s in splits)
+    return tuple(s.bags() for s in splits)
 
 
 def run_plain(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
@@ -172,12 +172,14 @@ def run_sweep_arm(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
     import textsweep.trials
 
     tracker = textsweep.tracking.Tracker
-    for name in ("start_run", "log_params", "log_metrics", "log_curves", "set_tags", "end_run",
-                 "child_runs"):  # fmt: skip
-        spans.patch(tracker, name, "tracking")
-    for name in ("log_text", "log_file", "log_figure"):
-        spans.patch(tracker, name, "artifacts")
-    tracker.open = classmethod(spans.wrap(tracker.open.__func__, "tracking"))  # type: ignore[method-assign]
+    for name, attr in list(vars(tracker).items()):  # every MLflow call textsweep makes
+        category = "artifacts" if name in ("log_text", "log_file", "log_figure") else "tracking"
+        if name.startswith("_"):
+            continue
+        if isinstance(attr, classmethod):
+            setattr(tracker, name, classmethod(spans.wrap(attr.__func__, category)))
+        elif callable(attr):
+            spans.patch(tracker, name, category)
     spans.patch(textsweep.trials, "log_history_artifacts", "artifacts")
     spans.patch(textsweep.trials.TrialData, "arrays", "arrays")
     spans.patch(keras_tuner.engine.base_tuner.BaseTuner, "search", "tuner")

@@ -275,6 +275,24 @@ def history_csv(rows: Sequence[Mapping[str, float]]) -> str:
     return buf.getvalue()
 
 
+def prewarm_plotting() -> None:
+    """Import matplotlib in the background while the first trial trains.
+
+    Its first import takes seconds; done on the training thread at the end of trial one, it
+    would show up as that trial's overhead.
+    """
+    import threading
+
+    def load() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+    threading.Thread(target=load, name="textsweep-prewarm", daemon=True).start()
+
+
 def curves_figure(rows: Sequence[Mapping[str, float]], title: str) -> Any:
     """Loss and accuracy per epoch, training against validation, as a matplotlib figure."""
     import matplotlib

@@ -52,6 +52,7 @@ from textsweep.tracking import (
     Tracker,
     log_history_artifacts,
     mean_std,
+    prewarm_plotting,
 )
 from textsweep.vocabulary import Encoded
 
@@ -274,6 +275,7 @@ class TrackedTuner:
             _prepare_reload(folder)
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
             super().__init__(*args, **kwargs)
+        prewarm_plotting()
         if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
             _restore_grid_order(self.oracle)
         if context.interrupts is not None:

@@ -172,7 +172,16 @@ def _run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, overrides)
     _check_inputs(sweep)
     if args.workers:
-        raise UserError("--workers is not available yet; run without it", source="--workers")
+        if args.resume:
+            raise UserError(
+                "--resume does not apply to a sweep over workers; run without it (or resume "
+                "in one process, without --workers)",
+                source="--workers",
+            )
+        from textsweep.distributed import launch
+
+        launch(sweep, args.sweep, overrides, args.tracking_uri, args.workers, fresh=args.fresh)
+        return EXIT_OK
     run_sweep(sweep, tracking_uri=args.tracking_uri, resume=args.resume, fresh=args.fresh)
     return EXIT_OK
 

@@ -172,11 +172,21 @@ def run_sweep(
 
     SIGINT and SIGTERM raise `SweepInterrupted` after the runs are marked KILLED.
     """
-    from textsweep.state import plan_execution
+    from textsweep import distributed
+    from textsweep.state import Plan, plan_execution
 
     with Interrupts() as interrupts:
         uri = sweep.tracking_uri(tracking_uri)
-        plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=resume, fresh=fresh)
+        if distributed.role() is None:
+            plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=resume, fresh=fresh)
+        elif resume:
+            raise UserError(
+                "--resume does not apply to a Keras Tuner chief or worker (KERASTUNER_ORACLE_IP "
+                "is set); start a new distributed execution without it",
+                source="--resume",
+            )
+        else:
+            plan = Plan()  # a new execution, or the one a chief or launcher started
         try:
             return _run(sweep, uri, out or sys.stdout, interrupts, plan)
         finally:
@@ -208,15 +218,25 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
         )
         matrix, coverage = _pretrained(sweep, encoded, progress)
     configure_tensorflow(cfg.training.intra_op_threads, cfg.training.inter_op_threads)
-    from textsweep import trials
+    from textsweep import distributed, trials
 
     tracker = Tracker.open(uri, sweep.experiment)
+    role = distributed.role()
+    owner = role is None or (role == "chief" and distributed.given_parent() is None)
     if plan.resume is not None:
         parent_id = plan.resume.parent_run_id
         _reopen_parent(tracker, parent_id)
+    elif not owner:  # a worker, or a chief whose launcher owns the parent run
+        parent_id = distributed.given_parent() or distributed.find_parent(
+            tracker, sweep, distributed.oracle_address()
+        )
+        if role == "worker":
+            tracker = distributed.WorkerTracker.of(tracker, distributed.tuner_id())
     else:
         with interrupts.deferred():  # a parent run is never left without its lock
             parent_id = _start_parent(tracker, sweep, encoded)
+            if role == "chief":
+                tracker.set_tags(parent_id, {distributed.TAG_ORACLE: distributed.oracle_address()})
             plan.lock = ExecutionLock.acquire(
                 project_dir(home_dir() / "tuner", sweep.name, parent_id), source
             )
@@ -232,7 +252,8 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
         progress,
         sweep_settings(sweep),
         extra_params=coverage,
-        interrupts=interrupts,
+        # a worker's oracle is a gRPC client with no state of its own to write
+        interrupts=None if role == "worker" else interrupts,
         resuming=plan.resume is not None,
     )
     status, state, failure = "FAILED", STATE_CRASHED, None
@@ -252,10 +273,18 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
         status, state, failure = "FAILED", STATE_FAILED, e
     finally:
         with interrupts.deferred():
-            _close_parent(tracker, parent_id, status, state)
-            if state in (STATE_FINISHED, STATE_FAILED) and tuner is not None:
+            if owner:
+                _close_parent(tracker, parent_id, status, state)
+            if owner and state in (STATE_FINISHED, STATE_FAILED) and tuner is not None:
                 # never resumed: drop Keras Tuner's state and per-trial checkpoints
                 shutil.rmtree(Path(tuner.project_dir), ignore_errors=True)
+    if role is not None:  # the trials ran in the workers: MLflow has them all
+        result = distributed.result_from_mlflow(tracker, sweep, uri, parent_id)
+        if owner:
+            progress.say(summary(result, sweep, time.monotonic() - started))
+        else:
+            progress.say(f"{distributed.tuner_id()}: no trials left; done")
+        return result
     result = _result(tracker, tuner, sweep, uri, parent_id)
     if failure is None and result.completed == 0 and result.failed:
         raise SweepFailed(

@@ -1,0 +1,361 @@
+"""Keras Tuner's chief/worker mode: a sweep's trials spread over processes and machines.
+
+Keras Tuner reads its role from the environment: `KERASTUNER_TUNER_ID` ("chief", or "tuner0",
+"tuner1", ... for workers), `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`. The chief runs
+the oracle as a gRPC server and no trials; every worker asks it for trials and logs each one as a
+trial run under the same MLflow parent run.
+
+    role()                    # None, "chief" or "worker", from the environment
+    launch(sweep, "sweeps/quickstart.yaml", overrides, uri, workers=2)   # one machine
+
+By hand on several machines, the chief creates the parent run and tags it with the oracle's
+address (`textsweep.oracle`); a worker finds the newest RUNNING parent of its sweep with the same
+address, or uses `$TEXTSWEEP_PARENT_RUN_ID` (which `launch` sets for its children).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from textsweep.config import Sweep
+from textsweep.errors import SweepFailed, UserError
+from textsweep.tracking import (
+    ROLE_EXECUTION,
+    ROLE_SWEEP,
+    ROLE_TRIAL,
+    TAG_ROLE,
+    TAG_SWEEP,
+    Tracker,
+)
+
+TUNER_ID_ENV = "KERASTUNER_TUNER_ID"
+ORACLE_IP_ENV = "KERASTUNER_ORACLE_IP"
+ORACLE_PORT_ENV = "KERASTUNER_ORACLE_PORT"
+PARENT_ENV = "TEXTSWEEP_PARENT_RUN_ID"
+TAG_ORACLE = "textsweep.oracle"
+TAG_WORKER = "textsweep.worker"
+TAG_WORKERS = "textsweep.workers"
+FIND_PARENT_SECONDS = 120.0
+
+
+def role() -> str | None:
+    """This process's part in a distributed sweep: None (alone), "chief" or "worker"."""
+    if not os.environ.get(ORACLE_IP_ENV):
+        return None
+    tuner_id = os.environ.get(TUNER_ID_ENV, "")
+    port = os.environ.get(ORACLE_PORT_ENV, "")
+    if not tuner_id or not port:
+        missing = TUNER_ID_ENV if not tuner_id else ORACLE_PORT_ENV
+        raise UserError(
+            f"{ORACLE_IP_ENV} is set but {missing} is not; set {TUNER_ID_ENV} (chief, tuner0, "
+            f"tuner1, ...), {ORACLE_IP_ENV} and {ORACLE_PORT_ENV} together, or none of them",
+            source=f"${missing}",
+        )
+    return "chief" if "chief" in tuner_id else "worker"
+
+
+def tuner_id() -> str:
+    return os.environ.get(TUNER_ID_ENV, "tuner0")
+
+
+def oracle_address() -> str:
+    return f"{os.environ.get(ORACLE_IP_ENV, '')}:{os.environ.get(ORACLE_PORT_ENV, '')}"
+
+
+def given_parent() -> str | None:
+    """The parent run a launcher created for this process, if any."""
+    return os.environ.get(PARENT_ENV) or None
+
+
+@dataclass
+class WorkerTracker(Tracker):
+    """A `Tracker` that tags the trial and execution runs it starts with the worker's id."""
+
+    worker: str = ""
+
+    @classmethod
+    def of(cls, tracker: Tracker, worker: str) -> WorkerTracker:
+        return cls(tracker.uri, tracker.client, tracker.experiment_id, worker)
+
+    def start_run(self, name: str, tags: Any, params: Any = {}) -> str:  # noqa: B006
+        if tags.get(TAG_ROLE) in (ROLE_TRIAL, ROLE_EXECUTION):
+            tags = {**tags, TAG_WORKER: self.worker}
+        return super().start_run(name, tags, params)
+
+
+def find_parent(
+    tracker: Tracker, sweep: Sweep, address: str, wait: float = FIND_PARENT_SECONDS
+) -> str:
+    """The newest RUNNING parent run of `sweep` whose chief serves the oracle at `address`.
+
+    A worker may start before its chief has created the run; it looks again until `wait`
+    seconds have passed.
+    """
+    query = (
+        f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{ROLE_SWEEP}' "
+        f"and tags.`{TAG_ORACLE}` = '{address}' and attributes.status = 'RUNNING'"
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        runs = tracker.client.search_runs(
+            [tracker.experiment_id],
+            filter_string=query,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if runs:
+            return str(runs[0].info.run_id)
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"no RUNNING parent run of sweep {sweep.name!r} with {TAG_ORACLE}={address} in "
+                f"{tracker.uri} after {wait:.0f}s; start the chief first (KERASTUNER_TUNER_ID="
+                f"chief, same oracle address and --tracking-uri), or set {PARENT_ENV}",
+                source=f"${ORACLE_IP_ENV}",
+            )
+        time.sleep(2.0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def child_command(sweep_arg: str, overrides: Sequence[str], uri: str) -> list[str]:
+    """`textsweep run` for a chief or worker: the same sweep and settings as the launcher's."""
+    cmd = [sys.executable, "-m", "textsweep", "run", sweep_arg]
+    for override in overrides:
+        cmd += ["--set", override]
+    return cmd + ["--tracking-uri", uri]
+
+
+def launch(
+    sweep: Sweep,
+    sweep_arg: str,
+    overrides: Sequence[str],
+    tracking_uri: str | None,
+    workers: int,
+    *,
+    fresh: bool = False,
+    out: TextIO | None = None,
+) -> Any:
+    """Run a sweep with a local chief and `workers` workers; returns the `SweepResult`.
+
+    The launcher creates and closes the parent run; its children log the trial runs under it.
+    SIGINT/SIGTERM stop the children, and the runs are marked KILLED.
+    """
+    from textsweep.interrupts import Interrupts
+    from textsweep.progress import Progress
+    from textsweep.state import ExecutionLock, abandon, close_orphan_runs, plan_execution
+    from textsweep.tracking import STATE_CRASHED, STATE_FINISHED, STATE_INTERRUPTED
+    from textsweep.tuning import (
+        _close_parent,
+        _nothing_left_on_bad_input,
+        _pretrained,
+        _start_parent,
+        home_dir,
+        summary,
+    )
+    from textsweep.vocabulary import encode
+
+    out = out or sys.stdout
+    cfg = sweep.config
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    progress = Progress(cfg.objective, sweep.directions(), 0, out=out)
+    started = time.monotonic()
+    with Interrupts() as interrupts:
+        uri = sweep.tracking_uri(tracking_uri)
+        plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=False, fresh=fresh)
+        progress.say(f"textsweep: sweep {sweep.name!r} on {workers} local worker(s) and a chief")
+        with _nothing_left_on_bad_input(home_dir() / "cache"):
+            # encoded once here, so the children find it in the cache
+            encoded = encode(
+                cfg.dataset, home_dir() / "cache", source=source, progress=progress.say
+            )
+            _pretrained(sweep, encoded, progress)
+        tracker = Tracker.open(uri, sweep.experiment)
+        port = free_port()
+        with interrupts.deferred():
+            parent_id = _start_parent(tracker, sweep, encoded)
+            tracker.set_tags(
+                parent_id, {TAG_WORKERS: str(workers), TAG_ORACLE: f"127.0.0.1:{port}"}
+            )
+            folder = project_folder(sweep, parent_id)
+            plan.lock = ExecutionLock.acquire(folder, source)
+        try:
+            for stale in plan.stale:
+                abandon(tracker, stale, replaced_by=parent_id)
+                progress.say(f"abandoned the unfinished execution {stale.parent_run_id}")
+            progress.say(
+                f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}"
+            )
+            status, state = "FAILED", STATE_CRASHED
+            try:
+                failed = _run_children(
+                    child_command(sweep_arg, overrides, uri), workers, port, parent_id, out
+                )
+                if not failed:
+                    status, state = "FINISHED", STATE_FINISHED
+            except KeyboardInterrupt:
+                status, state = "KILLED", STATE_INTERRUPTED
+                raise
+            finally:
+                with interrupts.deferred():
+                    close_orphan_runs(tracker, parent_id, {})  # what a stopped worker left open
+                    _close_parent(tracker, parent_id, status, state)
+                    if state == STATE_FINISHED:
+                        shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            plan.lock.release()
+    if failed:
+        raise SweepFailed(
+            f"{'; '.join(failed)}; see its output above and the runs under parent run "
+            f"{parent_id} in MLflow"
+        )
+    result = result_from_mlflow(tracker, sweep, uri, parent_id)
+    if result.completed == 0 and result.failed:
+        raise SweepFailed(
+            f"all {result.failed} trials failed; see the FAILED runs in MLflow (parent run "
+            f"{parent_id}, tag textsweep.error and traceback.txt)"
+        )
+    progress.say(summary(result, sweep, time.monotonic() - started))
+    return result
+
+
+def _run_children(
+    cmd: list[str], workers: int, port: int, parent_id: str, out: TextIO
+) -> list[str]:
+    """Start the chief and the workers, relay their output, wait for the workers; what failed."""
+    base = {**os.environ, ORACLE_IP_ENV: "127.0.0.1", ORACLE_PORT_ENV: str(port),
+            PARENT_ENV: parent_id, "TEXTSWEEP_PROCESSES": str(workers),
+            "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    names = ["chief"] + [f"tuner{i}" for i in range(workers)]
+    procs: dict[str, subprocess.Popen[str]] = {}
+    relays: list[threading.Thread] = []
+    lock, stopping = threading.Lock(), threading.Event()
+    try:
+        for name in names:
+            proc = subprocess.Popen(
+                cmd,
+                env={**base, TUNER_ID_ENV: name},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
+            )
+            procs[name] = proc
+            relay = threading.Thread(
+                target=_relay, args=(proc, name, out, lock, stopping), daemon=True
+            )
+            relay.start()
+            relays.append(relay)
+        chief, tuners = procs["chief"], [procs[n] for n in names[1:]]
+        while any(p.poll() is None for p in tuners):
+            if chief.poll() is not None and chief.returncode != 0:
+                break  # the oracle is gone: the workers would wait for it for an hour
+            time.sleep(0.5)
+        failed = [
+            f"worker {n} exited with code {procs[n].returncode}"
+            for n in names[1:]
+            if procs[n].returncode not in (None, 0)
+        ]
+        if chief.poll() is not None and chief.returncode != 0:
+            failed.insert(0, f"the chief exited with code {chief.returncode}")
+        if not failed and chief.poll() is None:
+            # every trial has ended; the chief would notice only at its next 20 s poll, and
+            # holds nothing that is kept
+            chief.kill()
+            chief.wait()
+        return failed
+    finally:
+        stopping.set()  # what the children say while they stop is the launcher's to say
+        _stop(list(procs.values()))
+        for relay in relays:
+            relay.join(timeout=5)
+
+
+def _relay(
+    proc: subprocess.Popen[str],
+    name: str,
+    out: TextIO,
+    lock: threading.Lock,
+    stopping: threading.Event,
+) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if stopping.is_set():
+            continue
+        with lock:
+            out.write(f"[{name}] {line.rstrip()}\n")
+            out.flush()
+
+
+def _stop(procs: list[subprocess.Popen[str]], grace: float = 30.0) -> None:
+    """SIGTERM, so each marks its runs KILLED; SIGKILL what is still there after `grace` s."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def result_from_mlflow(tracker: Tracker, sweep: Sweep, uri: str, parent_id: str) -> Any:
+    """The `SweepResult` of a distributed sweep, read from its trial runs."""
+    from textsweep.tuning import SweepResult
+
+    runs = tracker.child_runs(parent_id, ROLE_TRIAL)
+    done = [r for r in runs if r.info.status == "FINISHED"]
+    key = "best_val_accuracy" if sweep.directions() == "max" else "best_val_loss"
+    scored = [r for r in done if key in r.data.metrics]
+    best = None
+    if scored:
+        pick = max if sweep.directions() == "max" else min
+        best = pick(scored, key=lambda r: r.data.metrics[key])
+    names = set(sweep.space.ordered_names())
+    return SweepResult(
+        tracking_uri=uri,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=parent_id,
+        completed=len(done),
+        failed=sum(r.info.status == "FAILED" for r in runs),
+        best_trial_id=best.data.tags.get("textsweep.trial_id") if best else None,
+        best_values={k: _value(v) for k, v in best.data.params.items() if k in names}
+        if best
+        else {},
+        best_objective=best.data.metrics[key] if best else None,
+        best_test_accuracy=best.data.metrics.get("test_accuracy") if best else None,
+    )
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def project_folder(sweep: Sweep, parent_id: str) -> Path:
+    from textsweep.tuning import home_dir
+
+    return home_dir() / "tuner" / sweep.name / parent_id

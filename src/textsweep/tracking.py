@@ -26,7 +26,8 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -103,6 +104,8 @@ class Tracker:
     uri: str
     client: MlflowClient
     experiment_id: str
+    _writer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _pending: list[Future[Any]] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
     def find(cls, uri: str, experiment: str) -> Tracker | None:
@@ -176,8 +179,15 @@ class Tracker:
         if items:
             _retry_locked(lambda: self.client.log_batch(run_id, metrics=items))
 
-    def log_curves(self, run_id: str, rows: Sequence[Mapping[str, float]]) -> None:
-        """Per-epoch metrics as one batch, `step` = epoch (rows carry an `epoch` key)."""
+    def log_curves(
+        self, run_id: str, rows: Sequence[Mapping[str, float]], background: bool = False
+    ) -> None:
+        """Per-epoch metrics as one batch, `step` = epoch (rows carry an `epoch` key).
+
+        With `background`, the write happens on one writer thread, in order and with the same
+        retries, so the training thread does not wait on the database between epochs;
+        `flush` (and `end_run`) wait for it.
+        """
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -188,8 +198,19 @@ class Tracker:
             if k in row and math.isfinite(float(row[k]))
         ]
         for i in range(0, len(items), 900):
-            chunk = items[i : i + 900]
-            _retry_locked(functools.partial(self.client.log_batch, run_id, metrics=chunk))
+            write = functools.partial(self.client.log_batch, run_id, metrics=items[i : i + 900])
+            if background:
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="textsweep-mlflow")
+                self._pending.append(self._writer.submit(_retry_locked, write))
+            else:
+                _retry_locked(write)
+
+    def flush(self) -> None:
+        """Wait for background writes; the first one that failed raises here."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
@@ -208,6 +229,7 @@ class Tracker:
         self.client.log_figure(run_id, figure, artifact_file)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.flush()
         _retry_locked(lambda: self.client.set_terminated(run_id, status=status))
 
     def reopen_run(self, run_id: str) -> None:

@@ -150,7 +150,7 @@ class EpochReporter(keras.callbacks.Callback):
             **{k: float(v) for k, v in (logs or {}).items() if k in EPOCH_METRICS},
         }
         self.rows.append(row)
-        self.tracker.log_curves(self.run_id, [row])
+        self.tracker.log_curves(self.run_id, [row], background=True)
         self.progress.epoch_end(epoch, self.epochs, row, time.perf_counter() - self._t0, self.label)
 
 

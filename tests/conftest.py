@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
+
+# read before any fixture (`workdir` unsets it so tiny-data tests never find the real archive)
+_DATA_DIR = os.environ.get("TEXTSWEEP_DATA_DIR")
+_ARCHIVE = (Path(_DATA_DIR) / "aclImdb_v1.tar.gz").resolve() if _DATA_DIR else None
 
 POSITIVE = "great wonderful superb brilliant moving loved enjoyable masterpiece fun charming".split()
 NEGATIVE = "awful boring terrible dull waste poor worst bad annoying mess".split()
@@ -57,3 +62,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("TEXTSWEEP_DATA_DIR", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     return home
+
+
+@pytest.fixture
+def real_archive() -> Path:
+    """The real aclImdb_v1.tar.gz in $TEXTSWEEP_DATA_DIR (../shared/data here); skips without it."""
+    if _ARCHIVE is None or not _ARCHIVE.is_file():
+        pytest.skip("set TEXTSWEEP_DATA_DIR to a folder holding aclImdb_v1.tar.gz")
+    return _ARCHIVE

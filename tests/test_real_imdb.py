@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,15 @@ from mlflow import MlflowClient
 from textsweep.config import load_sweep
 from textsweep.tuning import run_sweep
 
-DATA_DIR = os.environ.get("TEXTSWEEP_DATA_DIR")
-ARCHIVE = (Path(DATA_DIR or "/nonexistent") / "aclImdb_v1.tar.gz").resolve()
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not ARCHIVE.is_file(), reason="set TEXTSWEEP_DATA_DIR to a folder with aclImdb_v1.tar.gz"),
-]
+pytestmark = pytest.mark.slow
 
 
-def test_quick_sweep_on_real_reviews_learns_sentiment(workdir: Path) -> None:
+def test_quick_sweep_on_real_reviews_learns_sentiment(workdir: Path, real_archive: Path) -> None:
     sweep_file = workdir / "real.yaml"
     sweep_file.write_text(yaml.safe_dump({
         "name": "real-subset",
         "question": "Does the bag-of-words model learn sentiment from 1,000 real reviews?",
-        "dataset": {"format": "imdb", "path": str(ARCHIVE.parent), "num_words": 5000, "limit": 1000, "seed": 1},
+        "dataset": {"format": "imdb", "path": str(real_archive.parent), "num_words": 5000, "limit": 1000, "seed": 1},
         "search_space": {"hyperparameters": {"model": {"type": "fixed", "value": "multihot_dense"}}},
         "tuner": {"algorithm": "random", "max_trials": 1},
         "training": {"epochs": 4, "batch_size": 64},

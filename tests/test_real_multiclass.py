@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import tarfile
 from pathlib import Path
@@ -15,22 +14,17 @@ from mlflow import MlflowClient
 from textsweep.config import load_sweep
 from textsweep.tuning import run_sweep
 
-DATA_DIR = os.environ.get("TEXTSWEEP_DATA_DIR")
-ARCHIVE = (Path(DATA_DIR or "/nonexistent") / "aclImdb_v1.tar.gz").resolve()
 BANDS = {1: "awful", 2: "awful", 3: "weak", 4: "weak", 7: "good", 8: "good", 9: "great", 10: "great"}
 PER_CLASS = 400
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not ARCHIVE.is_file(), reason="set TEXTSWEEP_DATA_DIR to a folder with aclImdb_v1.tar.gz"),
-]
+pytestmark = pytest.mark.slow
 
 
-def rating_folders(root: Path) -> Path:
+def rating_folders(archive: Path, root: Path) -> Path:
     """root/<band>/*.txt with PER_CLASS training reviews per rating band (the test split is a holdout)."""
     counts = dict.fromkeys(set(BANDS.values()), 0)
     pattern = re.compile(r"aclImdb/train/(?:pos|neg)/(\d+)_(\d+)\.txt$")
-    with tarfile.open(ARCHIVE, "r|gz") as tar:
+    with tarfile.open(archive, "r|gz") as tar:
         for member in tar:
             m = pattern.search(member.name)
             if not m:
@@ -48,8 +42,8 @@ def rating_folders(root: Path) -> Path:
     return root
 
 
-def test_softmax_models_on_rating_bands_beat_chance(workdir: Path) -> None:
-    folder = rating_folders(workdir / "ratings")
+def test_softmax_models_on_rating_bands_beat_chance(workdir: Path, real_archive: Path) -> None:
+    folder = rating_folders(real_archive, workdir / "ratings")
     sweep_file = workdir / "ratings.yaml"
     sweep_file.write_text(yaml.safe_dump({
         "name": "rating-bands",

@@ -477,7 +477,9 @@ def _restore_grid_order(oracle: Any) -> None:
 def _defer_signals_in_state_writes(oracle: Any, interrupts: Interrupts) -> None:
     """Keras Tuner writes its JSON state in place; a signal raised mid-write would truncate it."""
     for name in ("create_trial", "update_trial", "end_trial", "save"):
-        method = getattr(oracle, name)
+        method = getattr(oracle, name, None)
+        if method is None:  # a worker's oracle is a gRPC client: it has no `save`
+            continue
 
         def deferred(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
             with interrupts.deferred():

@@ -195,12 +195,14 @@ def run_sweep(
 
 
 def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan) -> SweepResult:
+    from textsweep import distributed
     from textsweep.models import ModelInputs
     from textsweep.state import ExecutionLock, abandon, project_dir
     from textsweep.vocabulary import encode
 
     cfg = sweep.config
-    total = planned_trials(sweep)
+    # a worker sees only its own share of the trials: no "k of N" it could count
+    total = None if distributed.role() == "worker" else planned_trials(sweep)
     progress = Progress(cfg.objective, sweep.directions(), total, out=out)
     progress.say(
         f"textsweep: sweep {sweep.name!r}" + (f" — {cfg.question}" if cfg.question else "")
@@ -218,7 +220,7 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
         )
         matrix, coverage = _pretrained(sweep, encoded, progress)
     configure_tensorflow(cfg.training.intra_op_threads, cfg.training.inter_op_threads)
-    from textsweep import distributed, trials
+    from textsweep import trials
 
     tracker = Tracker.open(uri, sweep.experiment)
     role = distributed.role()
@@ -252,8 +254,7 @@ def _run(sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan
         progress,
         sweep_settings(sweep),
         extra_params=coverage,
-        # a worker's oracle is a gRPC client with no state of its own to write
-        interrupts=None if role == "worker" else interrupts,
+        interrupts=interrupts,
         resuming=plan.resume is not None,
     )
     status, state, failure = "FAILED", STATE_CRASHED, None

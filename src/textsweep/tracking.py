@@ -23,7 +23,6 @@ import functools
 import io
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -375,11 +374,6 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def write_temp(text: str, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="textsweep-"))
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:

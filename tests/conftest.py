@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,21 @@ def real_archive() -> Path:
     if _ARCHIVE is None or not _ARCHIVE.is_file():
         pytest.skip("set TEXTSWEEP_DATA_DIR to a folder holding aclImdb_v1.tar.gz")
     return _ARCHIVE
+
+
+def run_sweep_file(folder: Path, sweep: dict[str, Any]) -> tuple[Any, Any]:
+    """Write `sweep` (tracking into folder/mlruns) as YAML, run it, and return (result, parent run)."""
+    import io
+
+    import yaml
+    from mlflow import MlflowClient
+
+    from textsweep.config import load_sweep
+    from textsweep.tuning import run_sweep
+
+    path = folder / f"{sweep['name']}.yaml"
+    tracking = {"uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}
+    path.write_text(yaml.safe_dump({**sweep, "tracking": tracking}), encoding="utf-8")
+    loaded = load_sweep(path)
+    result = run_sweep(loaded, out=io.StringIO())
+    return result, MlflowClient(loaded.tracking_uri()).get_run(result.parent_run_id)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import re
 import tarfile
 from pathlib import Path
 
 import pytest
-import yaml
-from mlflow import MlflowClient
-
-from textsweep.config import load_sweep
-from textsweep.tuning import run_sweep
+from conftest import run_sweep_file
 
 BANDS = {1: "awful", 2: "awful", 3: "weak", 4: "weak", 7: "good", 8: "good", 9: "great", 10: "great"}
 PER_CLASS = 400
@@ -44,8 +39,7 @@ def rating_folders(archive: Path, root: Path) -> Path:
 
 def test_softmax_models_on_rating_bands_beat_chance(workdir: Path, real_archive: Path) -> None:
     folder = rating_folders(real_archive, workdir / "ratings")
-    sweep_file = workdir / "ratings.yaml"
-    sweep_file.write_text(yaml.safe_dump({
+    result, parent = run_sweep_file(workdir, {
         "name": "rating-bands",
         "question": "Can a bag-of-words model tell four rating bands apart?",
         "dataset": {"format": "folder", "path": str(folder), "num_words": 5000, "test_fraction": 0.25, "seed": 1},
@@ -54,12 +48,7 @@ def test_softmax_models_on_rating_bands_beat_chance(workdir: Path, real_archive:
                                              "dropout": {"type": "fixed", "value": 0.3}}},
         "tuner": {"algorithm": "grid"},
         "training": {"epochs": 8, "batch_size": 32, "early_stopping": {"monitor": "val_loss", "patience": 2}},
-        "tracking": {"uri": f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"},
-    }))  # fmt: skip
-    sweep = load_sweep(sweep_file)
-    result = run_sweep(sweep, out=io.StringIO())
-    client = MlflowClient(sweep.tracking_uri())
-    parent = client.get_run(result.parent_run_id)
+    })  # fmt: skip
     assert parent.data.params["classes"] == '["awful", "good", "great", "weak"]'
     # chance is 0.25 with four balanced classes
     assert result.best_test_accuracy is not None and result.best_test_accuracy > 0.40

@@ -161,9 +161,7 @@ class SearchSpace(BaseModel):
 
     def grid_size(self) -> int | None:
         """How many trials a grid search visits, conditions respected; None if a range is continuous."""
-        names = self.ordered_names()
-        cands = {n: self.hyperparameters[n].candidates() for n in names}
-        if any(c is None for c in cands.values()):
+        if self.continuous_names():
             return None
         count = 0
         for _ in self.iter_grid():
@@ -175,20 +173,20 @@ class SearchSpace(BaseModel):
     def iter_grid(self) -> Iterator[dict[str, Scalar]]:
         """Every combination of active values a grid search visits."""
         names = self.ordered_names()
+        specs = [self.hyperparameters[n] for n in names]
+        candidates = [spec.candidates() or [] for spec in specs]  # once, not at every node
 
         def rec(i: int, chosen: dict[str, Scalar]) -> Iterator[dict[str, Scalar]]:
             if i == len(names):
                 yield dict(chosen)
                 return
-            name = names[i]
-            spec = self.hyperparameters[name]
-            if not _condition_holds(spec, chosen):
+            if not _condition_holds(specs[i], chosen):
                 yield from rec(i + 1, chosen)
                 return
-            for v in spec.candidates() or []:
-                chosen[name] = v
+            for v in candidates[i]:
+                chosen[names[i]] = v
                 yield from rec(i + 1, chosen)
-                del chosen[name]
+                del chosen[names[i]]
 
         yield from rec(0, {})
 

@@ -5,7 +5,7 @@
 - `plain`: the trial as a user writes it in plain Keras. Token ids come from textsweep's cache (so
   tokenization is equal), the model from `textsweep.models.build_model` (pure Keras, the same layers),
   then `fit` + `evaluate`; no tuner, no tracking.
-- `sweep`: the same trial as a one-trial grid sweep through `textsweep.tuning.run_sweep` (Keras Tuner +
+- `sweep`: the same trial as a one-trial grid sweep through `textsweep.sweep.run_sweep` (Keras Tuner +
   MLflow on SQLite), exactly as `textsweep run` drives it.
 
 Both arms time the same functions with the same wrappers (`Spans`); exclusive times add up to the
@@ -83,12 +83,12 @@ def instrument_common(spans: Spans) -> None:
     import keras
 
     import textsweep.models
-    import textsweep.tuning
+    import textsweep.sweep.execution
     import textsweep.vocabulary
 
     spans.patch(textsweep.vocabulary, "encode", "data")
     spans.patch(textsweep.vocabulary, "tokenize", "tokenize")
-    spans.patch(textsweep.tuning, "configure_tensorflow", "tf_setup")
+    spans.patch(textsweep.sweep.execution, "configure_tensorflow", "tf_setup")
     spans.patch(textsweep.models, "build_model", "build")
     spans.patch(keras.Model, "fit", "fit")
     spans.patch(keras.Model, "evaluate", "evaluate")
@@ -106,7 +106,7 @@ def first_epoch_marker(spans: Spans) -> Any:
 
 
 def trial_arrays(encoded: Any, values: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """The same arrays `trials.TrialData` makes: padded ids, or each text's distinct ids."""
+    """The same arrays `sweep.hypermodel.TrialData` makes: padded ids, or each text's distinct ids."""
     from textsweep.models import uses_sequences
 
     splits = (encoded.train, encoded.val, encoded.test)
@@ -118,7 +118,7 @@ def trial_arrays(encoded: Any, values: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def run_plain(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
     """The trial in plain Keras: cached token ids, `fit`, `evaluate`, nothing else."""
-    import textsweep.tuning
+    import textsweep.runtime
     import textsweep.vocabulary
     from textsweep.models import ModelInputs, resolve
 
@@ -131,7 +131,7 @@ def run_plain(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
     spans.mark("start_work")
     encoded = textsweep.vocabulary.encode(cfg, Path(spec["home"]) / "cache")
     # the same thread pools textsweep gives a sweep, so only tuning and tracking differ
-    textsweep.tuning.configure_tensorflow(
+    textsweep.runtime.configure_tensorflow(
         spec.get("intra_op_threads"), spec.get("inter_op_threads")
     )
     values = resolve(spec["values"], spec["batch_size"])
@@ -162,14 +162,15 @@ def run_sweep_arm(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
     """The trial as a one-trial sweep through `run_sweep`, as `textsweep run` drives it."""
     import io
 
-    import textsweep.tuning
+    import textsweep.sweep.execution
     from textsweep.config import load_sweep
 
     instrument_common(spans)
     import keras_tuner
 
+    import textsweep.sweep.hypermodel
+    import textsweep.sweep.tuner
     import textsweep.tracking
-    import textsweep.trials
 
     tracker = textsweep.tracking.Tracker
     for name, attr in list(vars(tracker).items()):  # every MLflow call textsweep makes
@@ -180,22 +181,22 @@ def run_sweep_arm(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
             setattr(tracker, name, classmethod(spans.wrap(attr.__func__, category)))
         elif callable(attr):
             spans.patch(tracker, name, category)
-    spans.patch(textsweep.trials, "log_history_artifacts", "artifacts")
-    spans.patch(textsweep.trials.TrialData, "arrays", "arrays")
+    spans.patch(textsweep.sweep.tuner, "log_history_artifacts", "artifacts")
+    spans.patch(textsweep.sweep.hypermodel.TrialData, "arrays", "arrays")
     spans.patch(keras_tuner.engine.base_tuner.BaseTuner, "search", "tuner")
-    spans.patch(textsweep.tuning, "run_sweep", "textsweep")
-    begin = textsweep.trials.EpochReporter.on_epoch_begin
+    spans.patch(textsweep.sweep.execution, "run_sweep", "textsweep")
+    begin = textsweep.sweep.hypermodel.EpochReporter.on_epoch_begin
 
     def on_epoch_begin(self: Any, epoch: int, logs: Any = None) -> None:
         spans.mark("first_epoch")
         begin(self, epoch, logs)
 
-    textsweep.trials.EpochReporter.on_epoch_begin = on_epoch_begin  # type: ignore[method-assign]
+    textsweep.sweep.hypermodel.EpochReporter.on_epoch_begin = on_epoch_begin  # type: ignore[method-assign]
 
     spans.mark("start_work")
     sweep = load_sweep(spec["sweep_file"])
     out = io.StringIO()
-    result = textsweep.tuning.run_sweep(sweep, out=out)
+    result = textsweep.sweep.execution.run_sweep(sweep, out=out)
     run = None
     if result.best_trial_id is not None:
         from mlflow import MlflowClient

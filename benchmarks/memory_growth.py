@@ -71,7 +71,7 @@ def main() -> None:
         write_reviews(root / "data", args.per_class)
         os.environ["TEXTSWEEP_HOME"] = str(root / "home")
         from textsweep.config import sweep_from_mapping
-        from textsweep.tuning import run_sweep
+        from textsweep.sweep import run_sweep
 
         sweep = sweep_from_mapping(
             {

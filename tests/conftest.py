@@ -81,7 +81,7 @@ def run_sweep_file(folder: Path, sweep: dict[str, Any]) -> tuple[Any, Any]:
     from mlflow import MlflowClient
 
     from textsweep.config import load_sweep
-    from textsweep.tuning import run_sweep
+    from textsweep.sweep import run_sweep
 
     path = folder / f"{sweep['name']}.yaml"
     tracking = {"uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}

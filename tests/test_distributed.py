@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textsweep import distributed
 from textsweep.cli import main
 from textsweep.errors import UserError
+from textsweep.sweep import workers as distributed
+from textsweep.tracking import TAG_WORKER
 
 SPACE = {
     "hyperparameters": {
@@ -98,6 +99,6 @@ def test_run_with_two_workers_logs_every_trial_under_one_parent(
     assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parents[0].info.run_id}
     assert [r.info.status for r in trials] == ["FINISHED"] * 4
     assert len({r.data.tags["textsweep.trial_id"] for r in trials}) == 4
-    assert {r.data.tags[distributed.TAG_WORKER] for r in trials} == {"tuner0", "tuner1"}
+    assert {r.data.tags[TAG_WORKER] for r in trials} == {"tuner0", "tuner1"}
     assert "results.csv" in {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert not (tmp_path / "home" / "tuner" / "spread" / parents[0].info.run_id).exists()

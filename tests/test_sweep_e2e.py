@@ -11,8 +11,8 @@ import yaml
 from mlflow import MlflowClient
 
 from textsweep.config import load_sweep
+from textsweep.sweep import run_sweep
 from textsweep.tracking import EPOCH_METRICS, FINAL_METRICS
-from textsweep.tuning import run_sweep
 
 SPACE = {
     "hyperparameters": {

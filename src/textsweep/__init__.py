@@ -1,3 +1,11 @@
-"""textsweep: hyperparameter sweeps over Keras text classifiers, with Keras Tuner and MLflow."""
+"""textsweep: hyperparameter sweeps over Keras text classifiers, with Keras Tuner and MLflow.
+
+    import textsweep
+    results, parent_run_id = textsweep.run("sweeps/quickstart.yaml", max_trials=2)
+    print(textsweep.report("sweeps/quickstart.yaml").answer_text())
+"""
+
+from textsweep.api import report, run
 
 __version__ = "0.1.0"
+__all__ = ["__version__", "report", "run"]

@@ -161,55 +161,34 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from textsweep.api import check_inputs, run_overrides
     from textsweep.config import load_sweep
-    from textsweep.tuning import run_sweep
+    from textsweep.sweep import run_sweep
 
-    overrides = list(args.overrides)
-    if args.max_trials:
-        overrides.append(f"tuner.max_trials={args.max_trials}")
-    if args.epochs:
-        overrides.append(f"training.epochs={args.epochs}")
+    overrides = run_overrides(args.overrides, args.max_trials, args.epochs)
     sweep = load_sweep(args.sweep, overrides)
-    _check_inputs(sweep)
-    if args.workers:
-        if args.resume:
-            raise UserError(
-                "--resume does not apply to a sweep over workers; run without it (or resume "
-                "in one process, without --workers)",
-                source="--workers",
-            )
-        from textsweep.distributed import launch
-
-        launch(sweep, args.sweep, overrides, args.tracking_uri, args.workers, fresh=args.fresh)
-        return EXIT_OK
-    run_sweep(sweep, tracking_uri=args.tracking_uri, resume=args.resume, fresh=args.fresh)
+    check_inputs(sweep)
+    run_sweep(
+        sweep,
+        tracking_uri=args.tracking_uri,
+        resume=args.resume,
+        fresh=args.fresh,
+        workers_count=args.workers or 0,
+        sweep_arg=args.sweep,
+        overrides=overrides,
+    )
     return EXIT_OK
 
 
-def _check_inputs(sweep: object) -> None:
-    """Cheap checks of what a sweep points at (paths, vectors' dimension), before any training."""
-    from textsweep.config import Sweep
-
-    assert isinstance(sweep, Sweep)
-    d = sweep.config.dataset
-    source = str(sweep.path) if sweep.path else "<sweep>"
-    for key, value in (("dataset.path", d.path), ("dataset.test_path", d.test_path)):
-        if value is not None and not Path(value).expanduser().exists():
-            raise UserError(f"{value} does not exist; check the path", source=source, key=key)
-    if sweep.may_use_pretrained():
-        from textsweep.embeddings import check_embedding_dim
-
-        check_embedding_dim(sweep)
-
-
 def _validate(args: argparse.Namespace) -> int:
+    from textsweep.api import check_inputs
     from textsweep.config import load_sweep
     from textsweep.search_space import describe_spec
-    from textsweep.tuning import planned_trials
+    from textsweep.sweep.budget import planned_trials
 
     for path in args.sweeps:
         sweep = load_sweep(path, args.overrides)
-        _check_inputs(sweep)
+        check_inputs(sweep)
         c = sweep.config
         print(f"{path}: ok — sweep {sweep.name!r}")
         if c.question:
@@ -230,9 +209,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from textsweep.report import make_report
+    from textsweep.api import report
 
-    rep = make_report(args.sweep, args.tracking_uri, args.out)
+    rep = report(args.sweep, tracking_uri=args.tracking_uri, out=args.out)
     print(rep.answer_text())
     return EXIT_OK
 

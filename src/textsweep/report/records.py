@@ -155,7 +155,7 @@ def load_records(
     trials = _search(
         client, experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'"
     )
-    trials = [t for t in trials if t.data.tags.get(tracking.TAG_ROLE) == tracking.ROLE_TRIAL]
+    trials = [t for t in trials if t.data.tags.get(tracking.TAG_ROLE) == tracking.Role.TRIAL]
     if not trials:
         raise UserError(
             f"the sweep '{sweep_name}' has no trial runs in MLflow at {tracking_uri} (parent run "
@@ -165,7 +165,7 @@ def load_records(
         )
     trial_ids = {t.info.run_id for t in trials}
     by_trial: dict[str, list[Run]] = {}
-    role_filter = f"tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_EXECUTION}'"
+    role_filter = f"tags.`{tracking.TAG_ROLE}` = '{tracking.Role.EXECUTION}'"
     for run in _search(client, experiment_id, role_filter):
         owner = run.data.tags.get(tracking.TAG_PARENT, "")
         if owner in trial_ids:
@@ -211,7 +211,7 @@ def _newest_parent(
         experiment_ids = [e.experiment_id for e in client.search_experiments()]
     sweep_filter = (
         f"tags.`{tracking.TAG_SWEEP}` = '{sweep_name}' "
-        f"and tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_SWEEP}'"
+        f"and tags.`{tracking.TAG_ROLE}` = '{tracking.Role.SWEEP}'"
     )
     parents = (
         client.search_runs(experiment_ids, sweep_filter, order_by=["attributes.start_time DESC"])

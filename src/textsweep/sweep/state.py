@@ -25,18 +25,16 @@ from textsweep.config import Sweep
 from textsweep.errors import UserError
 from textsweep.tracking import (
     RESOLVED_ARTIFACT,
-    ROLE_EXECUTION,
-    ROLE_SWEEP,
-    ROLE_TRIAL,
-    STATE_ABANDONED,
-    STATE_CRASHED,
-    STATE_RUNNING,
     TAG_CONFIG_HASH,
     TAG_ERROR,
+    TAG_REPLACED_BY,
     TAG_ROLE,
     TAG_STATE,
     TAG_SWEEP,
     TAG_TRIAL_ID,
+    ExecutionState,
+    Role,
+    RunStatus,
     Tracker,
     resolved_sweep,
 )
@@ -58,7 +56,7 @@ def project_dir(tuner_root: Path, sweep_name: str, parent_run_id: str) -> Path:
 
 
 @dataclass(frozen=True)
-class Execution:
+class UnfinishedExecution:
     """An unfinished execution of a sweep, as MLflow and the disk show it."""
 
     parent_run_id: str
@@ -74,9 +72,16 @@ class Execution:
         return lock_holder(self.project_dir)
 
     def describe(self) -> str:
-        how = {"RUNNING": "left RUNNING by a process that is gone", "KILLED": "interrupted"}.get(
-            self.status, "stopped by an error"
-        )
+        """How the execution stands, in words: who holds it, or how it ended, and its trials."""
+        live = self.holder()
+        if live is not None:
+            how = f"running now in process {live}"
+        elif self.status == RunStatus.RUNNING:
+            how = "left RUNNING by a process that is gone"
+        elif self.status == RunStatus.KILLED:
+            how = "interrupted"
+        else:
+            how = "stopped by an error"
         return f"parent run {self.parent_run_id}, {how}, {self.finished_trials} trial(s) finished"
 
 
@@ -137,11 +142,13 @@ def lock_holder(folder: Path) -> int | None:
     return None
 
 
-def unfinished_executions(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> list[Execution]:
+def unfinished_executions(
+    tracker: Tracker, sweep: Sweep, tuner_root: Path
+) -> list[UnfinishedExecution]:
     """Parent runs of this sweep that neither finished, failed for good nor were abandoned."""
     parents = tracker.client.search_runs(
         [tracker.experiment_id],
-        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{ROLE_SWEEP}'",
+        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{Role.SWEEP}'",
         order_by=["attributes.start_time DESC"],
         max_results=1000,
     )
@@ -149,21 +156,21 @@ def unfinished_executions(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> l
     for run in parents:
         status, state = run.info.status, run.data.tags.get(TAG_STATE, "")
         resumable = (
-            status == "RUNNING"
-            or (status == "KILLED" and state != STATE_ABANDONED)
-            or (status == "FAILED" and state == STATE_CRASHED)
+            status == RunStatus.RUNNING
+            or (status == RunStatus.KILLED and state != ExecutionState.ABANDONED)
+            or (status == RunStatus.FAILED and state == ExecutionState.CRASHED)
         )
         if not resumable:
             continue
-        trials = tracker.child_runs(run.info.run_id, ROLE_TRIAL)
+        trials = tracker.child_runs(run.info.run_id, Role.TRIAL)
         out.append(
-            Execution(
+            UnfinishedExecution(
                 parent_run_id=run.info.run_id,
                 status=status,
                 state=state,
                 config_hash=run.data.tags.get(TAG_CONFIG_HASH),
                 project_dir=project_dir(tuner_root, sweep.name, run.info.run_id),
-                finished_trials=sum(t.info.status == "FINISHED" for t in trials),
+                finished_trials=sum(t.info.status == RunStatus.FINISHED for t in trials),
                 trial_runs=len(trials),
             )
         )
@@ -174,9 +181,9 @@ def unfinished_executions(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> l
 class Plan:
     """What `run` does: resume `resume` (locked by `lock`), or start anew and abandon `stale`."""
 
-    resume: Execution | None = None
+    resume: UnfinishedExecution | None = None
     lock: ExecutionLock | None = None
-    stale: list[Execution] = field(default_factory=list)
+    stale: list[UnfinishedExecution] = field(default_factory=list)
 
 
 def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fresh: bool) -> Plan:
@@ -220,7 +227,7 @@ def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fr
         live = latest.holder()
         if live is not None:
             raise UserError(
-                f"sweep {sweep.name!r} is running now in process {live} ({latest.describe()})"
+                f"sweep {sweep.name!r} is being run now ({latest.describe()})"
                 f"{more}; wait for it, or run another execution beside it with "
                 f"`{command} --fresh`",
                 source=source,
@@ -235,7 +242,7 @@ def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fr
 
 
 def _check_same_sweep(
-    tracker: Tracker | None, execution: Execution, sweep: Sweep, source: str, command: str
+    tracker: Tracker | None, execution: UnfinishedExecution, sweep: Sweep, source: str, command: str
 ) -> None:
     if tracker is None or execution.config_hash in (None, config_fingerprint(sweep)):
         return
@@ -295,7 +302,7 @@ def close_orphan_runs(
     before its run was to be closed, so the run is FINISHED; any other RUNNING run is KILLED and
     its trial runs again.
     """
-    trials = tracker.child_runs(parent_run_id, ROLE_TRIAL)
+    trials = tracker.child_runs(parent_run_id, Role.TRIAL)
     latest = {run.data.tags.get(TAG_TRIAL_ID, ""): run.info.run_id for run in trials}
     finished: dict[str, str] = {}
     attempts: dict[str, int] = {}
@@ -303,33 +310,33 @@ def close_orphan_runs(
         trial_id, run_id = run.data.tags.get(TAG_TRIAL_ID, ""), run.info.run_id
         attempts[trial_id] = attempts.get(trial_id, 0) + 1
         status = run.info.status
-        if status == "RUNNING":
-            for execution in tracker.child_runs(run_id, ROLE_EXECUTION):
-                if execution.info.status == "RUNNING":
+        if status == RunStatus.RUNNING:
+            for execution in tracker.child_runs(run_id, Role.EXECUTION):
+                if execution.info.status == RunStatus.RUNNING:
                     tracker.set_tags(execution.info.run_id, {TAG_ERROR: INTERRUPTED_ERROR})
-                    tracker.end_run(execution.info.run_id, "KILLED")
+                    tracker.end_run(execution.info.run_id, RunStatus.KILLED)
             if kt_status.get(trial_id) == "COMPLETED" and latest[trial_id] == run_id:
-                status = "FINISHED"
+                status = RunStatus.FINISHED
             else:
-                status = "KILLED"
+                status = RunStatus.KILLED
                 tracker.set_tags(run_id, {TAG_ERROR: INTERRUPTED_ERROR})
             tracker.end_run(run_id, status)
-        if status == "FINISHED":
+        if status == RunStatus.FINISHED:
             finished[trial_id] = run_id
     return TrialRuns(finished, attempts)
 
 
-def abandon(tracker: Tracker, execution: Execution, replaced_by: str) -> None:
+def abandon(tracker: Tracker, execution: UnfinishedExecution, replaced_by: str) -> None:
     """Mark an unfinished execution as given up for a new one, and drop its Keras Tuner state."""
     close_orphan_runs(tracker, execution.parent_run_id, {})
     tracker.set_tags(
-        execution.parent_run_id, {TAG_STATE: STATE_ABANDONED, "textsweep.replaced_by": replaced_by}
+        execution.parent_run_id, {TAG_STATE: ExecutionState.ABANDONED, TAG_REPLACED_BY: replaced_by}
     )
-    if execution.status == "RUNNING":
-        tracker.end_run(execution.parent_run_id, "KILLED")
+    if execution.status == RunStatus.RUNNING:
+        tracker.end_run(execution.parent_run_id, RunStatus.KILLED)
     shutil.rmtree(execution.project_dir, ignore_errors=True)
 
 
 def parent_tags(sweep: Sweep) -> dict[str, str]:
     """The bookkeeping tags a new parent run starts with."""
-    return {TAG_STATE: STATE_RUNNING, TAG_CONFIG_HASH: config_fingerprint(sweep)}
+    return {TAG_STATE: ExecutionState.RUNNING, TAG_CONFIG_HASH: config_fingerprint(sweep)}

@@ -6,18 +6,18 @@ the oracle as a gRPC server and no trials; every worker asks it for trials and l
 trial run under the same MLflow parent run.
 
     role()                    # None, "chief" or "worker", from the environment
-    launch(sweep, "sweeps/quickstart.yaml", overrides, uri, workers=2)   # one machine
+    run_children(cmd, workers=2, port=port, parent_id=parent_id, out=sys.stdout)   # one machine
 
 By hand on several machines, the chief creates the parent run and tags it with the oracle's
 address (`textsweep.oracle`); a worker finds the newest RUNNING parent of its sweep with the same
-address, or uses `$TEXTSWEEP_PARENT_RUN_ID` (which `launch` sets for its children).
+address, or uses `$TEXTSWEEP_PARENT_RUN_ID` (which a local launcher sets for its children). The
+life of the execution around these processes is `sweep.execution`'s, the same as in one process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,17 +26,17 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from textsweep.config import Sweep
-from textsweep.errors import SweepFailed, UserError
+from textsweep.errors import UserError
 from textsweep.tracking import (
-    ROLE_EXECUTION,
-    ROLE_SWEEP,
-    ROLE_TRIAL,
+    TAG_ORACLE,
     TAG_ROLE,
     TAG_SWEEP,
+    TAG_WORKER,
+    Role,
+    RunStatus,
     Tracker,
 )
 
@@ -44,9 +44,6 @@ TUNER_ID_ENV = "KERASTUNER_TUNER_ID"
 ORACLE_IP_ENV = "KERASTUNER_ORACLE_IP"
 ORACLE_PORT_ENV = "KERASTUNER_ORACLE_PORT"
 PARENT_ENV = "TEXTSWEEP_PARENT_RUN_ID"
-TAG_ORACLE = "textsweep.oracle"
-TAG_WORKER = "textsweep.worker"
-TAG_WORKERS = "textsweep.workers"
 FIND_PARENT_SECONDS = 120.0
 
 
@@ -90,7 +87,7 @@ class WorkerTracker(Tracker):
         return cls(tracker.uri, tracker.client, tracker.experiment_id, worker)
 
     def start_run(self, name: str, tags: Any, params: Any = {}) -> str:  # noqa: B006
-        if tags.get(TAG_ROLE) in (ROLE_TRIAL, ROLE_EXECUTION):
+        if tags.get(TAG_ROLE) in (Role.TRIAL, Role.EXECUTION):
             tags = {**tags, TAG_WORKER: self.worker}
         return super().start_run(name, tags, params)
 
@@ -104,8 +101,8 @@ def find_parent(
     seconds have passed.
     """
     query = (
-        f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{ROLE_SWEEP}' "
-        f"and tags.`{TAG_ORACLE}` = '{address}' and attributes.status = 'RUNNING'"
+        f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{Role.SWEEP}' "
+        f"and tags.`{TAG_ORACLE}` = '{address}' and attributes.status = '{RunStatus.RUNNING}'"
     )
     deadline = time.monotonic() + wait
     while True:
@@ -141,102 +138,7 @@ def child_command(sweep_arg: str, overrides: Sequence[str], uri: str) -> list[st
     return cmd + ["--tracking-uri", uri]
 
 
-def launch(
-    sweep: Sweep,
-    sweep_arg: str,
-    overrides: Sequence[str],
-    tracking_uri: str | None,
-    workers: int,
-    *,
-    fresh: bool = False,
-    out: TextIO | None = None,
-) -> Any:
-    """Run a sweep with a local chief and `workers` workers; returns the `SweepResult`.
-
-    The launcher creates and closes the parent run; its children log the trial runs under it.
-    SIGINT/SIGTERM stop the children, and the runs are marked KILLED.
-    """
-    from textsweep.interrupts import Interrupts
-    from textsweep.progress import Progress
-    from textsweep.state import ExecutionLock, abandon, close_orphan_runs, plan_execution
-    from textsweep.tracking import STATE_CRASHED, STATE_FINISHED, STATE_INTERRUPTED
-    from textsweep.tuning import (
-        _close_parent,
-        _nothing_left_on_bad_input,
-        _pretrained,
-        _start_parent,
-        home_dir,
-        summary,
-    )
-    from textsweep.vocabulary import encode
-
-    out = out or sys.stdout
-    cfg = sweep.config
-    source = str(sweep.path) if sweep.path else "<sweep>"
-    progress = Progress(cfg.objective, sweep.directions(), 0, out=out)
-    started = time.monotonic()
-    with Interrupts() as interrupts:
-        uri = sweep.tracking_uri(tracking_uri)
-        plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=False, fresh=fresh)
-        progress.say(f"textsweep: sweep {sweep.name!r} on {workers} local worker(s) and a chief")
-        with _nothing_left_on_bad_input(home_dir() / "cache"):
-            # encoded once here, so the children find it in the cache
-            encoded = encode(
-                cfg.dataset, home_dir() / "cache", source=source, progress=progress.say
-            )
-            _pretrained(sweep, encoded, progress)
-        tracker = Tracker.open(uri, sweep.experiment)
-        port = free_port()
-        with interrupts.deferred():
-            parent_id = _start_parent(tracker, sweep, encoded)
-            tracker.set_tags(
-                parent_id, {TAG_WORKERS: str(workers), TAG_ORACLE: f"127.0.0.1:{port}"}
-            )
-            folder = project_folder(sweep, parent_id)
-            plan.lock = ExecutionLock.acquire(folder, source)
-        try:
-            for stale in plan.stale:
-                abandon(tracker, stale, replaced_by=parent_id)
-                progress.say(f"abandoned the unfinished execution {stale.parent_run_id}")
-            progress.say(
-                f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}"
-            )
-            status, state = "FAILED", STATE_CRASHED
-            try:
-                failed = _run_children(
-                    child_command(sweep_arg, overrides, uri), workers, port, parent_id, out
-                )
-                if not failed:
-                    status, state = "FINISHED", STATE_FINISHED
-            except KeyboardInterrupt:
-                status, state = "KILLED", STATE_INTERRUPTED
-                raise
-            finally:
-                with interrupts.deferred():
-                    close_orphan_runs(tracker, parent_id, {})  # what a stopped worker left open
-                    _close_parent(tracker, parent_id, status, state)
-                    if state == STATE_FINISHED:
-                        shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            plan.lock.release()
-    if failed:
-        raise SweepFailed(
-            f"{'; '.join(failed)}; see its output above and the runs under parent run "
-            f"{parent_id} in MLflow"
-        )
-    result = result_from_mlflow(tracker, sweep, uri, parent_id)
-    if result.completed == 0 and result.failed:
-        raise SweepFailed(
-            f"all {result.failed} trials failed; see the FAILED runs in MLflow (parent run "
-            f"{parent_id}, tag textsweep.error and traceback.txt)"
-        )
-    progress.say(summary(result, sweep, time.monotonic() - started))
-    return result
-
-
-def _run_children(
-    cmd: list[str], workers: int, port: int, parent_id: str, out: TextIO
-) -> list[str]:
+def run_children(cmd: list[str], workers: int, port: int, parent_id: str, out: TextIO) -> list[str]:
     """Start the chief and the workers, relay their output, wait for the workers; what failed."""
     base = {**os.environ, ORACLE_IP_ENV: "127.0.0.1", ORACLE_PORT_ENV: str(port),
             PARENT_ENV: parent_id, "TEXTSWEEP_PROCESSES": str(workers),
@@ -316,46 +218,3 @@ def _stop(procs: list[subprocess.Popen[str]], grace: float = 30.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def result_from_mlflow(tracker: Tracker, sweep: Sweep, uri: str, parent_id: str) -> Any:
-    """The `SweepResult` of a distributed sweep, read from its trial runs."""
-    from textsweep.tuning import SweepResult
-
-    runs = tracker.child_runs(parent_id, ROLE_TRIAL)
-    done = [r for r in runs if r.info.status == "FINISHED"]
-    key = "best_val_accuracy" if sweep.directions() == "max" else "best_val_loss"
-    scored = [r for r in done if key in r.data.metrics]
-    best = None
-    if scored:
-        pick = max if sweep.directions() == "max" else min
-        best = pick(scored, key=lambda r: r.data.metrics[key])
-    names = set(sweep.space.ordered_names())
-    return SweepResult(
-        tracking_uri=uri,
-        experiment_id=tracker.experiment_id,
-        parent_run_id=parent_id,
-        completed=len(done),
-        failed=sum(r.info.status == "FAILED" for r in runs),
-        best_trial_id=best.data.tags.get("textsweep.trial_id") if best else None,
-        best_values={k: _value(v) for k, v in best.data.params.items() if k in names}
-        if best
-        else {},
-        best_objective=best.data.metrics[key] if best else None,
-        best_test_accuracy=best.data.metrics.get("test_accuracy") if best else None,
-    )
-
-
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def project_folder(sweep: Sweep, parent_id: str) -> Path:
-    from textsweep.tuning import home_dir
-
-    return home_dir() / "tuner" / sweep.name / parent_id

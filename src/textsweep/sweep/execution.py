@@ -1,0 +1,319 @@
+"""The life of one execution of a sweep, written once for every way of running it.
+
+    result = run_sweep(load_sweep("sweeps/quickstart.yaml"))               # one process
+    result = run_sweep(sweep, workers=2, sweep_arg="sweeps/quickstart.yaml")  # local chief + 2
+    result.best_values, result.best_objective, result.parent_run_id
+
+An execution is: plan (resume, or start anew and abandon what is stale), data, parent run and
+its lock, the trials, then close the parent and read the result back from MLflow. What differs
+between modes is only who does the trials (`Mode`): this process's tuner, or Keras Tuner's chief
+and workers, which run this same function in their own processes.
+
+Everything that can be wrong with the input is checked before anything is created in MLflow.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from textsweep.config import Sweep
+from textsweep.errors import SweepFailed, UserError
+from textsweep.runtime import configure_tensorflow, home_dir
+from textsweep.sweep import workers
+from textsweep.sweep.budget import planned_trials
+from textsweep.sweep.data import prepare_data
+from textsweep.sweep.interrupts import Interrupts
+from textsweep.sweep.parent import (
+    SweepResult,
+    close_parent,
+    reopen_parent,
+    start_parent,
+    summary,
+    sweep_result,
+    sweep_settings,
+)
+from textsweep.sweep.progress import Progress
+from textsweep.sweep.state import (
+    ExecutionLock,
+    Plan,
+    abandon,
+    close_orphan_runs,
+    plan_execution,
+    project_dir,
+)
+from textsweep.tracking import (
+    TAG_ORACLE,
+    TAG_WORKERS,
+    ExecutionState,
+    RunStatus,
+    Tracker,
+)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Who runs the trials of an execution.
+
+    `role` is Keras Tuner's for this process (None alone, "chief" or "worker", from the
+    environment); `workers` > 0 makes this process a launcher of a local chief and that many
+    workers (started with `child_command`).
+    """
+
+    role: str | None = None
+    workers: int = 0
+    child_command: tuple[str, ...] = ()
+
+    @property
+    def launcher(self) -> bool:
+        return self.workers > 0
+
+    @property
+    def owner(self) -> bool:
+        """Whether this process creates and closes the parent run."""
+        return (
+            self.launcher
+            or self.role is None
+            or (self.role == "chief" and workers.given_parent() is None)
+        )
+
+    @property
+    def trains(self) -> bool:
+        return not self.launcher
+
+
+@dataclass
+class _Outcome:
+    status: RunStatus = RunStatus.FAILED
+    state: ExecutionState = ExecutionState.CRASHED
+    failure: str | None = None
+    last_error: str | None = None
+    project: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_sweep(
+    sweep: Sweep,
+    tracking_uri: str | None = None,
+    out: TextIO | None = None,
+    *,
+    resume: bool = False,
+    fresh: bool = False,
+    workers_count: int = 0,
+    sweep_arg: str | None = None,
+    overrides: Sequence[str] = (),
+) -> SweepResult:
+    """Run one execution of a sweep to the end; raises `UserError` on bad input (before MLflow).
+
+    Args:
+        resume: continue the last unfinished execution of this sweep (same parent run, its
+            finished trials kept, the trial a dead process left redone).
+        fresh: start a new execution even though an unfinished one exists; the unfinished
+            one is marked abandoned. Without either, an unfinished execution is a `UserError`.
+        workers_count: run the trials in a local Keras Tuner chief and this many workers
+            (`textsweep run SWEEP --workers N`); `sweep_arg` and `overrides` are what the
+            children are started with.
+
+    SIGINT and SIGTERM raise `SweepInterrupted` after the runs are marked KILLED.
+    """
+    role = workers.role()
+    if workers_count and role is not None:
+        raise UserError(
+            "--workers starts its own chief and workers; unset KERASTUNER_ORACLE_IP or run "
+            "without --workers",
+            source="--workers",
+        )
+    if resume and (role is not None or workers_count):
+        what = "a sweep over workers" if workers_count else "a Keras Tuner chief or worker"
+        raise UserError(
+            f"--resume does not apply to {what}; start a new execution without it (or resume "
+            "in one process, without --workers and KERASTUNER_* variables)",
+            source="--resume",
+        )
+    uri = sweep.tracking_uri(tracking_uri)
+    command: tuple[str, ...] = ()
+    if workers_count:
+        command = tuple(
+            workers.child_command(sweep_arg or str(sweep.path or sweep.name), overrides, uri)
+        )
+    mode = Mode(role, workers_count, command)
+    with Interrupts() as interrupts:
+        if role is None:
+            plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=resume, fresh=fresh)
+        else:
+            plan = Plan()  # a new execution, or the one a chief or launcher started
+        try:
+            return _live(sweep, uri, out or sys.stdout, interrupts, plan, mode)
+        finally:
+            if plan.lock is not None:
+                plan.lock.release()
+
+
+def _live(
+    sweep: Sweep, uri: str, out: TextIO, interrupts: Interrupts, plan: Plan, mode: Mode
+) -> SweepResult:
+    cfg = sweep.config
+    # a worker sees only its own share of the trials: no "k of N" it could count
+    total = None if mode.role == "worker" or mode.launcher else planned_trials(sweep)
+    progress = Progress(cfg.objective, sweep.directions(), total, out=out)
+    where = f" on {mode.workers} local worker(s) and a chief" if mode.launcher else ""
+    progress.say(
+        f"textsweep: sweep {sweep.name!r}{where}" + (f" — {cfg.question}" if cfg.question else "")
+    )
+    started = time.monotonic()
+    encoded, matrix, coverage = prepare_data(sweep, progress)
+    if mode.trains:
+        configure_tensorflow(cfg.training.intra_op_threads, cfg.training.inter_op_threads)
+    tracker = Tracker.open(uri, sweep.experiment)
+    parent_id, tracker = _open_parent(sweep, tracker, encoded, plan, mode, interrupts, progress)
+    progress.say(f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}")
+    outcome = _Outcome(project=project_dir(home_dir() / "tuner", sweep.name, parent_id))
+    try:
+        if mode.launcher:
+            _run_workers(mode, parent_id, tracker, out, outcome)
+        else:
+            _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded,
+                       (matrix, coverage), outcome)  # fmt: skip
+    except KeyboardInterrupt:
+        outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
+        raise
+    finally:
+        with interrupts.deferred():
+            if mode.launcher:
+                close_orphan_runs(tracker, parent_id, {})  # what a stopped worker left open
+            if mode.owner:
+                close_parent(tracker, parent_id, outcome.status, outcome.state)
+                if outcome.state in (ExecutionState.FINISHED, ExecutionState.FAILED):
+                    # never resumed: drop Keras Tuner's state and per-trial checkpoints
+                    assert outcome.project is not None
+                    shutil.rmtree(outcome.project, ignore_errors=True)
+    result = sweep_result(tracker, sweep, parent_id)
+    if not mode.owner:
+        progress.say(f"{workers.tuner_id()}: no trials left; done")
+        return result
+    _raise_failure(sweep, result, outcome)
+    progress.say(summary(result, sweep, time.monotonic() - started))
+    return result
+
+
+def _open_parent(
+    sweep: Sweep,
+    tracker: Tracker,
+    encoded: Any,
+    plan: Plan,
+    mode: Mode,
+    interrupts: Interrupts,
+    progress: Progress,
+) -> tuple[str, Tracker]:
+    """The execution's parent run: reopened, found (a worker's), or started and locked."""
+    if plan.resume is not None:
+        reopen_parent(tracker, plan.resume.parent_run_id)
+        return plan.resume.parent_run_id, tracker
+    if not mode.owner:  # a worker, or a chief whose launcher owns the parent run
+        parent_id = workers.given_parent() or workers.find_parent(
+            tracker, sweep, workers.oracle_address()
+        )
+        if mode.role == "worker":
+            tracker = workers.WorkerTracker.of(tracker, workers.tuner_id())
+        return parent_id, tracker
+    tags: dict[str, str] = {}
+    if mode.role == "chief":
+        tags[TAG_ORACLE] = workers.oracle_address()
+    if mode.launcher:
+        port = workers.free_port()
+        tags |= {TAG_WORKERS: str(mode.workers), TAG_ORACLE: f"127.0.0.1:{port}"}
+    with interrupts.deferred():  # a parent run is never left without its lock
+        parent_id = start_parent(tracker, sweep, encoded, tags)
+        plan.lock = ExecutionLock.acquire(
+            project_dir(home_dir() / "tuner", sweep.name, parent_id),
+            str(sweep.path) if sweep.path else "<sweep>",
+        )
+    for stale in plan.stale:
+        abandon(tracker, stale, replaced_by=parent_id)
+        progress.say(f"abandoned the unfinished execution {stale.parent_run_id}")
+    return parent_id, tracker
+
+
+def _run_tuner(
+    sweep: Sweep,
+    tracker: Tracker,
+    parent_id: str,
+    progress: Progress,
+    interrupts: Interrupts,
+    plan: Plan,
+    encoded: Any,
+    vectors: tuple[Any, dict[str, Any]],
+    outcome: _Outcome,
+) -> None:
+    """This process's share of the trials, with Keras Tuner's search loop."""
+    from textsweep.models import ModelInputs
+    from textsweep.sweep import ktcompat, tuner
+
+    cfg = sweep.config
+    matrix, coverage = vectors
+    warning = ktcompat.check_version()
+    if warning:
+        progress.say(f"warning: {warning}")
+    context = tuner.SweepContext(
+        sweep,
+        tracker,
+        parent_id,
+        progress,
+        sweep_settings(sweep),
+        extra_params=coverage,
+        interrupts=interrupts,
+        resuming=plan.resume is not None,
+    )
+    inputs = ModelInputs(cfg.dataset.num_words, encoded.num_classes, matrix)
+    try:
+        kt_tuner = tuner.make_tuner(sweep, context, inputs, encoded, parent_id)
+        outcome.project = Path(kt_tuner.project_dir)
+        if plan.resume is not None:
+            tuner.catch_up(kt_tuner, context)
+        kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
+        outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
+    except RuntimeError as e:
+        if "consecutive failures" not in str(e):
+            raise
+        limit = cfg.tuner.max_consecutive_failures
+        outcome.status, outcome.state = RunStatus.FAILED, ExecutionState.FAILED
+        outcome.failure = (
+            f"the sweep stopped after {limit} failed trials in a row; the last error was: "
+            f"{context.last_error or e}. See the FAILED runs in MLflow (parent run "
+            f"{parent_id}, tag textsweep.error and traceback.txt); fix the search space or the "
+            "training settings and run the sweep again."
+        )
+    finally:
+        outcome.last_error = context.last_error
+
+
+def _run_workers(
+    mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
+) -> None:
+    """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
+    run = tracker.client.get_run(parent_id)
+    port = int(run.data.tags[TAG_ORACLE].rsplit(":", 1)[1])
+    failed = workers.run_children(list(mode.child_command), mode.workers, port, parent_id, out)
+    if failed:
+        outcome.failure = (
+            f"{'; '.join(failed)}; see its output above and the runs under parent run "
+            f"{parent_id} in MLflow"
+        )
+        return
+    outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
+
+
+def _raise_failure(sweep: Sweep, result: SweepResult, outcome: _Outcome) -> None:
+    if outcome.failure is not None:
+        raise SweepFailed(outcome.failure)
+    if result.completed == 0 and result.failed:
+        last = f"; the last error was: {outcome.last_error}" if outcome.last_error else ""
+        raise SweepFailed(
+            f"all {result.failed} trials failed{last}. See the FAILED runs in MLflow (parent "
+            f"run {result.parent_run_id}, tag textsweep.error and traceback.txt)."
+        )

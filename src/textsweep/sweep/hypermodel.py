@@ -1,0 +1,201 @@
+"""One trial's model under Keras Tuner: its inputs, the hypermodel, and the training callbacks.
+
+    hypermodel = TextHyperModel(sweep, TrialData(encoded), ModelInputs(10000, 2, None))
+    model = hypermodel.build(hp)                 # Keras Tuner calls build, then fit
+    history = hypermodel.fit(hp, model, epochs=3)
+    history.textsweep.final["test_accuracy"]     # an `Outcome`: rows, final metrics, summary
+
+Imports Keras and Keras Tuner at the top: only `sweep.tuner` imports it, after TensorFlow is
+configured (`runtime.configure_tensorflow`).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from textsweep.config import Sweep
+from textsweep.models import ModelInputs, build_model, resolve, summary_text, uses_sequences
+from textsweep.search_space import active_values, declare
+from textsweep.tracking import EPOCH_METRICS
+from textsweep.vocabulary import Encoded
+
+if TYPE_CHECKING:
+    from textsweep.sweep.progress import Progress
+    from textsweep.tracking import Tracker
+
+
+class TrialData:
+    """A trial's input arrays, made from the cached token ids for its family and `maxlen`.
+
+    Multi-hot models get each text's distinct ids (computed once); sequence models get padded
+    arrays, of which only the latest `maxlen` is kept so memory does not grow across trials.
+    """
+
+    def __init__(self, encoded: Encoded):
+        self.encoded = encoded
+        self._bags: tuple[np.ndarray, ...] | None = None
+        self._padded: tuple[int, tuple[np.ndarray, ...]] | None = None
+
+    def arrays(self, values: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = self.encoded
+        if not uses_sequences(values):
+            if self._bags is None:
+                self._bags = (e.train.bags(), e.val.bags(), e.test.bags())
+            train, val, test = self._bags
+            return train, val, test
+        maxlen = int(values["maxlen"])
+        if self._padded is None or self._padded[0] != maxlen:
+            self._padded = None  # release the previous arrays before making new ones
+            self._padded = (
+                maxlen,
+                (e.train.padded(maxlen), e.val.padded(maxlen), e.test.padded(maxlen)),
+            )
+        train, val, test = self._padded[1]
+        return train, val, test
+
+
+@dataclass
+class Outcome:
+    """What one execution (one training of one model) produced."""
+
+    rows: list[dict[str, float]]
+    final: dict[str, float]
+    summary: str
+    model_path: Path | None = None
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by the sweep's objective and restores them at the end.
+
+    Test metrics are then those of the epoch the tuner ranks the trial by.
+    """
+
+    def __init__(self, monitor: str, mode: str):
+        super().__init__()
+        self.monitor, self.mode = monitor, mode
+        self.best: float | None = None
+        self.best_epoch = -1
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best, self.best_epoch = float(value), epoch
+            self.weights = self.model.get_weights()
+
+    def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+        self.weights = None
+
+
+class EpochReporter(keras.callbacks.Callback):
+    """Logs each epoch's metrics to an MLflow run (step = epoch) and to the terminal."""
+
+    def __init__(self, tracker: Tracker, run_id: str, progress: Progress, epochs: int, label: str):
+        super().__init__()
+        self.tracker, self.run_id, self.progress = tracker, run_id, progress
+        self.epochs, self.label = epochs, label
+        self.rows: list[dict[str, float]] = []
+        self._t0 = time.perf_counter()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._t0, self._epoch = time.perf_counter(), epoch
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        self.progress.batch(self._epoch, self.epochs, batch, self.params.get("steps"))
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        row = {
+            "epoch": epoch,
+            **{k: float(v) for k, v in (logs or {}).items() if k in EPOCH_METRICS},
+        }
+        self.rows.append(row)
+        self.tracker.log_curves(self.run_id, [row], background=True)
+        self.progress.epoch_end(epoch, self.epochs, row, time.perf_counter() - self._t0, self.label)
+
+
+class TextHyperModel(kt.HyperModel):
+    """Declares the sweep's search space and builds, trains and tests one model per execution."""
+
+    def __init__(self, sweep: Sweep, data: TrialData, inputs: ModelInputs):
+        super().__init__(name="textsweep")
+        self.sweep, self.data, self.inputs = sweep, data, inputs
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        declare(self.sweep.space, hp)
+
+    def values(self, hp: kt.HyperParameters) -> dict[str, Any]:
+        return resolve(active_values(self.sweep.space, hp), self.sweep.config.training.batch_size)
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        return build_model(self.values(hp), self.inputs)
+
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        cfg = self.sweep.config
+        values = self.values(hp)
+        x_train, x_val, x_test = self.data.arrays(values)
+        e = self.data.encoded
+        mode = self.sweep.directions()
+        best = BestEpoch(cfg.objective, mode)
+        callbacks = list(kwargs.pop("callbacks", [])) + [keras.callbacks.TerminateOnNaN(), best]
+        if cfg.training.early_stopping is not None:
+            es = cfg.training.early_stopping
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=es.monitor, patience=es.patience, min_delta=es.min_delta
+                )
+            )
+        started = time.perf_counter()
+        history = model.fit(
+            x_train,
+            e.train_labels,
+            batch_size=int(values["batch_size"]),
+            epochs=int(kwargs.get("epochs", cfg.training.epochs)),
+            initial_epoch=int(kwargs.get("initial_epoch", 0)),
+            validation_data=(x_val, e.val_labels),
+            callbacks=callbacks,
+            verbose=0,
+        )
+        train_seconds = time.perf_counter() - started
+        losses = history.history.get("loss", [])
+        if any(not math.isfinite(v) for v in losses):
+            bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+            raise kt.errors.FailedTrialError(
+                f"the training loss became {losses[bad]} (not finite) at epoch "
+                f"{bad + int(kwargs.get('initial_epoch', 0))}; try a smaller learning_rate"
+            )
+        test_loss, test_accuracy = model.evaluate(
+            x_test, e.test_labels, batch_size=max(256, int(values["batch_size"])), verbose=0
+        )
+        hist = history.history
+        final = {
+            "best_val_accuracy": max(hist.get("val_accuracy", [math.nan])),
+            "best_val_loss": min(hist.get("val_loss", [math.nan])),
+            "best_epoch": float(best.best_epoch if best.best_epoch >= 0 else len(losses) - 1),
+            "test_loss": float(test_loss),
+            "test_accuracy": float(test_accuracy),
+            "train_seconds": train_seconds,
+            "params_count": float(model.count_params()),
+        }
+        model_path = None
+        if cfg.training.save_model:
+            model_path = Path(tempfile.mkdtemp(prefix="textsweep-model-")) / "model.keras"
+            model.save(model_path)
+        history.textsweep = Outcome(
+            rows=[], final=final, summary=summary_text(model), model_path=model_path
+        )
+        return history

@@ -1,0 +1,185 @@
+"""The parent run of an execution: how it starts, reopens and closes, and what the sweep found.
+
+parent_id = start_parent(tracker, sweep, encoded)
+...
+close_parent(tracker, parent_id, RunStatus.FINISHED, ExecutionState.FINISHED)
+result = sweep_result(tracker, sweep, parent_id)      # read back from MLflow
+print(summary(result, sweep, seconds))
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from textsweep.config import Sweep
+from textsweep.sweep.progress import duration, format_values
+from textsweep.sweep.state import parent_tags
+from textsweep.tracking import (
+    TAG_NOTE,
+    TAG_OBJECTIVE,
+    TAG_QUESTION,
+    TAG_RESUMED,
+    TAG_ROLE,
+    TAG_STATE,
+    TAG_SWEEP,
+    TAG_TRIAL_ID,
+    ExecutionState,
+    Role,
+    RunStatus,
+    Tracker,
+    log_sweep_files,
+    objective_metric,
+    results_table,
+)
+from textsweep.vocabulary import Encoded
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Where a finished sweep is, and its best trial."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    completed: int
+    failed: int
+    best_trial_id: str | None
+    best_values: dict[str, Any]
+    best_objective: float | None
+    best_test_accuracy: float | None
+    best_run_id: str | None = None
+
+
+def sweep_settings(sweep: Sweep) -> dict[str, Any]:
+    """The fixed settings logged as params next to every trial's hyperparameters."""
+    c = sweep.config
+    d = c.dataset
+    settings: dict[str, Any] = {
+        "objective": c.objective,
+        "dataset.format": d.format,
+        "dataset.num_words": d.num_words,
+        "dataset.validation_split": d.validation_split,
+        "dataset.limit": d.limit,
+        "dataset.seed": d.seed,
+        "training.epochs": c.training.epochs,
+        "training.early_stopping": c.training.early_stopping.model_dump_json()
+        if c.training.early_stopping
+        else "none",
+        "tuner.algorithm": c.tuner.algorithm,
+        "tuner.executions_per_trial": c.tuner.executions_per_trial,
+        "tuner.seed": c.tuner.seed,
+    }
+    if d.path:
+        settings["dataset.path"] = d.path
+    return settings
+
+
+def start_parent(tracker: Tracker, sweep: Sweep, encoded: Encoded, tags: dict[str, str]) -> str:
+    """A new parent run with the sweep's settings, files and labels; `tags` are added to it."""
+    cfg = sweep.config
+    tags = {
+        **parent_tags(sweep),
+        TAG_SWEEP: sweep.name,
+        TAG_ROLE: Role.SWEEP,
+        TAG_QUESTION: cfg.question,
+        TAG_OBJECTIVE: cfg.objective,
+        TAG_NOTE: cfg.question,
+        **tags,
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    params = {**sweep_settings(sweep), "classes": json.dumps(list(encoded.class_names)),
+              "data.train_size": len(encoded.train), "data.val_size": len(encoded.val),
+              "data.test_size": len(encoded.test), "data.cache_key": encoded.key,
+              "data.test_split": f"holdout of {sweep.config.dataset.test_fraction} of the labelled "
+              f"data, stratified, seed {sweep.config.dataset.seed}" if encoded.test_is_holdout
+              else "the dataset's own test split"}  # fmt: skip
+    parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
+    log_sweep_files(tracker, parent_id, sweep)
+    tracker.log_text(parent_id, json.dumps(list(encoded.class_names)), "labels.json")
+    return parent_id
+
+
+def reopen_parent(tracker: Tracker, parent_id: str) -> None:
+    """Mark a resumed execution's parent RUNNING again and count the resume."""
+    run = tracker.client.get_run(parent_id)
+    times = int(run.data.tags.get(TAG_RESUMED, "0") or 0) + 1
+    tracker.reopen_run(parent_id)
+    tracker.set_tags(parent_id, {TAG_STATE: ExecutionState.RUNNING, TAG_RESUMED: str(times)})
+
+
+def close_parent(
+    tracker: Tracker, parent_id: str, status: RunStatus, state: ExecutionState
+) -> None:
+    """results.csv, the state tag and the status; errors here must not hide the sweep's own."""
+    try:
+        tracker.log_text(parent_id, results_table(tracker, parent_id), "results.csv")
+    except Exception as e:  # the store may be what failed
+        print(f"warning: could not write results.csv to the parent run: {e}", file=sys.stderr)
+    tracker.set_tags(parent_id, {TAG_STATE: state})
+    tracker.end_run(parent_id, status)
+
+
+def sweep_result(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepResult:
+    """The outcome of an execution, read from its trial runs (whichever process ran them)."""
+    runs = tracker.child_runs(parent_id, Role.TRIAL)
+    done = [r for r in runs if r.info.status == RunStatus.FINISHED]
+    key = objective_metric(sweep.config.objective)
+    scored = [r for r in done if key in r.data.metrics]
+    best = None
+    if scored:
+        pick = max if sweep.directions() == "max" else min
+        best = pick(scored, key=lambda r: r.data.metrics[key])
+    names = set(sweep.space.ordered_names())
+    return SweepResult(
+        tracking_uri=tracker.uri,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=parent_id,
+        completed=len(done),
+        failed=sum(r.info.status == RunStatus.FAILED for r in runs),
+        best_trial_id=best.data.tags.get(TAG_TRIAL_ID) if best else None,
+        best_values={k: _value(v) for k, v in best.data.params.items() if k in names}
+        if best
+        else {},
+        best_objective=best.data.metrics[key] if best else None,
+        best_test_accuracy=best.data.metrics.get("test_accuracy") if best else None,
+        best_run_id=best.info.run_id if best else None,
+    )
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
+    """The closing lines of `textsweep run`: counts, the best trial, where to look next."""
+    lines = [
+        f"done in {duration(seconds)}: {result.completed} trials completed, {result.failed} failed",
+    ]
+    if result.best_trial_id is not None and result.best_objective is not None:
+        test = (
+            f"{result.best_test_accuracy:.4f}" if result.best_test_accuracy is not None else "n/a"
+        )
+        lines += [
+            f"best trial {result.best_trial_id}: {sweep.config.objective} {result.best_objective:.4f}, "
+            f"test_accuracy {test}",
+            f"  {format_values(result.best_values)}",
+        ]
+    ui = "textsweep ui" + (
+        f" --tracking-uri {result.tracking_uri}" if "sqlite" not in result.tracking_uri else ""
+    )
+    lines += [
+        f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
+        f"parent run {result.parent_run_id} in {result.tracking_uri}",
+        f"look at it: {ui}   (then open http://127.0.0.1:5000)",
+        f"answer the question: textsweep report {sweep.path or sweep.name}",
+    ]
+    return "\n".join(lines)

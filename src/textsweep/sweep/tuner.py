@@ -1,0 +1,351 @@
+"""The tracked tuner: Keras Tuner's search loop, with one MLflow run per trial and per execution.
+
+    tuner = make_tuner(sweep, context, inputs, encoded, parent_run_id)
+    tuner.search(epochs=sweep.config.training.epochs, verbose=0)
+
+Imports Keras and Keras Tuner at the top; only `sweep.execution` imports it, after TensorFlow is
+configured, so the CLI and `textsweep validate` stay light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import re
+import shutil
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from textsweep.config import Sweep
+from textsweep.errors import UserError
+from textsweep.hardware import cudnn_warning, gpu_count
+from textsweep.models import ModelInputs, used_values
+from textsweep.runtime import home_dir
+from textsweep.search_space import active_values
+from textsweep.sweep import ktcompat
+from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
+from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel, TrialData
+from textsweep.sweep.interrupts import Interrupts
+from textsweep.sweep.progress import Progress
+from textsweep.tracking import (
+    EPOCH_METRICS,
+    TAG_ATTEMPT,
+    TAG_ERROR,
+    TAG_EXECUTION,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_TRIAL_ID,
+    Role,
+    RunStatus,
+    Tracker,
+    log_history_artifacts,
+    mean_std,
+)
+from textsweep.tracking.artifacts import prewarm_plotting
+from textsweep.vocabulary import Encoded
+
+FINAL_KEYS = ("best_val_accuracy", "best_val_loss", "best_epoch", "test_loss", "test_accuracy",
+              "train_seconds", "params_count")  # fmt: skip
+
+
+def execution_seed(base: int, trial_id: str, execution: int) -> int:
+    """A different, reproducible seed for every execution of every trial."""
+    digest = hashlib.sha256(f"{base}:{trial_id}:{execution}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1)
+
+
+@dataclass
+class SweepContext:
+    """What the tracked tuner needs beyond Keras Tuner's own arguments."""
+
+    sweep: Sweep
+    tracker: Tracker
+    parent_run_id: str
+    progress: Progress
+    settings: dict[str, Any]
+    trial_runs: dict[str, str] = field(default_factory=dict)
+    extra_params: dict[str, Any] = field(default_factory=dict)
+    interrupts: Interrupts | None = None
+    resuming: bool = False
+    attempts: dict[str, int] = field(default_factory=dict)
+    last_error: str | None = None
+
+
+class TrackedTuner:
+    """Mixed in before a Keras Tuner tuner: one MLflow run per trial (and per execution).
+
+    A trial run is closed only after Keras Tuner has saved the trial's end, so after a crash
+    its saved state says which runs were complete (see `sweep.state.close_orphan_runs`).
+    """
+
+    hypermodel: TextHyperModel
+    executions_per_trial: int
+    oracle: Any
+
+    def __init__(self, *args: Any, context: SweepContext, **kwargs: Any):
+        self.ctx = context
+        cudnn = cudnn_warning(context.sweep.space, gpu_count())
+        if cudnn is not None:  # once per sweep, before its first trial
+            context.progress.say(f"warning: {cudnn}")
+        self._trial_run: str | None = None
+        self._trial_error: str | None = None
+        self._trial_objective: tuple[float, float] | None = None
+        self._outcomes: list[Outcome] = []
+        folder = Path(kwargs["directory"]) / kwargs["project_name"]
+        if context.resuming:
+            ktcompat.prepare_reload(folder)
+        with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
+            super().__init__(*args, **kwargs)
+        prewarm_plotting()
+        if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
+            ktcompat.restore_grid_order(self.oracle)
+        if context.interrupts is not None:
+            ktcompat.defer_signals_in_state_writes(self.oracle, context.interrupts)
+
+    def _populate_initial_space(self) -> None:
+        # declare() registers every conditional scope already; Keras Tuner's own discovery loop
+        # would build a throwaway Keras model per scope
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self.oracle.update_space(hp)
+
+    def save(self) -> None:
+        interrupts = self.ctx.interrupts
+        with interrupts.deferred() if interrupts else contextlib.nullcontext():
+            super().save()  # type: ignore[misc]
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        ctx = self.ctx
+        values = used_values(self.hypermodel.values(trial.hyperparameters))
+        shown = active_values(ctx.sweep.space, trial.hyperparameters)
+        ctx.progress.trial_begin(trial.trial_id, shown)
+        attempt = ctx.attempts.get(trial.trial_id, 0) + 1
+        ctx.attempts[trial.trial_id] = attempt
+        params = {**values, **ctx.settings, **ctx.extra_params, **ktcompat.hyperband_params(trial)}
+        tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
+                TAG_ATTEMPT: str(attempt)}  # fmt: skip
+        run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}", tags, params)
+        self._trial_run, self._outcomes = run_id, []
+        self._trial_error = self._trial_objective = None
+        try:
+            results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
+            self._log_trial(trial, run_id)
+        except BaseException as error:
+            message = _error_text(error)
+            self._record_error(run_id, message)
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                ctx.tracker.end_run(run_id, RunStatus.KILLED)
+                self._trial_run = None
+                raise
+            self._trial_error = message
+            raise kt.errors.FailedTrialError(message) from error
+        finally:
+            self._outcomes = []
+        return results
+
+    def _try_run_and_update_trial(
+        self, trial: kt.engine.trial.Trial, *args: Any, **kw: Any
+    ) -> None:
+        with ktcompat.no_failed_trial_tracebacks():
+            super()._try_run_and_update_trial(trial, *args, **kw)  # type: ignore[misc]
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        """Keras Tuner records the trial's end and saves its state; then the run is closed."""
+        ctx, run_id = self.ctx, self._trial_run
+        interrupts = ctx.interrupts
+        with interrupts.deferred() if interrupts else contextlib.nullcontext():
+            try:
+                super().on_trial_end(trial)  # type: ignore[misc]
+            finally:
+                if run_id is not None:
+                    self._close_trial_run(trial, run_id)
+
+    def _close_trial_run(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+        ctx = self.ctx
+        self._trial_run = None
+        status = self.oracle.get_trial(trial.trial_id).status
+        if status == kt.engine.trial.TrialStatus.COMPLETED:
+            ctx.tracker.end_run(run_id, RunStatus.FINISHED)
+            ctx.trial_runs[trial.trial_id] = run_id
+            objective, test_accuracy = self._trial_objective or (math.nan, math.nan)
+            ctx.progress.trial_end(trial.trial_id, objective, test_accuracy)
+            return
+        error = self._trial_error
+        if error is None:  # Keras Tuner rejected a trial that ran (e.g. a NaN objective)
+            lines = (trial.message or "").strip().splitlines()
+            error = lines[-1] if lines else f"Keras Tuner marked the trial {status}"
+            self._record_error(run_id, error, with_traceback=False)
+        ctx.tracker.end_run(run_id, RunStatus.FAILED)
+        ctx.last_error = error
+        ctx.progress.trial_failed(trial.trial_id, error)
+
+    def _record_error(self, run_id: str, message: str, with_traceback: bool = True) -> None:
+        self.ctx.tracker.set_tags(run_id, {TAG_ERROR: message[:5000]})
+        if with_traceback:
+            self.ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+
+    def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+        """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
+        ctx, outcomes = self.ctx, self._outcomes
+        final: dict[str, float] = {}
+        for key in FINAL_KEYS:
+            mean, std = mean_std(o.final[key] for o in outcomes)
+            final[key] = mean
+            if len(outcomes) > 1:
+                final[f"{key}_std"] = std
+        ctx.tracker.log_metrics(run_id, final)
+        if len(outcomes) > 1:
+            rows = _mean_rows([o.rows for o in outcomes])
+            ctx.tracker.log_curves(run_id, rows)
+        else:
+            rows = outcomes[0].rows
+        log_history_artifacts(ctx.tracker, run_id, rows, f"{ctx.sweep.name} trial {trial.trial_id}")
+        ctx.tracker.log_text(run_id, outcomes[0].summary, "model_summary.txt")
+        if outcomes[0].model_path is not None:
+            ctx.tracker.log_file(run_id, outcomes[0].model_path, "model")
+            shutil.rmtree(outcomes[0].model_path.parent, ignore_errors=True)
+        objective = final[
+            "best_val_accuracy" if ctx.sweep.directions() == "max" else "best_val_loss"
+        ]
+        self._trial_objective = (objective, final["test_accuracy"])
+
+    def _build_and_fit_model(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        ctx = self.ctx
+        index = len(self._outcomes)
+        seed = execution_seed(ctx.sweep.config.tuner.seed, trial.trial_id, index)
+        keras.utils.set_random_seed(seed)
+        assert self._trial_run is not None
+        run_id, label = self._trial_run, ""
+        if self.executions_per_trial > 1:
+            label = f"execution {index + 1}/{self.executions_per_trial}  "
+            tags = {TAG_PARENT: self._trial_run, TAG_ROLE: Role.EXECUTION,
+                    TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial.trial_id}  # fmt: skip
+            run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}-execution-{index}", tags)
+        else:
+            ctx.tracker.set_tags(run_id, {TAG_SEED: str(seed)})
+        epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))
+        reporter = EpochReporter(ctx.tracker, run_id, ctx.progress, epochs, label)
+        kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [reporter]
+        try:
+            history = super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
+        except BaseException as error:
+            if run_id != self._trial_run:
+                interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
+                self._record_error(run_id, _error_text(error))
+                ctx.tracker.end_run(run_id, RunStatus.KILLED if interrupted else RunStatus.FAILED)
+            raise
+        outcome: Outcome = history.textsweep
+        outcome.rows = reporter.rows
+        # Keras Tuner keeps what this returns until the trial ends; the model need not stay alive
+        history.set_model(None)
+        if run_id != self._trial_run:
+            ctx.tracker.log_metrics(run_id, outcome.final)
+            log_history_artifacts(
+                ctx.tracker, run_id, outcome.rows, f"trial {trial.trial_id} #{index}"
+            )
+            ctx.tracker.end_run(run_id, RunStatus.FINISHED)
+        self._outcomes.append(outcome)
+        return history
+
+
+def _error_text(error: BaseException) -> str:
+    """`Type: last line of the message`, the form of the `textsweep.error` tag."""
+    # TensorFlow prefixes op errors with `{{function_node ...}}`; the rest says what happened
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", str(error).strip())
+    return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
+
+
+def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per-epoch means over executions, for the epochs every execution reached."""
+    length = min((len(r) for r in runs), default=0)
+    out = []
+    for i in range(length):
+        row: dict[str, float] = {"epoch": runs[0][i]["epoch"]}
+        for key in EPOCH_METRICS:
+            vals = [r[i][key] for r in runs if key in r[i]]
+            if vals:
+                row[key] = float(np.mean(vals))
+        out.append(row)
+    return out
+
+
+def tuner_class(algorithm: str) -> type:
+    base = {
+        "random": kt.RandomSearch,
+        "grid": kt.GridSearch,
+        "bayesian": kt.BayesianOptimization,
+        "hyperband": kt.Hyperband,
+    }[algorithm]
+    return type(f"Tracked{base.__name__}", (TrackedTuner, base), {})
+
+
+def make_tuner(
+    sweep: Sweep, context: SweepContext, inputs: ModelInputs, encoded: Encoded, parent_id: str
+) -> Any:
+    """The sweep's Keras Tuner tuner, tracked, with its project under `$TEXTSWEEP_HOME/tuner`."""
+    cfg = sweep.config
+    t = cfg.tuner
+    hypermodel = TextHyperModel(sweep, TrialData(encoded), inputs)
+    common: dict[str, Any] = {
+        "hypermodel": hypermodel,
+        "objective": kt.Objective(cfg.objective, sweep.directions()),
+        "executions_per_trial": t.executions_per_trial,
+        "seed": t.seed,
+        "directory": str(home_dir() / "tuner" / sweep.name),
+        "project_name": parent_id,
+        "overwrite": False,
+        "max_consecutive_failed_trials": t.max_consecutive_failures,
+        "context": context,
+    }
+    extra: dict[str, Any]
+    if t.algorithm == "hyperband":
+        extra = {"max_epochs": t.max_epochs or cfg.training.epochs, "factor": t.factor,
+                 "hyperband_iterations": t.hyperband_iterations}  # fmt: skip
+    elif t.algorithm == "grid":
+        extra = {"max_trials": t.max_trials}
+    elif t.algorithm == "bayesian":
+        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS,
+                 "num_initial_points": t.num_initial_points}  # fmt: skip
+    else:
+        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
+    try:
+        return tuner_class(t.algorithm)(**common, **extra)
+    except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
+        if not context.resuming:
+            raise
+        raise UserError(
+            f"--resume: Keras Tuner's state in {common['directory']}/{parent_id} cannot be "
+            f"reloaded ({type(e).__name__}: {e}); start a new execution with --fresh",
+            source=str(sweep.path) if sweep.path else "<sweep>",
+        ) from e
+
+
+def catch_up(tuner: Any, context: SweepContext) -> None:
+    """After a reload: close the runs a dead process left open, continue the trial count."""
+    from textsweep.sweep.state import close_orphan_runs
+
+    oracle, progress = tuner.oracle, context.progress
+    runs = close_orphan_runs(
+        context.tracker, context.parent_run_id, {i: t.status for i, t in oracle.trials.items()}
+    )
+    context.trial_runs.update(runs.finished)
+    context.attempts.update(runs.attempts)
+    ended = len(oracle.end_order)
+    progress.done = ended
+    best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    if best:
+        progress.best, progress.best_trial = best[0].score, best[0].trial_id
+    redo = ktcompat.retry_queue_length(oracle)
+    progress.say(
+        f"resuming parent run {context.parent_run_id}: {ended} trial(s) ended before"
+        + (f", {redo} interrupted trial(s) to run again" if redo else "")
+    )

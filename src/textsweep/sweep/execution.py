@@ -276,6 +276,7 @@ def _run_tuner(
         if plan.resume is not None:
             tuner.catch_up(kt_tuner, context)
         kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
+        interrupts.check()  # a signal whose raise was lost in the last trial
         outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
     except RuntimeError as e:
         if "consecutive failures" not in str(e):

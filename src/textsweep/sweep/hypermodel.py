@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,6 +126,26 @@ class EpochReporter(keras.callbacks.Callback):
         self.rows.append(row)
         self.tracker.log_curves(self.run_id, [row], background=True)
         self.progress.epoch_end(epoch, self.epochs, row, time.perf_counter() - self._t0, self.label)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raises a signal whose first raise was lost (see `sweep.interrupts`) at the next batch."""
+
+    def __init__(self, check: Callable[[], None]):
+        super().__init__()
+        self.check = check
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        self.check()
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        self.check()
+
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        self.check()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self.check()
 
 
 class TextHyperModel(kt.HyperModel):

@@ -87,7 +87,7 @@ def defer_signals_in_state_writes(oracle: Any, interrupts: Interrupts) -> None:
             continue
 
         def deferred(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
-            with interrupts.deferred():
+            with interrupts.deferred(files=True):
                 return _method(*args, **kwargs)
 
         setattr(oracle, name, deferred)

@@ -32,8 +32,14 @@ from textsweep.runtime import home_dir
 from textsweep.search_space import active_values
 from textsweep.sweep import ktcompat
 from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
-from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel, TrialData
-from textsweep.sweep.interrupts import Interrupts
+from textsweep.sweep.hypermodel import (
+    EpochReporter,
+    Outcome,
+    StopOnSignal,
+    TextHyperModel,
+    TrialData,
+)
+from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
 from textsweep.sweep.progress import Progress
 from textsweep.tracking import (
     EPOCH_METRICS,
@@ -120,11 +126,19 @@ class TrackedTuner:
 
     def save(self) -> None:
         interrupts = self.ctx.interrupts
-        with interrupts.deferred() if interrupts else contextlib.nullcontext():
+        with interrupts.deferred(files=True) if interrupts else contextlib.nullcontext():
             super().save()  # type: ignore[misc]
+
+    def pre_create_trial(self) -> None:
+        self._check_signal()
+
+    def _check_signal(self) -> None:
+        if self.ctx.interrupts is not None:
+            self.ctx.interrupts.check()
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
+        self._check_signal()
         values = used_values(self.hypermodel.values(trial.hyperparameters))
         shown = active_values(ctx.sweep.space, trial.hyperparameters)
         ctx.progress.trial_begin(trial.trial_id, shown)
@@ -142,9 +156,12 @@ class TrackedTuner:
         except BaseException as error:
             message = _error_text(error)
             self._record_error(run_id, message)
-            if isinstance(error, KeyboardInterrupt | SystemExit):
+            signum = ctx.interrupts.received if ctx.interrupts is not None else None
+            if isinstance(error, KeyboardInterrupt | SystemExit) or signum is not None:
                 ctx.tracker.end_run(run_id, RunStatus.KILLED)
                 self._trial_run = None
+                if signum is not None and not isinstance(error, KeyboardInterrupt):
+                    raise SweepInterrupted(signum) from error  # a library wrapped the signal
                 raise
             self._trial_error = message
             raise kt.errors.FailedTrialError(message) from error
@@ -235,6 +252,8 @@ class TrackedTuner:
         epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))
         reporter = EpochReporter(ctx.tracker, run_id, ctx.progress, epochs, label)
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [reporter]
+        if ctx.interrupts is not None:
+            kwargs["callbacks"].append(StopOnSignal(ctx.interrupts.check))
         try:
             history = super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
         except BaseException as error:

@@ -1,0 +1,153 @@
+"""A signal always stops a sweep, wherever in a trial it lands: real `textsweep run` processes.
+
+A signal raised while Python runs a finalizer (a weakref callback during garbage collection,
+frequent while a model is being built) used to be printed as "Exception ignored" and lost, and
+the sweep ran to the end with exit 0. Each offset here is measured from the trial's first line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+TRIAL_LINE = "trial 1/2 (id 0)"
+# seconds after the first trial's line: model building (where raises used to be lost), the
+# first batches, and later in the epoch
+OFFSETS = [
+    (0.0, signal.SIGINT),
+    (0.05, signal.SIGTERM),
+    (0.1, signal.SIGINT),
+    (0.15, signal.SIGTERM),
+    (0.2, signal.SIGINT),
+    (0.3, signal.SIGTERM),
+    (0.6, signal.SIGINT),
+    (1.2, signal.SIGTERM),
+]
+
+
+def _sweep(root: Path, data: Path, name: str) -> Path:
+    sweep = {
+        "name": name,
+        "dataset": {"format": "imdb", "path": str(data), "num_words": 200, "seed": 1},
+        "search_space": {
+            "hyperparameters": {
+                "model": {"type": "fixed", "value": "multihot_dense"},
+                "dense_units": {"type": "choice", "values": [4, 8, 16]},
+                "learning_rate": {"type": "choice", "values": [0.001, 0.003]},
+            }
+        },
+        "tuner": {"algorithm": "random", "max_trials": 2, "seed": 1},
+        "training": {"epochs": 2, "batch_size": 16},
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(sweep), encoding="utf-8")
+    return path
+
+
+class _Sweeps:
+    def __init__(self, root: Path, data: Path):
+        self.root, self.data = root, data
+        self.env = {**os.environ, "TEXTSWEEP_HOME": str(root / "home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.env.pop("TEXTSWEEP_DATA_DIR", None)
+
+    def uri(self, name: str) -> str:
+        return f"sqlite:///{self.root / name}.db"
+
+    def start(self, name: str, *extra: str) -> tuple[subprocess.Popen, Path]:
+        path = _sweep(self.root, self.data, name)
+        log = self.root / f"{name}.log"
+        with open(log, "w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "textsweep", "run", str(path), "--tracking-uri",
+                 self.uri(name), *extra],
+                cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return process, log
+
+    def wait_for_trial(self, process: subprocess.Popen, log: Path) -> None:
+        deadline = time.monotonic() + 120
+        while TRIAL_LINE not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"no {TRIAL_LINE!r}:\n{log.read_text(errors='replace')}")
+            time.sleep(0.005)
+
+    def runs(self, name: str) -> list[Any]:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.uri(name))
+        exp = client.get_experiment_by_name(name)
+        assert exp is not None
+        return client.search_runs([exp.experiment_id], max_results=100)
+
+
+def _signal_at(sweeps: _Sweeps, offset: float, signum: int) -> tuple[int, str, list[Any]]:
+    name = f"sig-{int(offset * 1000)}"
+    process, log = sweeps.start(name)
+    sweeps.wait_for_trial(process, log)
+    time.sleep(offset)
+    process.send_signal(signum)
+    try:
+        code = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        code = -1
+    return code, log.read_text(errors="replace"), sweeps.runs(name)
+
+
+@pytest.fixture
+def signal_sweeps(tmp_path: Path, tiny_imdb: Path) -> _Sweeps:
+    root = tmp_path / "work"
+    root.mkdir()
+    return _Sweeps(root, tiny_imdb)
+
+
+def test_a_signal_at_any_moment_of_a_trial_stops_the_sweep(signal_sweeps: _Sweeps) -> None:
+    # two at a time: the machine's cores, and each offset is taken from its own process's line
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda case: _signal_at(signal_sweeps, *case), OFFSETS))
+    wrong = []
+    for (offset, signum), (code, output, runs) in zip(OFFSETS, outcomes, strict=True):
+        statuses = {r.data.tags.get("textsweep.role"): r.info.status for r in runs}
+        trials = [r.info.status for r in runs if r.data.tags.get("textsweep.role") == "trial"]
+        if (
+            code != 128 + signum
+            or statuses.get("sweep") != "KILLED"
+            or any(status != "KILLED" for status in trials)
+            or "Exception ignored" in output
+        ):
+            wrong.append(f"{offset}s {signal.Signals(signum).name}: exit {code}, {statuses}, "
+                         f"trials {trials}\n{output}")  # fmt: skip
+    assert not wrong, "\n\n".join(wrong)
+
+
+def test_a_second_signal_exits_at_once_and_the_sweep_resumes(signal_sweeps: _Sweeps) -> None:
+    process, log = signal_sweeps.start("twice")
+    signal_sweeps.wait_for_trial(process, log)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130
+    output = log.read_text(errors="replace")
+    assert "SIGINT" in output
+    path = signal_sweeps.root / "twice.yaml"
+    done = subprocess.run(
+        [sys.executable, "-m", "textsweep", "run", str(path), "--tracking-uri",
+         signal_sweeps.uri("twice"), "--resume"],
+        cwd=signal_sweeps.root, env=signal_sweeps.env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = [r for r in signal_sweeps.runs("twice") if r.data.tags.get("textsweep.role") == "trial"]
+    assert sorted(r.info.status for r in trials).count("FINISHED") == 2

@@ -10,10 +10,8 @@ tens of megabytes; `maxlen` padding and multi-hot bags are made per trial from t
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -162,7 +160,15 @@ def encode(
     say = progress or (lambda _msg: None)
     cache_dir = cache_dir or default_cache_dir()
     key = f"{fingerprint(cfg, source)}-t{TOKENIZER_VERSION}"
-    cached = _read_cache(cache_dir / key)
+    from textsweep.tokencache import BrokenEntry
+
+    try:
+        cached = _read_cache(cache_dir / key, key)
+    except BrokenEntry as e:
+        say(
+            f"warning: the tokenization cache entry {cache_dir / key} is damaged ({e}); rebuilding it"
+        )
+        cached = None
     if cached is not None:
         say(f"data: cache hit ({cache_dir / key})")
         return cached
@@ -204,38 +210,60 @@ def encode(
     return encoded
 
 
-def _read_cache(folder: Path) -> Encoded | None:
-    arrays_path, meta_path = folder / "arrays.npz", folder / "meta.json"
-    if not (arrays_path.is_file() and meta_path.is_file()):
+_META_KEYS = ("key", "class_names", "vocabulary", "warnings", "test_is_holdout")
+_SPLITS = ("train", "val", "test")
+
+
+def _read_cache(folder: Path, key: str) -> Encoded | None:
+    """The cached encoding in `folder`; None when absent; `BrokenEntry` when it cannot be used."""
+    from textsweep.tokencache import BrokenEntry, read_entry
+
+    entry = read_entry(folder, _META_KEYS)
+    if entry is None:
         return None
+    parts, meta = entry
+    if meta["key"] != key:
+        raise BrokenEntry(f"it holds the entry {meta['key']!r}, not {key!r}")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        with np.load(arrays_path) as a:
-            parts = {k: a[k] for k in a.files}
-    except (OSError, ValueError, json.JSONDecodeError):
-        return None  # a damaged cache entry is rebuilt, never trusted
-    vocab = meta.get("vocabulary")
+        ragged = {s: Ragged(parts[f"{s}_flat"], parts[f"{s}_offsets"]) for s in _SPLITS}
+        labels = {s: parts[f"{s}_labels"] for s in _SPLITS}
+        class_names = tuple(str(c) for c in meta["class_names"])
+        vocab = meta["vocabulary"]
+    except (KeyError, TypeError) as e:
+        raise BrokenEntry(f"an array or name is missing ({e})") from None
+    for split, r in ragged.items():
+        offsets = r.offsets
+        if (
+            r.flat.ndim != 1
+            or offsets.ndim != 1
+            or len(offsets) == 0
+            or offsets[0] != 0
+            or offsets[-1] != len(r.flat)
+            or bool(np.any(np.diff(offsets) < 0))
+            or len(labels[split]) != len(r)
+        ):
+            raise BrokenEntry(f"the {split} arrays do not fit together")
     return Encoded(
-        train=Ragged(parts["train_flat"], parts["train_offsets"]),
-        train_labels=parts["train_labels"],
-        val=Ragged(parts["val_flat"], parts["val_offsets"]),
-        val_labels=parts["val_labels"],
-        test=Ragged(parts["test_flat"], parts["test_offsets"]),
-        test_labels=parts["test_labels"],
+        train=ragged["train"],
+        train_labels=labels["train"],
+        val=ragged["val"],
+        val_labels=labels["val"],
+        test=ragged["test"],
+        test_labels=labels["test"],
         vocabulary=tuple(vocab) if vocab is not None else None,
         token_counts=parts.get("token_counts"),
-        class_names=tuple(meta["class_names"]),
-        key=meta["key"],
+        class_names=class_names,
+        key=key,
         from_cache=True,
-        warnings=tuple(meta.get("warnings", ())),
-        test_is_holdout=bool(meta.get("test_is_holdout", False)),
+        warnings=tuple(meta["warnings"]),
+        test_is_holdout=bool(meta["test_is_holdout"]),
     )
 
 
 def _write_cache(folder: Path, e: Encoded) -> None:
-    """Write to a temporary folder and rename it into place, so a crash never leaves half a cache."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    """Written atomically (see `tokencache`), so a crash never leaves half a cache entry."""
+    from textsweep.tokencache import write_entry
+
     arrays = {
         "train_flat": e.train.flat, "train_offsets": e.train.offsets, "train_labels": e.train_labels,
         "val_flat": e.val.flat, "val_offsets": e.val.offsets, "val_labels": e.val_labels,
@@ -243,7 +271,6 @@ def _write_cache(folder: Path, e: Encoded) -> None:
     }  # fmt: skip
     if e.token_counts is not None:
         arrays["token_counts"] = e.token_counts
-    np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
     meta = {
         "key": e.key,
         "class_names": list(e.class_names),
@@ -251,10 +278,4 @@ def _write_cache(folder: Path, e: Encoded) -> None:
         "warnings": list(e.warnings),
         "test_is_holdout": e.test_is_holdout,
     }
-    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # another process won the race; its entry is as good as ours
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+    write_entry(folder, arrays, meta)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -76,14 +77,15 @@ FORMATS = ["word2vec", "word2vec_binary", "glove", "fasttext", "gensim"]
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_each_format_round_trips(tmp_path: Path, fmt: str) -> None:
     path = write_vectors(tmp_path, fmt)
-    kv = load_vectors(EmbeddingsConfig(path=str(path), format=fmt))  # type: ignore[arg-type]
+    kv = load_vectors(EmbeddingsConfig(path=str(path), format=fmt, allow_pickle=fmt == "gensim"))  # type: ignore[arg-type]
     np.testing.assert_allclose(np.stack([kv[w] for w in WORDS]), VECTORS, rtol=1e-6)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_format_and_dim_are_inferred_from_the_file(tmp_path: Path, fmt: str) -> None:
     path = write_vectors(tmp_path, fmt)
-    assert (infer_format(path), vectors_dim(EmbeddingsConfig(path=str(path)))) == (fmt, 3)
+    cfg = EmbeddingsConfig(path=str(path), allow_pickle=fmt == "gensim")
+    assert (infer_format(path), vectors_dim(cfg)) == (fmt, 3)
 
 
 def test_txt_files_are_told_apart_by_their_first_line(tmp_path: Path) -> None:
@@ -103,7 +105,7 @@ def test_gensim_model_files_load_their_vectors(tmp_path: Path) -> None:
 
     model = Word2Vec([["a", "b", "c"]] * 5, vector_size=4, min_count=1, epochs=1, workers=1)
     model.save(str(tmp_path / "w2v.model"))
-    kv = load_vectors(EmbeddingsConfig(path=str(tmp_path / "w2v.model")))
+    kv = load_vectors(EmbeddingsConfig(path=str(tmp_path / "w2v.model"), allow_pickle=True))
     np.testing.assert_array_equal(kv["b"], model.wv["b"])
 
 
@@ -144,7 +146,28 @@ def test_a_corrupt_gensim_file_is_a_user_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.kv"
     path.write_bytes(write_vectors(tmp_path, "gensim").read_bytes()[:40])
     with pytest.raises(UserError, match=r"cannot read .*broken.kv as a gensim KeyedVectors file"):
+        load_vectors(EmbeddingsConfig(path=str(path), allow_pickle=True))
+
+
+def test_a_gensim_file_is_not_unpickled_without_allow_pickle(tmp_path: Path) -> None:
+    # a pickle whose loading would create a file: nothing is loaded without the opt-in
+    path = tmp_path / "evil.kv"
+    path.write_bytes(pickle.dumps(_Evil(tmp_path / "pwned")))
+    with pytest.raises(
+        UserError,
+        match=r"embeddings.allow_pickle: .*evil.kv is a gensim file, a Python pickle.*"
+        r"set embeddings.allow_pickle: true",
+    ):
         load_vectors(EmbeddingsConfig(path=str(path)))
+    assert not (tmp_path / "pwned").exists()
+
+
+class _Evil:
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.target), "w"))
 
 
 def test_a_text_file_named_kv_is_not_taken_for_a_pickle(tmp_path: Path) -> None:

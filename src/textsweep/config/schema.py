@@ -71,6 +71,7 @@ class EmbeddingsConfig(_Frozen):
     format: Literal["word2vec", "word2vec_binary", "glove", "fasttext", "gensim"] | None = None
     train: EmbeddingsTrainConfig | None = None
     missing: Literal["random", "zeros"] = "random"
+    allow_pickle: bool = False  # `format: gensim` files are pickles, which can run code
 
     @model_validator(mode="after")
     def _one_source(self) -> EmbeddingsConfig:

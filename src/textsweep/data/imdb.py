@@ -8,7 +8,6 @@ The archive is read directly; nothing is extracted.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import tarfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import numpy as np
 
 from textsweep.config import DatasetConfig
 from textsweep.data import Split, TextDataset
+from textsweep.data.npz import load_npz
 from textsweep.errors import UserError
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -158,20 +158,38 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
     """
     path = locate_imdb(cfg, source)
     keys = ("x_train", "y_train", "x_test", "y_test")
-    try:
-        with np.load(path, allow_pickle=True) as f:
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                raise UserError(
-                    f"not a Keras dataset file: {', '.join(missing)} missing (found {', '.join(f.files)}); "
-                    "expected the arrays keras.datasets.imdb.load_data reads",
-                    source=str(path),
-                )
-            parts = {k: f[k] for k in keys}
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
+    found = load_npz(path, source)
+    missing = [k for k in keys if k not in found]
+    if missing:
         raise UserError(
-            f"cannot read the file as .npz ({e})", source=str(path), key="dataset.path"
+            f"not a Keras dataset file: {', '.join(missing)} missing (found {', '.join(found)}); "
+            "expected the arrays keras.datasets.imdb.load_data reads",
+            source=str(path),
+        )
+    parts = {k: found[k] for k in keys}
+    shapes = {k: a.shape for k, a in parts.items()}
+    if any(len(shapes[y]) != 1 or shapes[x][:1] != shapes[y] or len(shapes[x]) > 2
+           for x, y in (("x_train", "y_train"), ("x_test", "y_test"))):  # fmt: skip
+        raise UserError(
+            f"badly shaped arrays {', '.join(f'{k} {list(s)}' for k, s in shapes.items())}; "
+            "expected x_train and y_train (and x_test and y_test) of equal length: one "
+            "sequence of word ranks and one label per review",
+            source=source,
+            key="dataset.path",
+        )
+    try:
+        return _npz_dataset(parts, cfg.num_words)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise UserError(
+            f"the arrays are not sequences of word ranks and labels ({type(e).__name__}: {e}); "
+            "expected what keras.datasets.imdb.load_data reads: x_* lists of non-negative "
+            "integers, y_* integer labels",
+            source=source,
+            key="dataset.path",
         ) from None
+
+
+def _npz_dataset(parts: dict[str, np.ndarray], num_words: int) -> TextDataset:
     labels_all = np.concatenate([parts["y_train"], parts["y_test"]])
     values = sorted(np.unique(labels_all).tolist())
     names = CLASS_NAMES if values == [0, 1] else tuple(str(v) for v in values)
@@ -181,7 +199,9 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
         ids = []
         for seq in x:
             a = np.asarray(seq, dtype=np.int64) + 1
-            a[a >= cfg.num_words] = 1
+            if a.ndim != 1 or (len(a) and a.min() < 1):
+                raise ValueError("a sequence is not a list of non-negative integers")
+            a[a >= num_words] = 1
             ids.append(a.astype(np.int32))
         return Split(labels=np.array([index[v] for v in y.tolist()], dtype=np.int64), token_ids=ids)
 

@@ -2,8 +2,8 @@
 
 Formats (the values of `embeddings.format`): `word2vec` (text, a "COUNT DIM" header line),
 `word2vec_binary` (the C tool's binary), `glove` (text, no header line), `fasttext` (a `.vec` file,
-which is word2vec text) and `gensim` (`KeyedVectors.save`, a Python pickle: load only files you
-trust). `.gz` and `.bz2` files are read compressed.
+which is word2vec text) and `gensim` (`KeyedVectors.save`, a Python pickle: read only with
+`embeddings.allow_pickle: true`, for files you trust). `.gz` and `.bz2` files are read compressed.
 """
 
 from __future__ import annotations
@@ -158,6 +158,15 @@ def _checked_format(cfg: EmbeddingsConfig, path: Path, source: str) -> Format:
             f"{path} is not {_DESCRIBE[_LOOKS_LIKE[fmt]]}; found {what}; {fix}",
             source=source,
             key=key,
+        )
+    if fmt == "gensim" and not cfg.allow_pickle:
+        raise UserError(
+            f"{path} is a gensim file, a Python pickle, and loading a pickle runs whatever code "
+            "it names. If you trust the file, set embeddings.allow_pickle: true; better, "
+            "convert it once with KeyedVectors.load(...).save_word2vec_format('vectors.txt') and "
+            "use that",
+            source=source,
+            key="embeddings.allow_pickle",
         )
     return fmt
 

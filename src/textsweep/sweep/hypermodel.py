@@ -102,20 +102,37 @@ class BestEpoch(keras.callbacks.Callback):
 
 
 class EpochReporter(keras.callbacks.Callback):
-    """Logs each epoch's metrics to an MLflow run (step = epoch) and to the terminal."""
+    """Logs each epoch's metrics to an MLflow run (step = epoch) and to the terminal.
 
-    def __init__(self, tracker: Tracker, run_id: str, progress: Progress, epochs: int, label: str):
+    `check` is called at the start, at every batch and every epoch: `Interrupts.check`, which
+    raises a signal whose first raise was lost (see `sweep.interrupts`).
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        run_id: str,
+        progress: Progress,
+        epochs: int,
+        label: str,
+        check: Callable[[], None] | None = None,
+    ):
         super().__init__()
         self.tracker, self.run_id, self.progress = tracker, run_id, progress
         self.epochs, self.label = epochs, label
+        self.check = check or (lambda: None)
         self.rows: list[dict[str, float]] = []
         self._t0 = time.perf_counter()
         self._epoch = 0
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        self.check()
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         self._t0, self._epoch = time.perf_counter(), epoch
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        self.check()
         self.progress.batch(self._epoch, self.epochs, batch, self.params.get("steps"))
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
@@ -126,25 +143,6 @@ class EpochReporter(keras.callbacks.Callback):
         self.rows.append(row)
         self.tracker.log_curves(self.run_id, [row], background=True)
         self.progress.epoch_end(epoch, self.epochs, row, time.perf_counter() - self._t0, self.label)
-
-
-class StopOnSignal(keras.callbacks.Callback):
-    """Raises a signal whose first raise was lost (see `sweep.interrupts`) at the next batch."""
-
-    def __init__(self, check: Callable[[], None]):
-        super().__init__()
-        self.check = check
-
-    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
-        self.check()
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
-        self.check()
-
-    def on_test_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
-        self.check()
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         self.check()
 
 

@@ -32,13 +32,7 @@ from textsweep.runtime import home_dir
 from textsweep.search_space import active_values
 from textsweep.sweep import ktcompat
 from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
-from textsweep.sweep.hypermodel import (
-    EpochReporter,
-    Outcome,
-    StopOnSignal,
-    TextHyperModel,
-    TrialData,
-)
+from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel, TrialData
 from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
 from textsweep.sweep.progress import Progress
 from textsweep.tracking import (
@@ -129,16 +123,12 @@ class TrackedTuner:
         with interrupts.deferred(files=True) if interrupts else contextlib.nullcontext():
             super().save()  # type: ignore[misc]
 
-    def pre_create_trial(self) -> None:
-        self._check_signal()
-
-    def _check_signal(self) -> None:
+    def pre_create_trial(self) -> None:  # a signal whose first raise was lost stops here
         if self.ctx.interrupts is not None:
             self.ctx.interrupts.check()
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
-        self._check_signal()
         values = used_values(self.hypermodel.values(trial.hyperparameters))
         shown = active_values(ctx.sweep.space, trial.hyperparameters)
         ctx.progress.trial_begin(trial.trial_id, shown)
@@ -250,10 +240,9 @@ class TrackedTuner:
         else:
             ctx.tracker.set_tags(run_id, {TAG_SEED: str(seed)})
         epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))
-        reporter = EpochReporter(ctx.tracker, run_id, ctx.progress, epochs, label)
+        check = ctx.interrupts.check if ctx.interrupts is not None else None
+        reporter = EpochReporter(ctx.tracker, run_id, ctx.progress, epochs, label, check)
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [reporter]
-        if ctx.interrupts is not None:
-            kwargs["callbacks"].append(StopOnSignal(ctx.interrupts.check))
         try:
             history = super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
         except BaseException as error:

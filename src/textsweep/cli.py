@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from textsweep import __version__
+from textsweep.credentials import mask, mask_text
 from textsweep.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SWEEP_FAILED, SweepFailed, UserError
 
 
@@ -137,12 +138,12 @@ def _main(args: argparse.Namespace) -> int:
     except UserError as e:
         if args.verbose:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {mask_text(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SweepFailed as e:
         if args.verbose:
             traceback.print_exc()
-        print(f"sweep failed: {e}", file=sys.stderr)
+        print(f"sweep failed: {mask_text(str(e))}", file=sys.stderr)
         return EXIT_SWEEP_FAILED
     except KeyboardInterrupt as e:
         signum = int(getattr(e, "signum", signal.SIGINT))
@@ -204,7 +205,7 @@ def _validate(args: argparse.Namespace) -> int:
         )
         if c.tuner.algorithm == "grid":
             print(f"  grid size: {sweep.space.grid_size()}")
-        print(f"  tracking: {sweep.tracking_uri()}  experiment {sweep.experiment!r}")
+        print(f"  tracking: {mask(sweep.tracking_uri())}  experiment {sweep.experiment!r}")
     return EXIT_OK
 
 
@@ -260,7 +261,9 @@ def _ui(args: argparse.Namespace) -> int:
         )
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--host", "127.0.0.1", "--port", str(args.port)]  # fmt: skip
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C to stop)", flush=True)
+    print(
+        f"MLflow UI on http://127.0.0.1:{args.port} over {mask(uri)} (Ctrl-C to stop)", flush=True
+    )
     env = dict(os.environ)
     try:
         return subprocess.call(cmd, env=env)

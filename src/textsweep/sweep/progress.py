@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from textsweep.credentials import mask_text
+
 
 def duration(seconds: float) -> str:
     """`75.2` -> `1m15s`; `3725` -> `1h02m05s`."""
@@ -60,7 +62,7 @@ class Progress:
 
     def say(self, text: str) -> None:
         self._close_line()
-        print(text, file=self.out, flush=True)
+        print(mask_text(text), file=self.out, flush=True)  # a tracking URI's password
 
     def trial_begin(self, trial_id: str, values: Mapping[str, Any]) -> None:
         self._trial_started = time.monotonic()

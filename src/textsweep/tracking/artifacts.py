@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from textsweep.credentials import mask_text, masked_data
 from textsweep.tracking.names import (
     EPOCH_METRICS,
     RESOLVED_ARTIFACT,
@@ -123,8 +124,9 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
 
 def log_sweep_files(tracker: Tracker, run_id: str, sweep: Sweep) -> None:
     """The sweep and search-space files as written, and the resolved sweep as it ran."""
-    if sweep.path is not None and sweep.path.is_file():
-        tracker.log_file(run_id, sweep.path, "sweep")
+    if sweep.path is not None and sweep.path.is_file():  # with a tracking URI's password masked
+        text = mask_text(sweep.path.read_text(encoding="utf-8", errors="replace"))
+        tracker.log_text(run_id, text, f"sweep/{sweep.path.name}")
     if sweep.space_path is not None and sweep.space_path.is_file():
         tracker.log_file(run_id, sweep.space_path, "search_space")
     tracker.log_text(run_id, json.dumps(resolved_sweep(sweep), indent=2), RESOLVED_ARTIFACT)
@@ -133,6 +135,6 @@ def log_sweep_files(tracker: Tracker, run_id: str, sweep: Sweep) -> None:
 def resolved_sweep(sweep: Sweep) -> dict[str, Any]:
     """The sweep as it runs (overrides, `fixed:` and the search space applied), as plain data."""
     return {
-        "sweep": sweep.config.model_dump(mode="json", exclude={"search_space"}),
+        "sweep": masked_data(sweep.config.model_dump(mode="json", exclude={"search_space"})),
         "search_space": sweep.space.model_dump(mode="json", exclude_none=True),
     }

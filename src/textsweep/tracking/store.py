@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from textsweep.credentials import mask_logs
 from textsweep.tracking.names import EPOCH_METRICS, TAG_PARENT, TAG_ROLE, RunStatus
 
 if TYPE_CHECKING:
@@ -34,6 +36,10 @@ def quiet_mlflow_logs() -> None:
     """Keep alembic's schema-migration chatter and MLflow's info lines out of the terminal."""
     for name in ("alembic", "mlflow", "mlflow.store", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    mask_logs("mlflow")  # a tracking URI's password in MLflow's warnings
+    # MLflow prints "View run ... at: <server URL>" for every run it ends: noise here, and the
+    # URL may hold a password
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def sqlite_path(uri: str) -> Path | None:

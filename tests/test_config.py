@@ -105,3 +105,30 @@ def test_shipped_sweeps_and_spaces_validate() -> None:
     for path in sorted((REPO / "sweeps").glob("*.yaml")):
         sweep = load_sweep(path)
         assert sweep.config.question, f"{path.name} has no question"
+
+
+def test_floats_without_a_dot_are_numbers_in_files_and_overrides(tmp_path: Path) -> None:
+    text = GOOD.replace("fixed: {learning_rate: 0.01}", "fixed: {learning_rate: 1e-3}")
+    sweep = load_sweep(write(tmp_path, text))
+    assert sweep.space.hyperparameters["learning_rate"].value == 0.001
+    sweep = load_sweep(write(tmp_path, GOOD), ["fixed.learning_rate=2e-3"])
+    assert sweep.space.hyperparameters["learning_rate"].value == 0.002
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    lines = ["name: x", "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"bomb.yaml: the YAML expands to more than 100,000 values"):
+        load_sweep(write(tmp_path, "\n".join(lines), "bomb.yaml"))
+    assert time.monotonic() - started < 2
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    deep = "name: x\nquestion: " + "[" * 5000 + "]" * 5000
+    with pytest.raises(UserError, match=r"deep.yaml: the YAML is nested too deeply"):
+        load_sweep(write(tmp_path, deep, "deep.yaml"))
+    with pytest.raises(UserError, match=r"nested more than 50 levels deep"):
+        load_sweep(write(tmp_path, "name: x\nq: " + "[" * 60 + "]" * 60, "deep.yaml"))

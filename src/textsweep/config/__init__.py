@@ -30,6 +30,7 @@ from textsweep.config.schema import (
     TrainingConfig,
     TunerConfig,
 )
+from textsweep.config.yamlfile import load_yaml
 from textsweep.errors import UserError
 from textsweep.search_space import SearchSpace
 
@@ -49,7 +50,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the file ({e})", source=str(path)) from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text, str(path))
     except yaml.YAMLError as e:
         where = ""
         mark = getattr(e, "problem_mark", None)
@@ -69,7 +70,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             source="--set",
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, "--set") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
@@ -77,6 +78,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """A copy of `raw` with each `dotted.key=value` set, creating mappings on the way."""
+    if not overrides:
+        return raw
     out: dict[str, Any] = _deep_copy(raw)
     for text in overrides:
         keys, value = parse_override(text)

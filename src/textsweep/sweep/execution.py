@@ -29,6 +29,7 @@ from textsweep.sweep import workers
 from textsweep.sweep.budget import planned_trials
 from textsweep.sweep.data import prepare_data
 from textsweep.sweep.interrupts import Interrupts
+from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
 from textsweep.sweep.parent import (
     SweepResult,
     close_parent,
@@ -40,12 +41,12 @@ from textsweep.sweep.parent import (
 )
 from textsweep.sweep.progress import Progress
 from textsweep.sweep.state import (
-    ExecutionLock,
     Plan,
     abandon,
     close_orphan_runs,
     plan_execution,
     project_dir,
+    refuse_if_running,
 )
 from textsweep.tracking import (
     TAG_ORACLE,
@@ -227,12 +228,21 @@ def _open_parent(
     if mode.launcher:
         port = workers.free_port()
         tags |= {TAG_WORKERS: str(mode.workers), TAG_ORACLE: f"127.0.0.1:{port}"}
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    tuner_root = home_dir() / "tuner"
     with interrupts.deferred():  # a parent run is never left without its lock
-        parent_id = start_parent(tracker, sweep, encoded, tags)
-        plan.lock = ExecutionLock.acquire(
-            project_dir(home_dir() / "tuner", sweep.name, parent_id),
-            str(sweep.path) if sweep.path else "<sweep>",
+        # one creation at a time per sweep: a second process started at once is refused
+        guard = ExecutionLock.acquire(
+            tuner_root / sweep.name, source, name=SWEEP_LOCK_NAME, wait=True
         )
+        try:
+            refuse_if_running(tracker, sweep, tuner_root)
+            parent_id = start_parent(tracker, sweep, encoded, tags)
+            plan.lock = ExecutionLock.acquire(
+                project_dir(tuner_root, sweep.name, parent_id), source
+            )
+        finally:
+            guard.release()
     for stale in plan.stale:
         abandon(tracker, stale, replaced_by=parent_id)
         progress.say(f"abandoned the unfinished execution {stale.parent_run_id}")
@@ -252,7 +262,7 @@ def _run_tuner(
 ) -> None:
     """This process's share of the trials, with Keras Tuner's search loop."""
     from textsweep.models import ModelInputs
-    from textsweep.sweep import ktcompat, tuner
+    from textsweep.sweep import ktcompat, project, tuner
 
     cfg = sweep.config
     matrix, coverage = vectors
@@ -268,13 +278,14 @@ def _run_tuner(
         extra_params=coverage,
         interrupts=interrupts,
         resuming=plan.resume is not None,
+        shared=workers.role() == "worker",
     )
     inputs = ModelInputs(cfg.dataset.num_words, encoded.num_classes, matrix)
     try:
-        kt_tuner = tuner.make_tuner(sweep, context, inputs, encoded, parent_id)
+        kt_tuner = project.make_tuner(sweep, context, inputs, encoded, parent_id)
         outcome.project = Path(kt_tuner.project_dir)
         if plan.resume is not None:
-            tuner.catch_up(kt_tuner, context)
+            project.catch_up(kt_tuner, context)
         kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
         outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
     except RuntimeError as e:
@@ -298,7 +309,13 @@ def _run_workers(
     """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
     run = tracker.client.get_run(parent_id)
     port = int(run.data.tags[TAG_ORACLE].rsplit(":", 1)[1])
-    failed = workers.run_children(list(mode.child_command), mode.workers, port, parent_id, out)
+
+    def close_dead_workers_runs(tuner_id: str) -> None:
+        close_orphan_runs(tracker, parent_id, {}, worker=tuner_id)
+
+    failed = workers.run_children(
+        list(mode.child_command), mode.workers, port, parent_id, out, close_dead_workers_runs
+    )
     if failed:
         outcome.failure = (
             f"{'; '.join(failed)}; see its output above and the runs under parent run "

@@ -52,6 +52,7 @@ from textsweep.tracking import (
     TAG_ORACLE,
     TAG_WORKERS,
     ExecutionState,
+    Role,
     RunStatus,
     Tracker,
 )
@@ -176,7 +177,7 @@ def _live(
     outcome = _Outcome(project=project_dir(home_dir() / "tuner", sweep.name, parent_id))
     try:
         if mode.launcher:
-            _run_workers(mode, parent_id, tracker, out, outcome)
+            _run_workers(sweep, mode, parent_id, tracker, out, outcome)
         else:
             _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded,
                        (matrix, coverage), outcome)  # fmt: skip
@@ -195,6 +196,8 @@ def _live(
                     shutil.rmtree(outcome.project, ignore_errors=True)
     result = sweep_result(tracker, sweep, parent_id)
     if not mode.owner:
+        if outcome.failure is not None:
+            raise SweepFailed(outcome.failure)
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
     _raise_failure(sweep, result, outcome)
@@ -288,7 +291,7 @@ def _run_tuner(
             project.catch_up(kt_tuner, context)
         kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
         outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
-    except RuntimeError as e:
+    except Exception as e:  # RuntimeError here; a gRPC error from a chief's oracle in a worker
         if "consecutive failures" not in str(e):
             raise
         limit = cfg.tuner.max_consecutive_failures
@@ -304,7 +307,7 @@ def _run_tuner(
 
 
 def _run_workers(
-    mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
+    sweep: Sweep, mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
 ) -> None:
     """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
     run = tracker.client.get_run(parent_id)
@@ -317,12 +320,26 @@ def _run_workers(
         list(mode.child_command), mode.workers, port, parent_id, out, close_dead_workers_runs
     )
     if failed:
+        limit = sweep.config.tuner.max_consecutive_failures
+        if _failures_in_a_row(tracker, parent_id) >= limit:
+            outcome.status, outcome.state = RunStatus.FAILED, ExecutionState.FAILED
+            failed.insert(0, f"the sweep stopped after {limit} failed trials in a row")
         outcome.failure = (
-            f"{'; '.join(failed)}; see its output above and the runs under parent run "
-            f"{parent_id} in MLflow"
+            f"{'; '.join(failed)}; see the output above and the runs under parent run "
+            f"{parent_id} in MLflow (tag textsweep.error and traceback.txt)"
         )
         return
     outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
+
+
+def _failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
+    """The longest run of FAILED trials in the order they ended (Keras Tuner's own count)."""
+    ended = [r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.end_time]
+    longest = current = 0
+    for run in sorted(ended, key=lambda r: r.info.end_time):
+        current = current + 1 if run.info.status == RunStatus.FAILED else 0
+        longest = max(longest, current)
+    return longest
 
 
 def _raise_failure(sweep: Sweep, result: SweepResult, outcome: _Outcome) -> None:

@@ -16,6 +16,7 @@ import math
 import re
 import shutil
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,12 +207,7 @@ class TrackedTuner:
     def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
         ctx, outcomes = self.ctx, self._outcomes
-        final: dict[str, float] = {}
-        for key in FINAL_KEYS:
-            mean, std = mean_std(o.final[key] for o in outcomes)
-            final[key] = mean
-            if len(outcomes) > 1:
-                final[f"{key}_std"] = std
+        final = mean_final([o.final for o in outcomes])
         ctx.tracker.log_metrics(run_id, final)
         if len(outcomes) > 1:
             rows = _mean_rows([o.rows for o in outcomes])
@@ -272,6 +268,17 @@ def _error_text(error: BaseException) -> str:
     # TensorFlow prefixes op errors with `{{function_node ...}}`; the rest says what happened
     text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", str(error).strip())
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
+
+
+def mean_final(finals: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """A trial's final metrics: the mean over its executions, and `<metric>_std` when > 1."""
+    final: dict[str, float] = {}
+    for key in FINAL_KEYS:
+        mean, std = mean_std(f[key] for f in finals if key in f)
+        final[key] = mean
+        if len(finals) > 1:
+            final[f"{key}_std"] = std
+    return final
 
 
 def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:

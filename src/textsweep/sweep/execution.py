@@ -33,6 +33,8 @@ from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
 from textsweep.sweep.parent import (
     SweepResult,
     close_parent,
+    failures_in_a_row,
+    racing_outcome,
     reopen_parent,
     start_parent,
     summary,
@@ -50,9 +52,9 @@ from textsweep.sweep.state import (
 )
 from textsweep.tracking import (
     TAG_ORACLE,
+    TAG_REPEATS,
     TAG_WORKERS,
     ExecutionState,
-    Role,
     RunStatus,
     Tracker,
 )
@@ -201,6 +203,14 @@ def _live(
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
     _raise_failure(sweep, result, outcome)
+    if cfg.tuner.repeats is not None:
+        how = racing_outcome(tracker, sweep, parent_id)
+        tracker.set_tags(parent_id, {TAG_REPEATS: how})
+        progress.say(
+            "adaptive repeats: decided (one value left, the others clearly worse)"
+            if how == "decided"
+            else "adaptive repeats: budget spent with more than one value still tied"
+        )
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 
@@ -321,7 +331,7 @@ def _run_workers(
     )
     if failed:
         limit = sweep.config.tuner.max_consecutive_failures
-        if _failures_in_a_row(tracker, parent_id) >= limit:
+        if failures_in_a_row(tracker, parent_id) >= limit:
             outcome.status, outcome.state = RunStatus.FAILED, ExecutionState.FAILED
             failed.insert(0, f"the sweep stopped after {limit} failed trials in a row")
         outcome.failure = (
@@ -330,16 +340,6 @@ def _run_workers(
         )
         return
     outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
-
-
-def _failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
-    """The longest run of FAILED trials in the order they ended (Keras Tuner's own count)."""
-    ended = [r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.end_time]
-    longest = current = 0
-    for run in sorted(ended, key=lambda r: r.info.end_time):
-        current = current + 1 if run.info.status == RunStatus.FAILED else 0
-        longest = max(longest, current)
-    return longest
 
 
 def _raise_failure(sweep: Sweep, result: SweepResult, outcome: _Outcome) -> None:

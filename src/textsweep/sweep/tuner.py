@@ -15,6 +15,7 @@ import io
 import math
 import re
 import shutil
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,8 +107,22 @@ class TrackedTuner:
         prewarm_plotting()
         if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
             ktcompat.restore_grid_order(self.oracle)
+        self._idle = False
+        create = self.oracle.create_trial
+
+        def create_trial(tuner_id: str) -> Any:
+            trial = create(tuner_id)
+            self._idle = trial.status == kt.engine.trial.TrialStatus.IDLE
+            return trial
+
+        self.oracle.create_trial = create_trial
         if context.interrupts is not None:
             ktcompat.defer_signals_in_state_writes(self.oracle, context.interrupts)
+
+    def pre_create_trial(self) -> None:
+        if self._idle:  # the oracle waits for other workers' trials: ask again in a moment
+            time.sleep(1.0)
+        super().pre_create_trial()  # type: ignore[misc]
 
     def _populate_initial_space(self) -> None:
         # declare() registers every conditional scope already; Keras Tuner's own discovery loop
@@ -301,5 +316,6 @@ def tuner_class(algorithm: str) -> type:
         "grid": kt.GridSearch,
         "bayesian": kt.BayesianOptimization,
         "hyperband": kt.Hyperband,
+        "racing": kt.Tuner,  # with `sweep.oracle.RacingOracle` passed in
     }[algorithm]
     return type(f"Tracked{base.__name__}", (TrackedTuner, base), {})

@@ -62,6 +62,10 @@ def check_inputs(sweep: Sweep) -> None:
     for key, value in (("dataset.path", d.path), ("dataset.test_path", d.test_path)):
         if value is not None and not Path(value).expanduser().exists():
             raise UserError(f"{value} does not exist; check the path", source=source, key=key)
+    if sweep.config.tracking.uri:
+        from textsweep.tracking.uri import check_tracking_uri
+
+        check_tracking_uri(sweep.config.tracking.uri, source, "tracking.uri")
     if sweep.may_use_pretrained():
         from textsweep.embeddings import check_embedding_dim
 

@@ -7,6 +7,7 @@ that need them, so `textsweep --help` and `textsweep validate` answer at once.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import subprocess
@@ -152,6 +153,19 @@ def _main(args: argparse.Namespace) -> int:
             traceback.print_exc()
         print(f"sweep failed: {mask_text(str(e))}", file=sys.stderr)
         return EXIT_SWEEP_FAILED
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(
+            f"error: {e.filename}: cannot write here ({e.strerror}); textsweep writes its cache "
+            "and tuner state under $TEXTSWEEP_HOME (default .textsweep/), the tracking store "
+            "where --tracking-uri points, and reports under --out: point them at folders you "
+            "can write to",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt as e:
         signum = int(getattr(e, "signum", signal.SIGINT))
         hint = ""
@@ -265,8 +279,10 @@ def _data_describe(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     from textsweep.config import DEFAULT_TRACKING_URI
     from textsweep.tracking import sqlite_path
+    from textsweep.tracking.uri import check_tracking_uri
 
     uri = args.tracking_uri or DEFAULT_TRACKING_URI
+    check_tracking_uri(uri, "--tracking-uri")
     db = sqlite_path(uri)
     if db is not None and not db.exists():
         raise UserError(

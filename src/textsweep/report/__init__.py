@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textsweep.errors import UserError
 from textsweep.report.records import Execution, SweepRecords, load_records
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Report:
     out_dir: Path | None
     files: tuple[Path, ...]
     logged_to: str | None = None  # the parent run the files were logged to
+    not_logged: str | None = None  # why they could not be (a read-only tracking store)
 
     def answer_text(self) -> str:
         """What the terminal prints: the question, one line per hyperparameter, where to look."""
@@ -65,6 +67,8 @@ class Report:
             where = f"report: {self.out_dir / 'report.html'}"
             if self.logged_to:
                 where += f" (also logged to MLflow run {self.logged_to} under {ARTIFACT_DIR}/)"
+            if self.not_logged:
+                where += f" (not logged to MLflow, which refused the write: {self.not_logged})"
             lines.append(where)
         return "\n".join(lines)
 
@@ -110,12 +114,17 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
 def resolve_sweep(sweep_ref: str, tracking_uri: str | None) -> tuple[str, str | None, str]:
     """(sweep name, experiment name or None, tracking URI) from a sweep file or a bare name."""
     from textsweep.config import DEFAULT_TRACKING_URI
+    from textsweep.tracking.uri import check_tracking_uri
 
+    if tracking_uri:
+        check_tracking_uri(tracking_uri, "--tracking-uri")
     if sweep_ref.endswith((".yaml", ".yml")) or Path(sweep_ref).is_file():
         from textsweep.config import load_sweep
 
         sweep = load_sweep(sweep_ref)
-        return sweep.name, sweep.experiment, sweep.tracking_uri(tracking_uri)
+        uri = sweep.tracking_uri(tracking_uri)
+        check_tracking_uri(uri, sweep_ref, "tracking.uri")
+        return sweep.name, sweep.experiment, uri
     return sweep_ref, None, tracking_uri or DEFAULT_TRACKING_URI
 
 
@@ -139,9 +148,22 @@ def make_report(
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
     records = load_records(uri, name, experiment=experiment)
-    report = build_report(records, Path(out_dir or Path("reports") / records.sweep))
+    out = Path(out_dir or Path("reports") / records.sweep)
+    try:
+        report = build_report(records, out)
+    except OSError as e:
+        raise UserError(
+            f"cannot write the report files to {out} ({e.strerror}: {e.filename}); pass "
+            "--out with a folder you can write to",
+            source="--out",
+        ) from None
     client = MlflowClient(tracking_uri=uri)
-    for path in report.files:
-        client.log_artifact(records.parent_run_id, str(path), artifact_path=ARTIFACT_DIR)
-    client.set_tag(records.parent_run_id, TAG_NOTE, render.answer_note(records, list(report.rows)))
+    try:
+        for path in report.files:
+            client.log_artifact(records.parent_run_id, str(path), artifact_path=ARTIFACT_DIR)
+        note = render.answer_note(records, list(report.rows))
+        client.set_tag(records.parent_run_id, TAG_NOTE, note)
+    except Exception as e:  # a read-only store: the report stands without its copy in MLflow
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return dataclasses.replace(report, not_logged=reason)
     return dataclasses.replace(report, logged_to=records.parent_run_id)

@@ -58,6 +58,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
+from textsweep.tracking.uri import check_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ def run_sweep(
             source="--resume",
         )
     uri = sweep.tracking_uri(tracking_uri)
+    check_tracking_uri(
+        uri, *(("--tracking-uri",) if tracking_uri else (str(sweep.path), "tracking.uri"))
+    )
     command: tuple[str, ...] = ()
     if workers_count:
         command = tuple(
@@ -189,6 +193,9 @@ def _live(
         with interrupts.deferred():
             if mode.launcher:
                 close_orphan_runs(tracker, parent_id, {})  # what a stopped worker left open
+            elif outcome.state == ExecutionState.INTERRUPTED:  # a run a signal cut off at its start
+                worker = workers.tuner_id() if mode.role == "worker" else None
+                close_orphan_runs(tracker, parent_id, {}, worker=worker)
             if mode.owner:
                 close_parent(tracker, parent_id, outcome.status, outcome.state)
                 if outcome.state in (ExecutionState.FINISHED, ExecutionState.FAILED):

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from textsweep.credentials import mask_logs
+from textsweep.credentials import mask, mask_logs, mask_text
+from textsweep.errors import UserError
 from textsweep.tracking.names import EPOCH_METRICS, TAG_PARENT, TAG_ROLE, RunStatus
 
 if TYPE_CHECKING:
@@ -85,7 +86,30 @@ class Tracker:
 
     @classmethod
     def open(cls, uri: str, experiment: str) -> Tracker:
-        """Connect, creating the SQLite folder and the experiment on first use."""
+        """Connect, creating the SQLite folder and the experiment on first use.
+
+        A store that cannot be written or reached is a `UserError` naming the URI.
+        """
+        try:
+            return cls._connect(uri, experiment)
+        except OSError as e:
+            raise UserError(
+                f"cannot write to the tracking store: {e.strerror}: {e.filename}; run where "
+                f"you can write, or give another --tracking-uri (now {mask(uri)})",
+                source="tracking.uri",
+            ) from None
+        except Exception as e:
+            if type(e).__name__ not in ("MlflowException", "OperationalError"):
+                raise
+            first = mask_text(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise UserError(
+                f"MLflow cannot use the tracking store {mask(uri)}: {first}; check "
+                "--tracking-uri (or tracking.uri), that the server is up and the store writable",
+                source="tracking.uri",
+            ) from None
+
+    @classmethod
+    def _connect(cls, uri: str, experiment: str) -> Tracker:
         from mlflow import MlflowClient
 
         quiet_mlflow_logs()

@@ -175,3 +175,38 @@ def test_a_second_signal_lets_a_state_file_write_finish(tmp_path: Path) -> None:
     code, took, output = _second_signal(tmp_path, "files", 1.5)
     assert code == 130, output
     assert took > 1
+
+
+@pytest.mark.slow
+def test_refusals_name_the_live_process_and_repeat_the_users_options(
+    signal_sweeps: _Sweeps,
+) -> None:
+    import shlex
+
+    options = ["--max-trials", "2", "--epochs", "1", "--set", "dataset.seed=2"]
+    process, log = signal_sweeps.start("again", *options)
+    signal_sweeps.wait_for_trial(process, log)
+    path = signal_sweeps.root / "again.yaml"
+    uri = signal_sweeps.uri("again")
+
+    def textsweep(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "textsweep", *args], cwd=signal_sweeps.root,
+                              env=signal_sweeps.env, capture_output=True, text=True, timeout=240)  # fmt: skip
+
+    busy = textsweep("run", str(path), "--tracking-uri", uri, *options)
+    assert busy.returncode == 2
+    assert f"running now in process {process.pid}" in busy.stderr
+    assert "gone" not in busy.stderr
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+
+    refused = textsweep("run", str(path), "--tracking-uri", uri, *options)
+    assert refused.returncode == 2
+    hint = refused.stderr.split("continue it with `", 1)[1].split("`", 1)[0]
+    assert hint == shlex.join(
+        ["textsweep", "run", str(path), "--set", "dataset.seed=2", "--set", "tuner.max_trials=2",
+         "--set", "training.epochs=1", "--tracking-uri", uri, "--resume"]
+    )  # fmt: skip
+    resumed = textsweep(*shlex.split(hint)[1:])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "2 trials completed" in resumed.stdout

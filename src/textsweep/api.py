@@ -55,16 +55,19 @@ def load(sweep: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -
     return load_sweep(sweep, overrides)
 
 
-def check_inputs(sweep: Sweep) -> None:
-    """Cheap checks of what a sweep points at (paths, vectors' dimension), before any training."""
+def check_inputs(sweep: Sweep, tracking_uri: str | None = None) -> None:
+    """Cheap checks of what a sweep points at (paths, tracking URI, vectors' dimension) and of
+    what its trials need (memory), before any training; `tracking_uri` is `--tracking-uri`."""
+    from textsweep.tracking.uri import check_tracking_uri
+
     d = sweep.config.dataset
     source = str(sweep.path) if sweep.path else "<sweep>"
+    if tracking_uri:
+        check_tracking_uri(tracking_uri, "--tracking-uri")
     for key, value in (("dataset.path", d.path), ("dataset.test_path", d.test_path)):
         if value is not None and not Path(value).expanduser().exists():
             raise UserError(f"{value} does not exist; check the path", source=source, key=key)
     if sweep.config.tracking.uri:
-        from textsweep.tracking.uri import check_tracking_uri
-
         check_tracking_uri(sweep.config.tracking.uri, source, "tracking.uri")
     if sweep.may_use_pretrained():
         from textsweep.embeddings import check_embedding_dim
@@ -110,7 +113,7 @@ def run(
             key="workers",
         )
     loaded = load(sweep, sets)
-    check_inputs(loaded)
+    check_inputs(loaded, tracking_uri)
     result = run_sweep(
         loaded,
         tracking_uri=tracking_uri,

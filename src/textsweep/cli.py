@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides = run_overrides(args.overrides, args.max_trials, args.epochs)
     sweep = load_sweep(args.sweep, overrides)
-    check_inputs(sweep)
+    check_inputs(sweep, args.tracking_uri)
     if args.more:
         if args.workers:
             raise UserError("--more runs in one process; leave out --workers", source="--more")

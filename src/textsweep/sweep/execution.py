@@ -49,6 +49,7 @@ from textsweep.sweep.state import (
     plan_execution,
     project_dir,
     refuse_if_running,
+    rerun_command,
 )
 from textsweep.tracking import (
     TAG_ORACLE,
@@ -58,7 +59,6 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
-from textsweep.tracking.uri import check_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,6 @@ def run_sweep(
             source="--resume",
         )
     uri = sweep.tracking_uri(tracking_uri)
-    check_tracking_uri(
-        uri, *(("--tracking-uri",) if tracking_uri else (str(sweep.path), "tracking.uri"))
-    )
     command: tuple[str, ...] = ()
     if workers_count:
         command = tuple(
@@ -151,7 +148,8 @@ def run_sweep(
     mode = Mode(role, workers_count, command)
     with Interrupts() as interrupts:
         if role is None:
-            plan = plan_execution(sweep, uri, home_dir() / "tuner", resume=resume, fresh=fresh)
+            again = rerun_command(sweep, sweep_arg, overrides, tracking_uri)
+            plan = plan_execution(sweep, uri, home_dir() / "tuner", resume, fresh, again)
         else:
             plan = Plan()  # a new execution, or the one a chief or launcher started
         try:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,12 @@ class UnfinishedExecution:
         """The pid of the live process working on this execution, or None."""
         return lock_holder(self.project_dir)
 
-    def describe(self) -> str:
-        """How the execution stands, in words: who holds it, or how it ended, and its trials."""
-        live = self.holder()
+    def describe(self, live: int | None = None) -> str:
+        """How the execution stands, in words: who holds it (`live`, else looked up), or how it
+        ended, and its trials."""
+        live = live if live is not None else self.holder()
         if live is not None:
-            how = f"running now in process {live}"
+            how = f"running now in process {live}" if live > 0 else "running now in another process"
         elif self.status == RunStatus.RUNNING:
             how = "left RUNNING by a process that is gone"
         elif self.status == RunStatus.KILLED:
@@ -139,14 +141,34 @@ class Plan:
     stale: list[UnfinishedExecution] = field(default_factory=list)
 
 
-def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fresh: bool) -> Plan:
+def rerun_command(
+    sweep: Sweep, sweep_arg: str | None, overrides: Sequence[str], tracking_uri: str | None
+) -> str:
+    """The user's `textsweep run` command with its options, for hints that add --resume to it."""
+    words = ["textsweep", "run", sweep_arg or str(sweep.path or sweep.name)]
+    for override in overrides:
+        words += ["--set", override]
+    if tracking_uri:
+        words += ["--tracking-uri", tracking_uri]
+    return shlex.join(words)
+
+
+def plan_execution(
+    sweep: Sweep,
+    uri: str,
+    tuner_root: Path,
+    resume: bool,
+    fresh: bool,
+    command: str | None = None,
+) -> Plan:
     """Decide between resuming and starting anew, before any data is read; creates nothing.
 
     Raises `UserError` when the choice is the user's: an unfinished execution exists and neither
     `resume` nor `fresh` was asked for, or `resume` was asked for and there is nothing to resume.
+    Its hints repeat `command` (the user's, with its options) followed by --resume or --fresh.
     """
     source = str(sweep.path) if sweep.path else "<sweep>"
-    command = f"textsweep run {sweep.path or sweep.name}"
+    command = command or f"textsweep run {sweep.path or sweep.name}"
     tracker = Tracker.find(uri, sweep.experiment)
     executions = unfinished_executions(tracker, sweep, tuner_root) if tracker else []
     idle = [e for e in executions if e.holder() is None]
@@ -180,7 +202,7 @@ def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fr
         live = latest.holder()
         if live is not None:
             raise UserError(
-                f"sweep {sweep.name!r} is being run now ({latest.describe()}){more}; wait for "
+                f"sweep {sweep.name!r} is being run now ({latest.describe(live)}){more}; wait for "
                 "it, or stop it (Ctrl-C) and continue it with "
                 f"`{command} --resume`",
                 source=source,
@@ -302,9 +324,10 @@ def refuse_if_running(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> None:
     create an execution: the second finds the first's execution lock taken.
     """
     for execution in unfinished_executions(tracker, sweep, tuner_root):
-        if execution.holder() is not None:
+        live = execution.holder()
+        if live is not None:
             raise UserError(
-                f"sweep {sweep.name!r} is being run now ({execution.describe()}); wait for it, "
+                f"sweep {sweep.name!r} is being run now ({execution.describe(live)}); wait for it, "
                 f"or stop it (Ctrl-C) and continue it with `textsweep run "
                 f"{sweep.path or sweep.name} --resume`",
                 source=str(sweep.path) if sweep.path else "<sweep>",

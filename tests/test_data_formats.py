@@ -370,3 +370,31 @@ def test_folder_limit_subsamples_each_split(tmp_path: Path) -> None:
     root = write_classes(tmp_path / "d", {n: [f"{n} {j}" for j in range(20)] for n in ("a", "b")})
     d = folder(root, limit=10)
     assert len(d.train) == 10 and np.bincount(d.train.labels).tolist() == [5, 5]
+
+
+def test_one_integer_written_two_ways_is_one_class_with_a_warning(tmp_path: Path) -> None:
+    lines = ["text,label"] + [f"{t},{['0', '0.0', '1'][i % 3]}" for i, (t, _) in enumerate(ROWS)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    d = table(tmp_path / "r.csv")
+    assert d.class_names == ("0", "1")
+    assert any("labels '0' and '0.0' were read as one class, '0'" in w for w in d.warnings)
+
+
+def test_one_number_written_two_ways_beside_text_labels_is_refused(tmp_path: Path) -> None:
+    lines = ["text,label"] + [f"{t},{['0', '0.0', 'pos'][i % 3]}" for i, (t, _) in enumerate(ROWS)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        UserError, match=r"r.csv: dataset.label_column: labels '0' and '0.0' are one number"
+    ):
+        table(tmp_path / "r.csv")
+
+
+def test_jsonl_labels_of_mixed_types_are_refused(tmp_path: Path) -> None:
+    rows = [{"text": t, "label": [1, "1", True][i % 3]} for i, (t, _) in enumerate(ROWS)]
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(
+        UserError,
+        match=r"r.jsonl: dataset.label_column: labels of mixed JSON types: 1 \(number, line 1\), "
+        r"\"1\" \(str, line 2\), true \(boolean, line 3\)",
+    ):
+        table(tmp_path / "r.jsonl")

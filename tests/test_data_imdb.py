@@ -81,3 +81,13 @@ def test_missing_and_broken_sources_are_user_errors(tmp_path: Path) -> None:
     np.savez(npz, a=np.arange(3))
     with pytest.raises(UserError, match=r"x.npz: not a Keras dataset file: x_train, y_train, x_test, y_test missing \(found a\)"):
         load_dataset(DatasetConfig(format="keras_npz", path=str(npz)))
+
+
+@pytest.mark.parametrize("holdout", [0.1, 0.5, 0.9, 3, 40])
+def test_validation_never_holds_a_class_training_lacks(holdout: float) -> None:
+    # many classes, most with one to three examples: each keeps one in training
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        labels = np.repeat(np.arange(60), rng.integers(1, 4, size=60))
+        keep, held = stratified_split(labels, holdout, seed)
+        assert set(labels[held].tolist()) <= set(labels[keep].tolist())

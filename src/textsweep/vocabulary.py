@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,6 +177,7 @@ def encode(
     dataset = load_dataset(cfg, source)
     # validation comes out of the training split first, so it never shapes the vocabulary
     keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
+    notes = dataset.warnings + _unseen_in_training(dataset.train.labels, keep, val, dataset)
     vocab: list[str] | None
     counts: np.ndarray | None
     if dataset.train.token_ids is not None:
@@ -203,7 +205,7 @@ def encode(
         token_counts=counts,
         class_names=dataset.class_names,
         key=key,
-        warnings=dataset.warnings,
+        warnings=notes,
         test_is_holdout=dataset.test_is_holdout,
     )
     _write_cache(cache_dir / key, encoded)
@@ -212,6 +214,20 @@ def encode(
 
 _META_KEYS = ("key", "class_names", "vocabulary", "warnings", "test_is_holdout")
 _SPLITS = ("train", "val", "test")
+
+
+def _unseen_in_training(
+    labels: np.ndarray, keep: np.ndarray, val: np.ndarray, dataset: Any
+) -> tuple[str, ...]:
+    """A warning when validation holds classes the training split lacks (it cannot learn them)."""
+    unseen = sorted(set(labels[val].tolist()) - set(labels[keep].tolist()))
+    if not unseen:
+        return ()
+    names = ", ".join(repr(dataset.class_names[i]) for i in unseen[:10])
+    return (
+        f"validation holds {len(unseen)} class(es) the training split lacks ({names}); lower "
+        "dataset.validation_split or add examples of them",
+    )
 
 
 def _read_cache(folder: Path, key: str) -> Encoded | None:

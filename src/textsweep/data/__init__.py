@@ -137,6 +137,7 @@ def labelled_dataset(
                 "with U+FFFD replacing each bad byte sequence"
             )
     canon = _canonical_labels({label for r in parts for label in r.labels})
+    _check_spellings(canon, train.source, label_key, notes)
     class_names = tuple(sorted(set(canon[x] for x in train.labels), key=_label_order(canon)))
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[canon[x]] for x in train.labels], dtype=np.int64)
@@ -211,6 +212,31 @@ def _canonical_labels(labels: set[str]) -> dict[str, str]:
     if labels and all(_INTEGER.fullmatch(x) for x in labels):
         return {x: str(int(float(x))) for x in labels}
     return {x: x for x in labels}
+
+
+def _check_spellings(canon: dict[str, str], source: str, key: str, notes: list[str]) -> None:
+    """One number written two ways ("0", "0.0"): one class with a warning when every label is
+    an integer, else a `UserError` (they would silently be two classes)."""
+    by_value: dict[float, set[str]] = {}
+    for raw in canon:
+        try:
+            by_value.setdefault(float(raw), set()).add(raw)
+        except ValueError:
+            continue
+    for spellings in by_value.values():
+        if len(spellings) < 2:
+            continue
+        shown = " and ".join(repr(x) for x in sorted(spellings))
+        merged = {canon[x] for x in spellings}
+        if len(merged) == 1:
+            notes.append(f"{source}: labels {shown} were read as one class, {merged.pop()!r}")
+            continue
+        raise UserError(
+            f"labels {shown} are one number written two ways, but other labels are not "
+            "integers, so they would be separate classes; write each label one way",
+            source=source,
+            key=key,
+        )
 
 
 def _label_order(canon: dict[str, str]) -> Callable[[str], tuple[int, str]]:

@@ -167,6 +167,7 @@ def _read_json_lines(
     texts: list[str] = []
     labels: list[str | None] = []
     where: list[int] = []
+    kinds: dict[str, tuple[int, Any]] = {}  # JSON type of the labels -> (line, value) first seen
     not_utf8 = 0
     for n, line in enumerate(_decode_file(path).split("\n"), start=1):
         if not line.strip():
@@ -186,8 +187,19 @@ def _read_json_lines(
         not_utf8 += bad
         texts.append(body)
         label = _field(record, cfg.label_column, _LABEL, path, n)
+        if label is not None:
+            kind = "boolean" if isinstance(label, bool) else type(label).__name__
+            kinds.setdefault("number" if kind in ("int", "float") else kind, (n, label))
         labels.append(_label(label))
         where.append(n)
+    if len(kinds) > 1:
+        seen = ", ".join(f"{json.dumps(v)} ({k}, line {n})" for k, (n, v) in kinds.items())
+        raise UserError(
+            f'labels of mixed JSON types: {seen}; 1, "1" and true would become separate classes '
+            "or merge silently. Write every label the same way (all strings, or all numbers)",
+            source=str(path),
+            key=_LABEL,
+        )
     return texts, labels, where, not_utf8
 
 

@@ -58,6 +58,7 @@ def load(sweep: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -
 def check_inputs(sweep: Sweep, tracking_uri: str | None = None) -> None:
     """Cheap checks of what a sweep points at (paths, tracking URI, vectors' dimension) and of
     what its trials need (memory), before any training; `tracking_uri` is `--tracking-uri`."""
+    from textsweep.sizing import check_fits
     from textsweep.tracking.uri import check_tracking_uri
 
     d = sweep.config.dataset
@@ -69,6 +70,7 @@ def check_inputs(sweep: Sweep, tracking_uri: str | None = None) -> None:
             raise UserError(f"{value} does not exist; check the path", source=source, key=key)
     if sweep.config.tracking.uri:
         check_tracking_uri(sweep.config.tracking.uri, source, "tracking.uri")
+    check_fits(sweep)
     if sweep.may_use_pretrained():
         from textsweep.embeddings import check_embedding_dim
 

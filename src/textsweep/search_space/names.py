@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 Scalar = bool | int | float | str
@@ -66,6 +67,8 @@ def check_value(name: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number; got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
     if kind == "int" and float(value) != int(value):
         raise ValueError(f"{name} must be an integer; got {value!r}")
     if low is not None and value < low:

@@ -1,0 +1,67 @@
+"""Trial sizes estimated up front: parameter counts agree with Keras, and a sweep whose largest
+trial cannot fit in memory is refused before any data is read, naming the key to lower."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from textsweep.config import load_sweep
+from textsweep.errors import UserError
+from textsweep.models import ModelInputs, build_model, resolve
+from textsweep.sizing import check_fits, estimate
+
+CASES = [
+    {"model": "multihot_dense", "dense_units": 16, "dense_layers": 2},
+    {"model": "embedding_flatten", "maxlen": 50, "embedding_dim": 8, "dense_layers": 1},
+    {"model": "embedding_pool", "maxlen": 40, "embedding_dim": 12},
+    {"model": "embedding_lstm", "maxlen": 30, "embedding_dim": 8, "lstm_units": 6,
+     "lstm_layers": 2, "bidirectional": True, "dense_layers": 1},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("values", CASES, ids=[c["model"] for c in CASES])
+@pytest.mark.parametrize("classes", [2, 5])
+def test_parameter_counts_agree_with_keras(values: dict, classes: int) -> None:
+    resolved = resolve(values, 32)
+    model = build_model(resolved, ModelInputs(num_words=300, num_classes=classes))
+    assert estimate(resolved, 300, classes, 32).params == model.count_params()
+
+
+SPACE = """
+name: big
+dataset: {{format: imdb, num_words: 10000}}
+search_space:
+  hyperparameters:
+    model: {{type: fixed, value: embedding_lstm}}
+    {line}
+{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "extra", "key"),
+    [
+        ("maxlen: {type: int, min: 10, max: 1000000000}", "",
+         "search_space.hyperparameters.maxlen.max"),
+        ("embedding_dim: {type: choice, values: [8, 1000000]}", "",
+         "search_space.hyperparameters.embedding_dim.values"),
+        ("lstm_units: {type: int, min: 8, max: 1000000}", "",
+         "search_space.hyperparameters.lstm_units.max"),
+        ("dropout: {type: fixed, value: 0.1}", "fixed: {maxlen: 100000000}", "fixed.maxlen"),
+    ],
+)  # fmt: skip
+def test_a_trial_that_cannot_fit_is_refused_naming_the_key(
+    tmp_path: Path, line: str, extra: str, key: str
+) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(SPACE.format(line=line, extra=extra), encoding="utf-8")
+    with pytest.raises(UserError, match=rf"big.yaml: {key}: the largest embedding_lstm trial .* "
+                       rf"more than this machine's 24.0 GB of memory; lower {key}"):  # fmt: skip
+        check_fits(load_sweep(path), memory=24 * 2**30)
+
+
+def test_the_shipped_sweeps_fit_in_8_gb() -> None:
+    for path in sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml")):
+        check_fits(load_sweep(path), memory=8 * 2**30)

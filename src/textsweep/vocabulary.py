@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from textsweep.config import DatasetConfig
 from textsweep.data.splits import stratified_split
+from textsweep.tokencache import BrokenEntry, read_entry, write_entry
 
 PAD, OOV = 0, 1
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
@@ -161,8 +161,6 @@ def encode(
     say = progress or (lambda _msg: None)
     cache_dir = cache_dir or default_cache_dir()
     key = f"{fingerprint(cfg, source)}-t{TOKENIZER_VERSION}"
-    from textsweep.tokencache import BrokenEntry
-
     try:
         cached = _read_cache(cache_dir / key, key)
     except BrokenEntry as e:
@@ -177,7 +175,9 @@ def encode(
     dataset = load_dataset(cfg, source)
     # validation comes out of the training split first, so it never shapes the vocabulary
     keep, val = stratified_split(dataset.train.labels, cfg.validation_split, cfg.seed)
-    notes = dataset.warnings + _unseen_in_training(dataset.train.labels, keep, val, dataset)
+    notes = dataset.warnings + _unseen_in_training(
+        dataset.train.labels, keep, val, dataset.class_names
+    )
     vocab: list[str] | None
     counts: np.ndarray | None
     if dataset.train.token_ids is not None:
@@ -217,13 +217,13 @@ _SPLITS = ("train", "val", "test")
 
 
 def _unseen_in_training(
-    labels: np.ndarray, keep: np.ndarray, val: np.ndarray, dataset: Any
+    labels: np.ndarray, keep: np.ndarray, val: np.ndarray, class_names: Sequence[str]
 ) -> tuple[str, ...]:
     """A warning when validation holds classes the training split lacks (it cannot learn them)."""
     unseen = sorted(set(labels[val].tolist()) - set(labels[keep].tolist()))
     if not unseen:
         return ()
-    names = ", ".join(repr(dataset.class_names[i]) for i in unseen[:10])
+    names = ", ".join(repr(class_names[i]) for i in unseen[:10])
     return (
         f"validation holds {len(unseen)} class(es) the training split lacks ({names}); lower "
         "dataset.validation_split or add examples of them",
@@ -232,8 +232,6 @@ def _unseen_in_training(
 
 def _read_cache(folder: Path, key: str) -> Encoded | None:
     """The cached encoding in `folder`; None when absent; `BrokenEntry` when it cannot be used."""
-    from textsweep.tokencache import BrokenEntry, read_entry
-
     entry = read_entry(folder, _META_KEYS)
     if entry is None:
         return None
@@ -278,8 +276,6 @@ def _read_cache(folder: Path, key: str) -> Encoded | None:
 
 def _write_cache(folder: Path, e: Encoded) -> None:
     """Written atomically (see `tokencache`), so a crash never leaves half a cache entry."""
-    from textsweep.tokencache import write_entry
-
     arrays = {
         "train_flat": e.train.flat, "train_offsets": e.train.offsets, "train_labels": e.train_labels,
         "val_flat": e.val.flat, "val_offsets": e.val.offsets, "val_labels": e.val_labels,

@@ -127,3 +127,17 @@ def test_a_password_in_the_tracking_uri_is_never_shown(
     assert len(texts) == 2 and all(f"alice:***@{server}" in t for t in texts)
     assert not any(SECRET in t for t in texts)
     assert not any(SECRET in str(r.data.params) + str(r.data.tags) for r in runs)
+
+
+def test_an_unreachable_server_is_a_user_error_with_the_password_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from textsweep.errors import UserError
+    from textsweep.tracking import Tracker
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    uri = f"http://alice:{SECRET}@127.0.0.1:{_free_port()}"
+    with pytest.raises(UserError, match=r"tracking.uri: MLflow cannot use the tracking store "
+                       r"http://alice:\*\*\*@127.0.0.1") as caught:  # fmt: skip
+        Tracker.open(uri, "x")
+    assert SECRET not in str(caught.value)

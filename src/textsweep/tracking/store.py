@@ -99,7 +99,10 @@ class Tracker:
                 source="tracking.uri",
             ) from None
         except Exception as e:
-            if type(e).__name__ not in ("MlflowException", "OperationalError"):
+            from mlflow.exceptions import MlflowException
+            from sqlalchemy.exc import OperationalError
+
+            if not isinstance(e, MlflowException | OperationalError):
                 raise
             first = mask_text(str(e).splitlines()[0] if str(e) else type(e).__name__)
             raise UserError(

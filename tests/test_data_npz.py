@@ -84,7 +84,7 @@ def test_badly_shaped_arrays_are_a_user_error(tmp_path: Path) -> None:
     np.savez(path, x_train=np.array(["a", "b"]), y_train=np.array([0, 1]),
              x_test=np.array(["c"]), y_test=np.array([0]))  # fmt: skip
     with pytest.raises(
-        UserError, match=r"dataset.path: the arrays are not sequences of word ranks"
+        UserError, match=r"dataset.path: the arrays in .*bad.npz are not sequences of word ranks"
     ):
         load_dataset(DatasetConfig(format="keras_npz", path=str(path)))
     with pytest.raises(UserError, match=r"s.yaml: dataset.path: cannot read .*garbage.npz as .npz"):

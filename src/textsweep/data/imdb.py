@@ -171,7 +171,7 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
     if any(len(shapes[y]) != 1 or shapes[x][:1] != shapes[y] or len(shapes[x]) > 2
            for x, y in (("x_train", "y_train"), ("x_test", "y_test"))):  # fmt: skip
         raise UserError(
-            f"badly shaped arrays {', '.join(f'{k} {list(s)}' for k, s in shapes.items())}; "
+            f"badly shaped arrays in {path}: {', '.join(f'{k} {list(s)}' for k, s in shapes.items())}; "
             "expected x_train and y_train (and x_test and y_test) of equal length: one "
             "sequence of word ranks and one label per review",
             source=source,
@@ -181,7 +181,8 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
         return _npz_dataset(parts, cfg.num_words)
     except (TypeError, ValueError, OverflowError) as e:
         raise UserError(
-            f"the arrays are not sequences of word ranks and labels ({type(e).__name__}: {e}); "
+            f"the arrays in {path} are not sequences of word ranks and labels "
+            f"({type(e).__name__}: {e}); "
             "expected what keras.datasets.imdb.load_data reads: x_* lists of non-negative "
             "integers, y_* integer labels",
             source=source,

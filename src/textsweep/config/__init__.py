@@ -29,6 +29,8 @@ from textsweep.config.schema import (
     TrackingConfig,
     TrainingConfig,
     TunerConfig,
+    default_tracking_uri,
+    project_root,
 )
 from textsweep.errors import UserError
 from textsweep.search_space import SearchSpace
@@ -258,6 +260,8 @@ __all__ = [
     "TrainingConfig",
     "TunerConfig",
     "apply_overrides",
+    "default_tracking_uri",
+    "project_root",
     "format_validation_error",
     "load_search_space",
     "load_sweep",

@@ -109,14 +109,14 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
 
 def resolve_sweep(sweep_ref: str, tracking_uri: str | None) -> tuple[str, str | None, str]:
     """(sweep name, experiment name or None, tracking URI) from a sweep file or a bare name."""
-    from textsweep.config import DEFAULT_TRACKING_URI
+    from textsweep.config import default_tracking_uri
 
     if sweep_ref.endswith((".yaml", ".yml")) or Path(sweep_ref).is_file():
         from textsweep.config import load_sweep
 
         sweep = load_sweep(sweep_ref)
         return sweep.name, sweep.experiment, sweep.tracking_uri(tracking_uri)
-    return sweep_ref, None, tracking_uri or DEFAULT_TRACKING_URI
+    return sweep_ref, None, tracking_uri or default_tracking_uri()
 
 
 def make_report(
@@ -135,9 +135,12 @@ def make_report(
     """
     from mlflow.tracking import MlflowClient
 
+    from textsweep import server
     from textsweep.report import render
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
+    server.bound_retries()
+    server.check_reachable(uri)
     records = load_records(uri, name, experiment=experiment)
     report = build_report(records, Path(out_dir or Path("reports") / records.sweep))
     client = MlflowClient(tracking_uri=uri)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from textsweep import server
 from textsweep.config import Sweep
 from textsweep.errors import SweepFailed, UserError
 from textsweep.runtime import configure_tensorflow, home_dir
@@ -94,6 +95,7 @@ class _Outcome:
     failure: str | None = None
     last_error: str | None = None
     project: Path | None = None
+    lost: bool = False  # the tracking server went away: leave the execution as it is, resumable
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,6 +138,8 @@ def run_sweep(
             source="--resume",
         )
     uri = sweep.tracking_uri(tracking_uri)
+    server.bound_retries()
+    server.check_reachable(uri)
     command: tuple[str, ...] = ()
     if workers_count:
         command = tuple(
@@ -182,11 +186,16 @@ def _live(
     except KeyboardInterrupt:
         outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
         raise
+    except Exception as e:
+        if not server.lost(e):
+            raise
+        outcome.lost = True
+        raise server.TrackingLost(server.lost_message(uri, e)) from e
     finally:
         with interrupts.deferred():
-            if mode.launcher:
+            if mode.launcher and not outcome.lost:
                 close_orphan_runs(tracker, parent_id, {})  # what a stopped worker left open
-            if mode.owner:
+            if mode.owner and not outcome.lost:
                 close_parent(tracker, parent_id, outcome.status, outcome.state)
                 if outcome.state in (ExecutionState.FINISHED, ExecutionState.FAILED):
                     # never resumed: drop Keras Tuner's state and per-trial checkpoints

@@ -133,13 +133,18 @@ class TrackedTuner:
         params = {**values, **ctx.settings, **ctx.extra_params, **ktcompat.hyperband_params(trial)}
         tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
                 TAG_ATTEMPT: str(attempt)}  # fmt: skip
-        run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}", tags, params)
+        try:
+            run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}", tags, params)
+        except Exception as error:  # Keras Tuner would count the trial invalid and go on
+            ktcompat.stop_if_tracking_lost(error)
+            raise
         self._trial_run, self._outcomes = run_id, []
         self._trial_error = self._trial_objective = None
         try:
             results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
             self._log_trial(trial, run_id)
         except BaseException as error:
+            ktcompat.stop_if_tracking_lost(error)  # nothing more can be written
             message = _error_text(error)
             self._record_error(run_id, message)
             if isinstance(error, KeyboardInterrupt | SystemExit):

@@ -236,7 +236,7 @@ def test_a_nan_loss_fails_its_trial_and_the_sweep_goes_on(sweeps: Sweeps) -> Non
     sweep = sweeps.write("nan", space, algorithm="grid", max_trials=None)
     result = sweeps.run(sweep)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 trials completed, 1 failed" in result.stdout
+    assert "1 trial completed, 1 failed" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     runs = sweeps.runs("nan")
     failed = [r for r in runs if role(r) == "trial" and r.info.status == "FAILED"]
@@ -281,4 +281,4 @@ def test_two_sweeps_on_one_sqlite_store_both_complete(sweeps: Sweeps) -> None:
         for trial in trials:
             for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 steps = [m.step for m in client.get_metric_history(trial.info.run_id, metric)]
-                assert sorted(steps) == [0, 1, 2], (name, metric, steps)
+                assert sorted(steps) == [1, 2, 3], (name, metric, steps)

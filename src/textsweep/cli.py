@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from textsweep import __version__
 from textsweep.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SWEEP_FAILED, SweepFailed, UserError
@@ -142,6 +143,9 @@ class _Subcommands:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # TensorFlow's C++ start-up lines (oneDNN, CPU features, absl) go to fd 2 as soon as any
+    # path imports it, which can be before `runtime.configure_tensorflow` (e.g. a download)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     code = _main(args)
     if argv is None and args.command == "run" and "tensorflow" in sys.modules:
         # TensorFlow's teardown at interpreter exit takes seconds, and after Ctrl-C or SIGTERM
@@ -225,8 +229,23 @@ def _validate(args: argparse.Namespace) -> int:
         )
         if c.tuner.algorithm == "grid":
             print(f"  grid size: {sweep.space.grid_size()}")
+        _warn_unused(sweep)
         print(f"  tracking: {sweep.tracking_uri()}  experiment {sweep.experiment!r}")
     return EXIT_OK
+
+
+def _warn_unused(sweep: Any) -> None:
+    """Warn about hyperparameters without `when:` that some families ignore."""
+    from textsweep.search_space.usage import distinct_models, ignored_by, when_hint
+
+    ignored = ignored_by(sweep.space)
+    for name, families in ignored.items():
+        print(f"  warning: {name} has no `when:`, and {' and '.join(families)} never reads it; "
+              f"add `{when_hint(sweep.space, name)}` to it")  # fmt: skip
+    if ignored and sweep.config.tuner.algorithm == "grid":
+        n = distinct_models(sweep.space, sweep.config.training.batch_size)
+        if n is not None:
+            print(f"  distinct models: {n} (the other grid trials repeat one of them)")
 
 
 def _report(args: argparse.Namespace) -> int:

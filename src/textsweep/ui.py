@@ -89,11 +89,27 @@ def _serve(uri: str, port: int, out: TextIO, log: Path) -> int:
         url = f"http://{HOST}:{port}"
         _wait_until_answering(url, proc, log)
         print(f"MLflow UI on {url} over {uri} (Ctrl-C to stop)", file=out, flush=True)
+        for name, link in comparison_links(uri, url):
+            print(f"  compare the trials of {name!r}: {link}", file=out, flush=True)
         code = proc.wait()
         raise UserError(f"the MLflow server stopped by itself (exit {code}):\n{_tail(log)}",
                         source="textsweep ui")  # fmt: skip
     finally:
         stop_group(proc)
+
+
+def comparison_links(uri: str, url: str) -> list[tuple[str, str]]:
+    """(experiment, link to its comparison view) for the store's textsweep experiments."""
+    from mlflow import MlflowClient
+
+    from textsweep.tracking import views
+
+    try:
+        experiments = MlflowClient(uri).search_experiments(max_results=1000)
+    except Exception:  # the links are a convenience; the server is up either way
+        return []
+    return [(e.name, views.compare_url(url, e.experiment_id)) for e in experiments
+            if views.VIEW_TAG in e.tags]  # fmt: skip
 
 
 def check_port_free(port: int) -> None:

@@ -26,7 +26,7 @@ from textsweep import server
 from textsweep.config import Sweep
 from textsweep.errors import SweepFailed, UserError
 from textsweep.runtime import configure_tensorflow, home_dir
-from textsweep.sweep import workers
+from textsweep.sweep import answer, workers
 from textsweep.sweep.budget import planned_trials
 from textsweep.sweep.data import prepare_data
 from textsweep.sweep.interrupts import Interrupts
@@ -176,6 +176,8 @@ def _live(
     tracker = Tracker.open(uri, sweep.experiment)
     parent_id, tracker = _open_parent(sweep, tracker, encoded, plan, mode, interrupts, progress)
     progress.say(f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}")
+    if mode.owner:
+        answer.prepare_ui(tracker, sweep)
     outcome = _Outcome(project=project_dir(home_dir() / "tuner", sweep.name, parent_id))
     try:
         if mode.launcher:
@@ -206,6 +208,7 @@ def _live(
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
     _raise_failure(sweep, result, outcome)
+    answer.annotate_parent(tracker, sweep, result)
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 

@@ -49,6 +49,7 @@ from textsweep.tracking import (
     Tracker,
     log_history_artifacts,
     mean_std,
+    views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
 from textsweep.vocabulary import Encoded
@@ -126,7 +127,8 @@ class TrackedTuner:
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
         values = used_values(self.hypermodel.values(trial.hyperparameters))
-        shown = active_values(ctx.sweep.space, trial.hyperparameters)
+        shown = {k: v for k, v in active_values(ctx.sweep.space, trial.hyperparameters).items()
+                 if k in values}  # fmt: skip
         ctx.progress.trial_begin(trial.trial_id, shown)
         attempt = ctx.attempts.get(trial.trial_id, 0) + 1
         ctx.attempts[trial.trial_id] = attempt
@@ -134,7 +136,8 @@ class TrackedTuner:
         tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
                 TAG_ATTEMPT: str(attempt)}  # fmt: skip
         try:
-            run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}", tags, params)
+            name = views.trial_run_name(trial.trial_id, values, views.varied_names(ctx.sweep))
+            run_id = ctx.tracker.start_run(name, tags, params)
         except Exception as error:  # Keras Tuner would count the trial invalid and go on
             ktcompat.stop_if_tracking_lost(error)
             raise
@@ -231,7 +234,7 @@ class TrackedTuner:
         assert self._trial_run is not None
         run_id, label = self._trial_run, ""
         if self.executions_per_trial > 1:
-            label = f"execution {index + 1}/{self.executions_per_trial}  "
+            label = f"[{index + 1}/{self.executions_per_trial}] "
             tags = {TAG_PARENT: self._trial_run, TAG_ROLE: Role.EXECUTION,
                     TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial.trial_id}  # fmt: skip
             run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}-execution-{index}", tags)

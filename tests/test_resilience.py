@@ -141,7 +141,7 @@ def sweeps(tmp_path: Path, tiny_imdb: Path) -> Sweeps:
 def test_kill_9_then_resume_finishes_every_trial_once(sweeps: Sweeps) -> None:
     sweep = sweeps.write("kill9")
     with sweeps.start(sweep) as running:
-        running.wait_for("trial 3/6")
+        running.wait_for("(3 of 6)")
         running.process.send_signal(signal.SIGKILL)
         running.process.wait()
 
@@ -171,7 +171,7 @@ def test_resume_after_kill_9_keeps_the_algorithms_count(sweeps: Sweeps, algorith
     extra = {"max_trials": None} if algorithm == "grid" else {"max_epochs": 2, "factor": 2}
     sweep = sweeps.write(algorithm, space, algorithm=algorithm, **extra)
     with sweeps.start(sweep) as running:
-        running.wait_for(f"trial 2/{expected}")
+        running.wait_for(f"(2 of {expected})")
         running.process.send_signal(signal.SIGKILL)
         running.process.wait()
     resumed = sweeps.run(sweep, "--resume")

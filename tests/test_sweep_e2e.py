@@ -130,4 +130,4 @@ def test_grid_runs_every_combination_once(workdir: Path, tiny_imdb: Path) -> Non
     run_sweep(sweep, out=out)
     trials = runs_by_role(sweep.tracking_uri(), "tiny")["trial"]
     assert sorted(int(t.data.params["dense_units"]) for t in trials) == [4, 8, 16]
-    assert "trial 3/3" in out.getvalue()
+    assert "(3 of 3)" in out.getvalue()

@@ -116,6 +116,11 @@ def test_the_comparison_view_shows_every_trial_and_its_values(workdir: Path, tin
         lines = [line.strip() for line in text.splitlines()]
         assert {"dense_units", "learning_rate", "best_val_accuracy", "test_accuracy"} <= set(lines), text[:3000]
         assert {"4", "8", "0.001", "0.003"} <= set(lines), text[:3000]
+        # the same view's charts, for a person to look at (TEXTSWEEP_SCREENSHOT names the file)
+        chromium.call("Page.navigate", url=url + "&compareRunsMode=CHART")
+        time.sleep(8)
+        shot = chromium.call("Page.captureScreenshot", format="png")
+        where.with_name(where.stem + "-charts.png").write_bytes(base64.b64decode(shot["data"]))
     finally:
         ui.proc.send_signal(15)
         ui.proc.wait(timeout=30)

@@ -39,9 +39,13 @@ def is_remote(uri: str) -> bool:
 
 
 def bound_retries() -> None:
-    """Bound MLflow's HTTP retries (see `RETRY_ENV`) unless the user set them; children inherit."""
+    """Bound MLflow's HTTP retries (see `RETRY_ENV`) unless the user set them; children inherit.
+
+    Also keeps MLflow from printing "View run ... at: URL" after every run against a server.
+    """
     for name, value in RETRY_ENV.items():
         os.environ.setdefault(name, value)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def check_reachable(

@@ -29,7 +29,7 @@ SPACE = {
     "hyperparameters": {
         "model": {"type": "choice", "values": ["multihot_dense", "embedding_pool"]},
         "maxlen": {"type": "fixed", "value": 24, "when": {"model": "embedding_pool"}},
-        "embedding_dim": {"type": "fixed", "value": 4, "when": {"model": "embedding_pool"}},
+        "embedding_dim": {"type": "fixed", "value": 4},  # no `when:`: multihot_dense ignores it
         "dense_units": {"type": "choice", "values": [4, 8]},
     }
 }
@@ -121,6 +121,9 @@ def test_the_parent_run_carries_the_best_trial_and_the_answer(swept: dict[str, A
 def test_trials_and_epochs_are_numbered_alike_in_terminal_and_mlflow(swept: dict[str, Any]) -> None:
     out, client = swept["out"], swept["client"]
     assert "trial t00 (1 of 4)  " in out
+    dense_lines = [line for line in out.splitlines() if line.startswith("trial t") and "multihot" in line]
+    assert len(dense_lines) == 2 and not any("embedding_dim" in line for line in dense_lines)
+    assert any("embedding_dim=4" in line for line in out.splitlines() if "embedding_pool" in line)
     assert f"best trial t{swept['result'].best_trial_id}:" in out
     assert "  epoch 1/2  " in out and "  epoch 2/2  " in out
     for run in swept["trials"]:
@@ -194,7 +197,8 @@ def test_validate_warns_about_a_setting_some_families_never_read(tmp_path: Path,
     assert ("warning: embedding_dim has no `when:`, and multihot_dense never reads it; add "
             "`when: {model: embedding_pool}` to it") in out
     assert "grid size: 8" in out and "distinct models: 6" in out
-    assert "warning" not in validate(write(tmp_path, tiny_imdb))
+    clean = {"hyperparameters": {k: v for k, v in SPACE["hyperparameters"].items() if k != "embedding_dim"}}
+    assert "warning" not in validate(write(tmp_path, tiny_imdb, clean))
 
 
 def test_an_unknown_key_suggests_the_nearest_name(tmp_path: Path, tiny_imdb: Path) -> None:

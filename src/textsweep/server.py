@@ -48,6 +48,18 @@ def bound_retries() -> None:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
+def prepare_client(uri: str) -> None:
+    """Before any work: bound MLflow's retries, and check that a tracking server answers."""
+    bound_retries()
+    check_reachable(uri)
+
+
+def reraise_lost(error: BaseException, uri: str) -> None:
+    """Raise `TrackingLost` (saying how to continue) when `error` means the server is gone."""
+    if lost(error):
+        raise TrackingLost(lost_message(uri, error)) from error
+
+
 def check_reachable(
     uri: str, *, timeout: float = CHECK_TIMEOUT, source: str = "--tracking-uri"
 ) -> None:

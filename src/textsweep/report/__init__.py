@@ -139,8 +139,7 @@ def make_report(
     from textsweep.report import render
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
-    server.bound_retries()
-    server.check_reachable(uri)
+    server.prepare_client(uri)
     records = load_records(uri, name, experiment=experiment)
     report = build_report(records, Path(out_dir or Path("reports") / records.sweep))
     client = MlflowClient(tracking_uri=uri)

@@ -1,10 +1,8 @@
 """An execution's parent run, ready to read in MLflow's UI.
 
-    prepare_ui(tracker, sweep)                 # when the execution starts
-    annotate_parent(tracker, sweep, result)    # when it has finished
+    annotate_parent(tracker, sweep, result)    # when the execution has finished
 
-At the start, the experiment gets its comparison view (`tracking.views`); at the end, the parent
-run gets the best trial's objective and test accuracy as metrics, and the short answer to the
+The parent run gets the best trial's objective and test accuracy as metrics, and the short answer to the
 sweep's question as its description (`mlflow.note.content`), which `textsweep report` later
 replaces with the full report's.
 """
@@ -15,13 +13,8 @@ import sys
 
 from textsweep.config import Sweep
 from textsweep.sweep.parent import SweepResult
-from textsweep.tracking import TAG_NOTE, Tracker, views
+from textsweep.tracking import TAG_NOTE, Tracker
 from textsweep.tracking.names import objective_metric
-from textsweep.tracking.store import retry_locked
-
-
-def prepare_ui(tracker: Tracker, sweep: Sweep) -> None:
-    retry_locked(lambda: views.set_compare_view(tracker.client, tracker.experiment_id, sweep))
 
 
 def annotate_parent(tracker: Tracker, sweep: Sweep, result: SweepResult) -> None:

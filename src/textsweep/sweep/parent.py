@@ -36,6 +36,7 @@ from textsweep.tracking import (
     results_table,
     views,
 )
+from textsweep.tracking.store import retry_locked
 from textsweep.vocabulary import Encoded
 
 
@@ -100,6 +101,7 @@ def start_parent(tracker: Tracker, sweep: Sweep, encoded: Encoded, tags: dict[st
               else "the dataset's own test split"}  # fmt: skip
     parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
     log_sweep_files(tracker, parent_id, sweep)
+    retry_locked(lambda: views.set_compare_view(tracker.client, tracker.experiment_id, sweep))
     tracker.log_text(parent_id, json.dumps(list(encoded.class_names)), "labels.json")
     return parent_id
 
@@ -149,6 +151,31 @@ def sweep_result(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepResult:
         best_test_accuracy=best.data.metrics.get("test_accuracy") if best else None,
         best_run_id=best.info.run_id if best else None,
     )
+
+
+def failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
+    """The longest run of FAILED trials in the order they ended (Keras Tuner's own count)."""
+    ended = [r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.end_time]
+    longest = current = 0
+    for run in sorted(ended, key=lambda r: r.info.end_time):
+        current = current + 1 if run.info.status == RunStatus.FAILED else 0
+        longest = max(longest, current)
+    return longest
+
+
+def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
+    """`decided` or `budget`: how adaptive repeats ended, from the trial runs MLflow holds."""
+    from textsweep.sweep.racing import outcome
+
+    names = sweep.space.ordered_names()
+    metric = objective_metric(sweep.config.objective)
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for run in tracker.child_runs(parent_id, Role.TRIAL):
+        if run.info.status == RunStatus.FINISHED and metric in run.data.metrics:
+            key = tuple(run.data.params.get(n, "") for n in names)
+            groups.setdefault(key, []).append(run.data.metrics[metric])
+    samples = dict(enumerate(groups.values()))
+    return outcome(samples, sweep.directions())
 
 
 def _value(text: str) -> Any:

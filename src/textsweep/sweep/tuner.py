@@ -258,7 +258,7 @@ class TrackedTuner:
             label = f"[{index + 1}/{self.executions_per_trial}] "
             tags = {TAG_PARENT: self._trial_run, TAG_ROLE: Role.EXECUTION,
                     TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial.trial_id}  # fmt: skip
-            run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}-execution-{index}", tags)
+            run_id = ctx.tracker.start_run(f"t{trial.trial_id} execution {index + 1}", tags)
         else:
             ctx.tracker.set_tags(run_id, {TAG_SEED: str(seed)})
         epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))

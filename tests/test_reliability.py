@@ -24,7 +24,7 @@ def sweeps(tmp_path: Path, tiny_imdb: Path) -> Sweeps:
 def test_unreadable_tuner_state_is_rebuilt_from_mlflow(sweeps: Sweeps) -> None:
     sweep = sweeps.write("rebuild")
     with sweeps.start(sweep) as running:
-        running.wait_for("trial 4/6")
+        running.wait_for("(4 of 6)")
         running.process.send_signal(signal.SIGKILL)
         running.process.wait()
     (project,) = [p for p in (sweeps.home / "tuner" / "rebuild").iterdir() if p.is_dir()]

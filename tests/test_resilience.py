@@ -141,7 +141,7 @@ def sweeps(tmp_path: Path, tiny_imdb: Path) -> Sweeps:
 def test_kill_9_then_resume_finishes_every_trial_once(sweeps: Sweeps) -> None:
     sweep = sweeps.write("kill9")
     with sweeps.start(sweep) as running:
-        running.wait_for("trial 3/6")
+        running.wait_for("(3 of 6)")
         running.process.send_signal(signal.SIGKILL)
         running.process.wait()
 
@@ -171,7 +171,7 @@ def test_resume_after_kill_9_keeps_the_algorithms_count(sweeps: Sweeps, algorith
     extra = {"max_trials": None} if algorithm == "grid" else {"max_epochs": 2, "factor": 2}
     sweep = sweeps.write(algorithm, space, algorithm=algorithm, **extra)
     with sweeps.start(sweep) as running:
-        running.wait_for(f"trial 2/{expected}")
+        running.wait_for(f"(2 of {expected})")
         running.process.send_signal(signal.SIGKILL)
         running.process.wait()
     resumed = sweeps.run(sweep, "--resume")
@@ -236,7 +236,7 @@ def test_a_nan_loss_fails_its_trial_and_the_sweep_goes_on(sweeps: Sweeps) -> Non
     sweep = sweeps.write("nan", space, algorithm="grid", max_trials=None)
     result = sweeps.run(sweep)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 trials completed, 1 failed" in result.stdout
+    assert "1 trial completed, 1 failed" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     runs = sweeps.runs("nan")
     failed = [r for r in runs if role(r) == "trial" and r.info.status == "FAILED"]
@@ -281,4 +281,4 @@ def test_two_sweeps_on_one_sqlite_store_both_complete(sweeps: Sweeps) -> None:
         for trial in trials:
             for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 steps = [m.step for m in client.get_metric_history(trial.info.run_id, metric)]
-                assert sorted(steps) == [0, 1, 2], (name, metric, steps)
+                assert sorted(steps) == [1, 2, 3], (name, metric, steps)

@@ -54,14 +54,15 @@ def check_trial_run(client: MlflowClient, run, parent_id: str) -> None:
     tags, data = run.data.tags, run.data
     assert run.info.status == "FINISHED"
     assert tags["mlflow.parentRunId"] == parent_id
-    assert tags["textsweep.trial_id"] and run.info.run_name == f"trial-{tags['textsweep.trial_id']}"
+    assert tags["textsweep.trial_id"] and run.info.run_name.startswith(f"t{tags['textsweep.trial_id']} ")
     assert {"model", "dense_units", "learning_rate", "batch_size", "training.epochs"} <= set(data.params)
     if data.params["model"] == "embedding_pool":
         assert {"maxlen", "embedding_dim"} <= set(data.params)
     else:
         assert "maxlen" not in data.params
     assert set(FINAL_METRICS) <= set(data.metrics)
-    first = int(data.params.get("hyperband.initial_epoch", 0))  # Hyperband continues earlier trials
+    # epochs count from 1 (MLflow's step too); Hyperband continues earlier trials
+    first = int(data.params.get("hyperband.initial_epoch", 0)) + 1
     for metric in EPOCH_METRICS:
         history = client.get_metric_history(run.info.run_id, metric)
         assert history and [m.step for m in history] == list(range(first, first + len(history)))
@@ -129,4 +130,4 @@ def test_grid_runs_every_combination_once(workdir: Path, tiny_imdb: Path) -> Non
     run_sweep(sweep, out=out)
     trials = runs_by_role(sweep.tracking_uri(), "tiny")["trial"]
     assert sorted(int(t.data.params["dense_units"]) for t in trials) == [4, 8, 16]
-    assert "trial 3/3" in out.getvalue()
+    assert "(3 of 3)" in out.getvalue()

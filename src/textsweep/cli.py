@@ -10,11 +10,11 @@ import argparse
 import errno
 import os
 import signal
-import subprocess
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from textsweep import __version__
 from textsweep.credentials import mask, mask_text
@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"textsweep {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # --verbose is also accepted after the subcommand; absent there, it leaves the global one alone
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks for errors")  # fmt: skip
+    sub = _Subcommands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
+                       common)  # fmt: skip
 
     run = sub.add_parser("run", help="run a sweep", description="Run a sweep file to the end.")
     run.add_argument("sweep", help="a sweep YAML file, e.g. sweeps/quickstart.yaml")
@@ -74,18 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check sweep and search-space files without training"
     )
     validate.add_argument("sweeps", nargs="+", help="sweep YAML files")
-    validate.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
-    )
+    validate.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE", help="override a dotted key of the sweep files")  # fmt: skip
 
     report = sub.add_parser("report", help="answer a sweep's question from what MLflow holds")
     report.add_argument("sweep", help="a sweep YAML file or a sweep name")
-    report.add_argument("--tracking-uri", help="MLflow tracking URI")
+    report.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default: the sweep's, else the project store)"
+    )
     report.add_argument("--out", type=Path, help="folder for report.md/.html/.json")
 
     embeddings = sub.add_parser("embeddings", help="word vectors for pretrained embeddings")
-    embeddings_sub = embeddings.add_subparsers(
-        dest="embeddings_command", metavar="COMMAND", required=True
+    embeddings_sub = _Subcommands(
+        embeddings.add_subparsers(dest="embeddings_command", metavar="COMMAND", required=True),
+        common,
     )
     train = embeddings_sub.add_parser(
         "train",
@@ -100,10 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--window", type=_positive, help="context window (default 5)")
     train.add_argument("--min-count", type=_positive, help="ignore rarer words (default 2)")
     train.add_argument("--epochs", type=_positive, help="passes over the corpus (default 5)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a dotted key of the sweep file")  # fmt: skip
 
     data = sub.add_parser("data", help="look at a dataset before sweeping over it")
-    data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    data_sub = _Subcommands(
+        data.add_subparsers(dest="data_command", metavar="COMMAND", required=True), common
+    )
     describe = data_sub.add_parser(
         "describe",
         help="sizes, classes, balance, token lengths and vocabulary coverage",
@@ -120,16 +130,31 @@ def build_parser() -> argparse.ArgumentParser:
         describe.add_argument(f"--{flag}", help=f"same as --set {flag.replace('-', '_')}=VALUE")
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")
-    ui.add_argument("--port", type=_positive, default=5000)
+    ui.add_argument("--port", type=_positive, default=5000, help="port on 127.0.0.1 (default 5000)")
     ui.add_argument(
         "--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)"
     )
     return parser
 
 
+class _Subcommands:
+    """`add_parser` that gives every subcommand the common options (`--verbose`)."""
+
+    def __init__(self, action: argparse._SubParsersAction, common: argparse.ArgumentParser):
+        self.action, self.common = action, common
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        kwargs["parents"] = [self.common]
+        parser: argparse.ArgumentParser = self.action.add_parser(name, **kwargs)  # type: ignore[arg-type]
+        return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # TensorFlow's C++ start-up lines (oneDNN, CPU features, absl) go to fd 2 as soon as any
+    # path imports it, which can be before `runtime.configure_tensorflow` (e.g. a download)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     code = _main(args)
     if argv is None and args.command == "run" and "tensorflow" in sys.modules:
         # TensorFlow's teardown at interpreter exit takes seconds, and after Ctrl-C or SIGTERM
@@ -233,8 +258,23 @@ def _validate(args: argparse.Namespace) -> int:
         )
         if c.tuner.algorithm == "grid":
             print(f"  grid size: {sweep.space.grid_size()}")
+        _warn_unused(sweep)
         print(f"  tracking: {mask(sweep.tracking_uri())}  experiment {sweep.experiment!r}")
     return EXIT_OK
+
+
+def _warn_unused(sweep: Any) -> None:
+    """Warn about hyperparameters without `when:` that some families ignore."""
+    from textsweep.search_space.usage import distinct_models, ignored_by, when_hint
+
+    ignored = ignored_by(sweep.space)
+    for name, families in ignored.items():
+        print(f"  warning: {name} has no `when:`, and {' and '.join(families)} never reads it; "
+              f"add `{when_hint(sweep.space, name)}` to it")  # fmt: skip
+    if ignored and sweep.config.tuner.algorithm == "grid":
+        n = distinct_models(sweep.space, sweep.config.training.batch_size)
+        if n is not None:
+            print(f"  distinct models: {n} (the other grid trials repeat one of them)")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -277,25 +317,10 @@ def _data_describe(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from textsweep.config import DEFAULT_TRACKING_URI
-    from textsweep.tracking import sqlite_path
+    from textsweep.config import default_tracking_uri
     from textsweep.tracking.uri import check_tracking_uri
+    from textsweep.ui import serve
 
-    uri = args.tracking_uri or DEFAULT_TRACKING_URI
+    uri = args.tracking_uri or default_tracking_uri()
     check_tracking_uri(uri, "--tracking-uri")
-    db = sqlite_path(uri)
-    if db is not None and not db.exists():
-        raise UserError(
-            f"no tracking store at {db}; run a sweep first (textsweep run sweeps/quickstart.yaml)",
-            source="--tracking-uri",
-        )
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(args.port)]  # fmt: skip
-    print(
-        f"MLflow UI on http://127.0.0.1:{args.port} over {mask(uri)} (Ctrl-C to stop)", flush=True
-    )
-    env = dict(os.environ)
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return EXIT_OK
+    return serve(uri, args.port)

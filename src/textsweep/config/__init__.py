@@ -29,6 +29,8 @@ from textsweep.config.schema import (
     TrackingConfig,
     TrainingConfig,
     TunerConfig,
+    default_tracking_uri,
+    project_root,
 )
 from textsweep.config.yamlfile import load_yaml
 from textsweep.errors import UserError
@@ -121,6 +123,8 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
             msg = msg[about.end() :]
         if item["type"] == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling"
+            if near := nearest_key(error.title, loc):
+                msg = f"unknown key; did you mean `{near}`?"
         elif item["type"] == "missing":
             msg = "required key is missing"
         found = item.get("input")
@@ -132,6 +136,48 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
     return UserError(
         "\n  ".join(unique) if len(unique) == 1 else "\n  " + "\n  ".join(unique), source=source
     )
+
+
+def nearest_key(model_name: str, loc: list[str]) -> str | None:
+    """The known key nearest to the unknown `loc[-1]`, at its place in the model named
+    `model_name` (a ValidationError's title), or None when nothing is close."""
+    import difflib
+    import typing
+
+    from pydantic import BaseModel
+
+    from textsweep.config import schema
+    from textsweep.search_space import schema as space_schema
+
+    model = getattr(schema, model_name, None) or getattr(space_schema, model_name, None)
+
+    def model_in(annotation: Any) -> tuple[Any, bool]:
+        """(the pydantic model an annotation holds, whether it is a dict's value)."""
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation, False
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is dict and len(args) == 2:
+            return model_in(args[1])[0], True
+        for arg in args:
+            found, in_dict = model_in(arg)
+            if found is not None:
+                return found, in_dict
+        return None, False
+
+    skip_key = False
+    for part in loc[:-1]:
+        if skip_key:  # a key of a dict, e.g. a hyperparameter's name
+            skip_key = False
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return None
+        model, skip_key = model_in(field.annotation)
+    if model is None:
+        return None
+    names = [f.alias or name for name, f in model.model_fields.items()]
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def search_space_dirs(sweep_path: Path | None) -> list[Path]:
@@ -275,6 +321,8 @@ __all__ = [
     "TrainingConfig",
     "TunerConfig",
     "apply_overrides",
+    "default_tracking_uri",
+    "project_root",
     "format_validation_error",
     "load_search_space",
     "load_sweep",

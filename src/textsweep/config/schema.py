@@ -149,6 +149,30 @@ class SweepConfig(_Frozen):
         return fixed
 
 
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder holding `sweeps/`: from `start` upwards, then from the cwd upwards."""
+    for origin in (start, Path.cwd()):
+        if origin is None:
+            continue
+        for folder in (origin, *origin.parents):
+            if (folder / "sweeps").is_dir():
+                return folder
+    return None
+
+
+def default_tracking_uri(start: Path | None = None) -> str:
+    """The project's embedded store, `<project root>/mlruns/mlflow.db` (see `project_root`).
+
+    Written relative (`sqlite:///mlruns/mlflow.db`) when the project root is the working
+    directory or none is found, absolute otherwise, so every command finds the same store
+    from any folder of the project.
+    """
+    root = project_root(start)
+    if root is None or root.resolve() == Path.cwd().resolve():
+        return DEFAULT_TRACKING_URI
+    return "sqlite:///" + str(root.resolve() / "mlruns" / "mlflow.db")
+
+
 @dataclass(frozen=True)
 class Sweep:
     """A validated sweep: its config, its resolved search space (with `fixed:` applied) and sources."""
@@ -167,7 +191,8 @@ class Sweep:
         return self.config.tracking.experiment or self.config.name
 
     def tracking_uri(self, override: str | None = None) -> str:
-        return override or self.config.tracking.uri or DEFAULT_TRACKING_URI
+        start = self.path.resolve().parent if self.path else None
+        return override or self.config.tracking.uri or default_tracking_uri(start)
 
     def may_use_pretrained(self) -> bool:
         spec = self.space.hyperparameters.get("embedding_init")

@@ -72,13 +72,19 @@ def locate_imdb(cfg: DatasetConfig, source: str) -> Path:
 
 
 def _download(npz: bool, source: str) -> Path:
-    from keras.utils import get_file
+    from textsweep.runtime import stderr_silenced
 
     url, name = (IMDB_NPZ_URL, "imdb.npz") if npz else (IMDB_URL, ARCHIVE)
     try:
-        return Path(
-            get_file(name, url, cache_dir=str(keras_cache_dir().parent), cache_subdir="datasets")
-        )
+        # TensorFlow's C++ start-up lines (oneDNN, absl) would reach the terminal; Keras reports
+        # the download on stdout and its failure as an exception
+        with stderr_silenced():
+            from keras.utils import get_file
+
+            path = get_file(
+                name, url, cache_dir=str(keras_cache_dir().parent), cache_subdir="datasets"
+            )
+        return Path(path)
     except Exception as e:  # network errors come in many types
         raise UserError(
             f"the IMDB data was not found locally and could not be downloaded ({e}); set "

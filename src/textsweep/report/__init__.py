@@ -113,7 +113,7 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
 
 def resolve_sweep(sweep_ref: str, tracking_uri: str | None) -> tuple[str, str | None, str]:
     """(sweep name, experiment name or None, tracking URI) from a sweep file or a bare name."""
-    from textsweep.config import DEFAULT_TRACKING_URI
+    from textsweep.config import default_tracking_uri
     from textsweep.tracking.uri import check_tracking_uri
 
     if tracking_uri:
@@ -125,7 +125,7 @@ def resolve_sweep(sweep_ref: str, tracking_uri: str | None) -> tuple[str, str | 
         uri = sweep.tracking_uri(tracking_uri)
         check_tracking_uri(uri, sweep_ref, "tracking.uri")
         return sweep.name, sweep.experiment, uri
-    return sweep_ref, None, tracking_uri or DEFAULT_TRACKING_URI
+    return sweep_ref, None, tracking_uri or default_tracking_uri()
 
 
 def make_report(
@@ -144,9 +144,11 @@ def make_report(
     """
     from mlflow.tracking import MlflowClient
 
+    from textsweep import server
     from textsweep.report import render
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
+    server.prepare_client(uri)
     records = load_records(uri, name, experiment=experiment)
     out = Path(out_dir or Path("reports") / records.sweep)
     try:

@@ -91,7 +91,7 @@ def curves(records: SweepRecords, summary: Summary, top: int = TOP_TRIALS) -> by
         runs = [e for e in records.usable() if e.trial_id == trial.trial_id]
         for i, e in enumerate(runs):
             curve = e.history.get(metric, ())
-            name = f"trial {trial.trial_id} ({trial.objective_mean:.3f})" if i == 0 else None
+            name = f"t{trial.trial_id} ({trial.objective_mean:.3f})" if i == 0 else None
             ax.plot(range(1, len(curve) + 1), curve, color=colors(rank % 10), alpha=0.8, label=name)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(_integer_ticks())

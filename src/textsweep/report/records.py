@@ -191,8 +191,11 @@ def _check_store(tracking_uri: str, sweep_name: str) -> None:
     prefix = "sqlite:///"
     if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file():
         raise UserError(
-            f"no MLflow store at {tracking_uri[len(prefix) :]}; run the sweep first with "
-            f"`textsweep run sweeps/{sweep_name}.yaml`, or pass --tracking-uri where it ran",
+            f"no MLflow store at {tracking_uri[len(prefix) :]} (looked for "
+            f"{Path(tracking_uri[len(prefix) :]).resolve()}: the default store is mlruns/ in the "
+            "project root, the folder holding sweeps/ found from the sweep file or the working "
+            f"directory); run the sweep first with `textsweep run sweeps/{sweep_name}.yaml`, or "
+            "pass --tracking-uri where it ran",
             source=sweep_name,
         )
 

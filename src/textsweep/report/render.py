@@ -169,7 +169,7 @@ def blocks(
         out.append(
             (
                 "p",
-                f"Best trial: {best.trial_id} ({obj} {best.objective_mean:.3f} over "
+                f"Best trial: t{best.trial_id} ({obj} {best.objective_mean:.3f} over "
                 f"{count(best.n, 'execution')}, test accuracy {test}): {settings}.",
             )
         )

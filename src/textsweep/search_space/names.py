@@ -53,8 +53,12 @@ DEFAULTS: dict[str, Scalar] = {
 def check_value(name: str, value: Any) -> None:
     """Raise ValueError unless `value` is a valid value of the contract hyperparameter `name`."""
     if name not in HYPERPARAMETERS:
+        import difflib
+
+        near = difflib.get_close_matches(name, list(HYPERPARAMETERS), n=1)
+        hint = f"did you mean `{near[0]}`? " if near else ""
         raise ValueError(
-            f"unknown hyperparameter `{name}`; known names are: {', '.join(HYPERPARAMETERS)}"
+            f"unknown hyperparameter `{name}`; {hint}known names are: {', '.join(HYPERPARAMETERS)}"
         )
     kind, allowed, low, high = HYPERPARAMETERS[name]
     if kind == "str":

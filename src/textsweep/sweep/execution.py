@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from textsweep import server
 from textsweep.config import Sweep
 from textsweep.errors import SweepFailed, UserError
 from textsweep.runtime import configure_tensorflow, home_dir
-from textsweep.sweep import workers
+from textsweep.sweep import answer, workers
 from textsweep.sweep.budget import planned_trials
 from textsweep.sweep.data import prepare_data
 from textsweep.sweep.interrupts import Interrupts
@@ -33,8 +34,8 @@ from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
 from textsweep.sweep.parent import (
     SweepResult,
     close_parent,
+    close_racing,
     failures_in_a_row,
-    racing_outcome,
     reopen_parent,
     start_parent,
     summary,
@@ -53,7 +54,6 @@ from textsweep.sweep.state import (
 )
 from textsweep.tracking import (
     TAG_ORACLE,
-    TAG_REPEATS,
     TAG_WORKERS,
     ExecutionState,
     RunStatus,
@@ -99,6 +99,7 @@ class _Outcome:
     failure: str | None = None
     last_error: str | None = None
     project: Path | None = None
+    lost: bool = False  # the tracking server went away: leave the execution as it is, resumable
 
 
 def run_sweep(
@@ -140,6 +141,7 @@ def run_sweep(
             source="--resume",
         )
     uri = sweep.tracking_uri(tracking_uri)
+    server.prepare_client(uri)
     command: tuple[str, ...] = ()
     if workers_count:
         command = tuple(
@@ -187,14 +189,17 @@ def _live(
     except KeyboardInterrupt:
         outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
         raise
+    except Exception as e:
+        outcome.lost = server.lost(e)
+        server.reraise_lost(e, uri)
+        raise
     finally:
         with interrupts.deferred():
-            if mode.launcher:
-                close_orphan_runs(tracker, parent_id, {})  # what a stopped worker left open
-            elif outcome.state == ExecutionState.INTERRUPTED:  # a run a signal cut off at its start
+            if not outcome.lost and (mode.launcher or outcome.state == ExecutionState.INTERRUPTED):
+                # what a stopped worker left open, or a run a signal cut off at its start
                 worker = workers.tuner_id() if mode.role == "worker" else None
                 close_orphan_runs(tracker, parent_id, {}, worker=worker)
-            if mode.owner:
+            if mode.owner and not outcome.lost:
                 close_parent(tracker, parent_id, outcome.status, outcome.state)
                 if outcome.state in (ExecutionState.FINISHED, ExecutionState.FAILED):
                     # never resumed: drop Keras Tuner's state and per-trial checkpoints
@@ -208,13 +213,8 @@ def _live(
         return result
     _raise_failure(sweep, result, outcome)
     if cfg.tuner.repeats is not None:
-        how = racing_outcome(tracker, sweep, parent_id)
-        tracker.set_tags(parent_id, {TAG_REPEATS: how})
-        progress.say(
-            "adaptive repeats: decided (one value left, the others clearly worse)"
-            if how == "decided"
-            else "adaptive repeats: budget spent with more than one value still tied"
-        )
+        progress.say(close_racing(tracker, sweep, parent_id))
+    answer.annotate_parent(tracker, sweep, result)
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 
@@ -328,11 +328,11 @@ def _run_workers(
     run = tracker.client.get_run(parent_id)
     port = int(run.data.tags[TAG_ORACLE].rsplit(":", 1)[1])
 
-    def close_dead_workers_runs(tuner_id: str) -> None:
-        close_orphan_runs(tracker, parent_id, {}, worker=tuner_id)
+    def close_runs_of(dead_worker: str) -> None:
+        close_orphan_runs(tracker, parent_id, {}, worker=dead_worker)
 
     failed = workers.run_children(
-        list(mode.child_command), mode.workers, port, parent_id, out, close_dead_workers_runs
+        list(mode.child_command), mode.workers, port, parent_id, out, close_runs_of
     )
     if failed:
         limit = sweep.config.tuner.max_consecutive_failures

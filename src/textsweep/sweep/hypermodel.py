@@ -92,7 +92,7 @@ class BestEpoch(keras.callbacks.Callback):
         if value is None or not math.isfinite(value):
             return
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
-            self.best, self.best_epoch = float(value), epoch
+            self.best, self.best_epoch = float(value), epoch + 1  # epochs count from 1
             self.weights = self.model.get_weights()
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
@@ -137,7 +137,7 @@ class EpochReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         row = {
-            "epoch": epoch,
+            "epoch": epoch + 1,  # 1-based, as the terminal shows it: MLflow's step, history.csv
             **{k: float(v) for k, v in (logs or {}).items() if k in EPOCH_METRICS},
         }
         self.rows.append(row)
@@ -194,7 +194,7 @@ class TextHyperModel(kt.HyperModel):
             bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
             raise kt.errors.FailedTrialError(
                 f"the training loss became {losses[bad]} (not finite) at epoch "
-                f"{bad + int(kwargs.get('initial_epoch', 0))}; try a smaller learning_rate"
+                f"{bad + 1 + int(kwargs.get('initial_epoch', 0))}; try a smaller learning_rate"
             )
         test_loss, test_accuracy = model.evaluate(
             x_test, e.test_labels, batch_size=max(256, int(values["batch_size"])), verbose=0
@@ -203,7 +203,7 @@ class TextHyperModel(kt.HyperModel):
         final = {
             "best_val_accuracy": max(hist.get("val_accuracy", [math.nan])),
             "best_val_loss": min(hist.get("val_loss", [math.nan])),
-            "best_epoch": float(best.best_epoch if best.best_epoch >= 0 else len(losses) - 1),
+            "best_epoch": float(best.best_epoch if best.best_epoch >= 1 else len(losses)),
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "train_seconds": train_seconds,

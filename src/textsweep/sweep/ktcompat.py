@@ -6,6 +6,7 @@ Written against Keras Tuner 1.4.7-1.4.8 (`TESTED`); `check_version` warns on ano
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from textsweep import server
 from textsweep.sweep.interrupts import Interrupts
 
 TESTED = ("1.4.7", "1.4.8")
@@ -190,3 +192,21 @@ def add_ended_trial(
     oracle.start_order.append(trial_id)
     oracle.end_order.append(trial_id)
     oracle._save_trial(trial)
+
+
+def stop_if_tracking_lost(error: BaseException) -> None:
+    """Raise a `server.TrackingLost` that is also Keras Tuner's `FatalError` when `error` says
+    the tracking server cannot be reached.
+
+    Keras Tuner counts any other error in a trial as a failed (or invalid) trial and goes on;
+    without a tracking server nothing can be recorded, so the search stops, resumable.
+    """
+    if server.lost(error):
+        raise _fatal_tracking_lost()(str(error)) from error
+
+
+@functools.cache
+def _fatal_tracking_lost() -> type[server.TrackingLost]:
+    import keras_tuner as kt
+
+    return type("TrackingLost", (server.TrackingLost, kt.errors.FatalError), {})

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from textsweep.config import Sweep
-from textsweep.sweep.progress import duration, format_values
+from textsweep.sweep.progress import count, duration, format_values
 from textsweep.sweep.state import parent_tags
 from textsweep.tracking import (
     TAG_NOTE,
     TAG_OBJECTIVE,
     TAG_QUESTION,
+    TAG_REPEATS,
     TAG_RESUMED,
     TAG_ROLE,
     TAG_STATE,
@@ -34,7 +35,9 @@ from textsweep.tracking import (
     log_sweep_files,
     objective_metric,
     results_table,
+    views,
 )
+from textsweep.tracking.store import retry_locked
 from textsweep.vocabulary import Encoded
 
 
@@ -99,6 +102,7 @@ def start_parent(tracker: Tracker, sweep: Sweep, encoded: Encoded, tags: dict[st
               else "the dataset's own test split"}  # fmt: skip
     parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
     log_sweep_files(tracker, parent_id, sweep)
+    retry_locked(lambda: views.set_compare_view(tracker.client, tracker.experiment_id, sweep))
     tracker.log_text(parent_id, json.dumps(list(encoded.class_names)), "labels.json")
     return parent_id
 
@@ -175,6 +179,15 @@ def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
     return outcome(samples, sweep.directions())
 
 
+def close_racing(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
+    """Tag the parent with how adaptive repeats ended; the line the terminal shows."""
+    how = racing_outcome(tracker, sweep, parent_id)
+    tracker.set_tags(parent_id, {TAG_REPEATS: how})
+    if how == "decided":
+        return "adaptive repeats: decided (one value left, the others clearly worse)"
+    return "adaptive repeats: budget spent with more than one value still tied"
+
+
 def _value(text: str) -> Any:
     for kind in (int, float):
         try:
@@ -187,24 +200,30 @@ def _value(text: str) -> Any:
 def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
     """The closing lines of `textsweep run`: counts, the best trial, where to look next."""
     lines = [
-        f"done in {duration(seconds)}: {result.completed} trials completed, {result.failed} failed",
+        f"done in {duration(seconds)}: {count(result.completed, 'trial')} completed, "
+        f"{result.failed} failed",
     ]
     if result.best_trial_id is not None and result.best_objective is not None:
         test = (
             f"{result.best_test_accuracy:.4f}" if result.best_test_accuracy is not None else "n/a"
         )
         lines += [
-            f"best trial {result.best_trial_id}: {sweep.config.objective} {result.best_objective:.4f}, "
+            f"best trial t{result.best_trial_id}: {sweep.config.objective} {result.best_objective:.4f}, "
             f"test_accuracy {test}",
             f"  {format_values(result.best_values)}",
         ]
-    ui = "textsweep ui" + (
-        f" --tracking-uri {result.tracking_uri}" if "sqlite" not in result.tracking_uri else ""
-    )
+    uri = result.tracking_uri
+    # repeat a --tracking-uri the user gave, so the hints point at the same store
+    given = f" --tracking-uri {uri}" if uri != sweep.tracking_uri() else ""
+    if uri.startswith(("http://", "https://")):
+        look = f"open {views.compare_url(uri, result.experiment_id)}"
+    else:
+        url = views.compare_url("http://127.0.0.1:5000", result.experiment_id)
+        look = f"textsweep ui{given}, then open {url}"
     lines += [
         f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
-        f"parent run {result.parent_run_id} in {result.tracking_uri}",
-        f"look at it: {ui}   (then open http://127.0.0.1:5000)",
-        f"answer the question: textsweep report {sweep.path or sweep.name}",
+        f"parent run {result.parent_run_id} in {uri}",
+        f"compare the trials: {look}",
+        f"answer the question: textsweep report {sweep.path or sweep.name}{given}",
     ]
     return "\n".join(lines)

@@ -30,6 +30,15 @@ def duration(seconds: float) -> str:
     return f"{s}s"
 
 
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else duration(seconds)
+
+
+def count(n: int, noun: str) -> str:
+    """`count(1, "trial")` == "1 trial"; `count(2, "trial")` == "2 trials"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_values(values: Mapping[str, Any]) -> str:
     parts = []
     for k, v in values.items():
@@ -65,9 +74,11 @@ class Progress:
         print(mask_text(text), file=self.out, flush=True)  # a tracking URI's password
 
     def trial_begin(self, trial_id: str, values: Mapping[str, Any]) -> None:
+        """`trial t02 (3 of 4)  units=8`: trials are named `t` + Keras Tuner's trial id, as the
+        MLflow runs and the report name them; epochs count from 1 everywhere."""
         self._trial_started = time.monotonic()
-        of = f"/{self.total_trials}" if self.total_trials else ""
-        self.say(f"trial {self.done + 1}{of} (id {trial_id})  {format_values(values)}")
+        of = f" of {self.total_trials}" if self.total_trials else ""
+        self.say(f"trial t{trial_id} ({self.done + 1}{of})  {format_values(values)}")
 
     def batch(self, epoch: int, epochs: int, batch: int, batches: int | None) -> None:
         now = time.monotonic()
@@ -87,12 +98,14 @@ class Progress:
         seconds: float,
         execution: str = "",
     ) -> None:
-        metrics = "  ".join(
-            f"{k} {logs[k]:.4f}"
-            for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-            if k in logs
-        )
-        self.say(f"  {execution}epoch {epoch + 1}/{epochs}  {metrics}  ({seconds:.1f}s)")
+        # within 80 columns up to 99 epochs, 9 executions and an hour an epoch
+        parts = []
+        for prefix in ("", "val_"):
+            shown = [f"{prefix}{short} {logs[prefix + key]:.3f}" for key, short in
+                     (("loss", "loss"), ("accuracy", "acc")) if prefix + key in logs]  # fmt: skip
+            parts.append(" ".join(shown))
+        metrics = "  ".join(p for p in parts if p)
+        self.say(f"  {execution}epoch {epoch + 1}/{epochs}  {metrics}  {_seconds(seconds)}")
 
     def trial_end(self, trial_id: str, value: float | None, test_accuracy: float | None) -> None:
         self.done += 1
@@ -109,7 +122,7 @@ class Progress:
         shown = f"{value:.4f}" if value is not None else "n/a"
         test = f" (test_accuracy {test_accuracy:.4f})" if test_accuracy is not None else ""
         best = (
-            f"best {self.best:.4f} (trial {self.best_trial})"
+            f"best {self.best:.4f} (t{self.best_trial})"
             if self.best is not None
             else "no best yet"
         )
@@ -118,7 +131,7 @@ class Progress:
     def trial_failed(self, trial_id: str, error: str) -> None:
         self.done += 1
         self.trial_seconds.append(time.monotonic() - self._trial_started)
-        self.say(f"  -> trial {trial_id} FAILED: {error} | {self._timing()}")
+        self.say(f"  -> trial t{trial_id} FAILED: {error} | {self._timing()}")
 
     def _timing(self) -> str:
         elapsed = time.monotonic() - self.started

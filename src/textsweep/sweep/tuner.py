@@ -48,6 +48,7 @@ from textsweep.tracking import (
     Tracker,
     log_history_artifacts,
     mean_std,
+    views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
 
@@ -141,20 +142,27 @@ class TrackedTuner:
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
         values = used_values(self.hypermodel.values(trial.hyperparameters))
-        shown = active_values(ctx.sweep.space, trial.hyperparameters)
+        shown = {k: v for k, v in active_values(ctx.sweep.space, trial.hyperparameters).items()
+                 if k in values}  # fmt: skip
         ctx.progress.trial_begin(trial.trial_id, shown)
         attempt = self._earlier_attempts(trial.trial_id) + 1
         ctx.attempts[trial.trial_id] = attempt
         params = {**values, **ctx.settings, **ctx.extra_params, **ktcompat.hyperband_params(trial)}
         tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
                 TAG_ATTEMPT: str(attempt)}  # fmt: skip
-        run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}", tags, params)
+        try:
+            name = views.trial_run_name(trial.trial_id, values, views.varied_names(ctx.sweep))
+            run_id = ctx.tracker.start_run(name, tags, params)
+        except Exception as error:  # Keras Tuner would count the trial invalid and go on
+            ktcompat.stop_if_tracking_lost(error)
+            raise
         self._trial_run, self._outcomes = run_id, []
         self._trial_error = self._trial_objective = None
         try:
             results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
             self._log_trial(trial, run_id)
         except BaseException as error:
+            ktcompat.stop_if_tracking_lost(error)  # nothing more can be written
             message = _error_text(error)
             self._record_error(run_id, message)
             signum = ctx.interrupts.received if ctx.interrupts is not None else None
@@ -252,10 +260,10 @@ class TrackedTuner:
         assert self._trial_run is not None
         run_id, label = self._trial_run, ""
         if self.executions_per_trial > 1:
-            label = f"execution {index + 1}/{self.executions_per_trial}  "
+            label = f"[{index + 1}/{self.executions_per_trial}] "
             tags = {TAG_PARENT: self._trial_run, TAG_ROLE: Role.EXECUTION,
                     TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial.trial_id}  # fmt: skip
-            run_id = ctx.tracker.start_run(f"trial-{trial.trial_id}-execution-{index}", tags)
+            run_id = ctx.tracker.start_run(f"t{trial.trial_id} execution {index + 1}", tags)
         else:
             ctx.tracker.set_tags(run_id, {TAG_SEED: str(seed)})
         epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))

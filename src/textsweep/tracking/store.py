@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from textsweep.credentials import mask, mask_logs, mask_text
 from textsweep.errors import UserError
+from textsweep.tracking import views
 from textsweep.tracking.names import EPOCH_METRICS, TAG_PARENT, TAG_ROLE, RunStatus
 
 if TYPE_CHECKING:
@@ -127,10 +128,13 @@ class Tracker:
             if found is not None:
                 if found.lifecycle_stage == "deleted":
                     client.restore_experiment(found.experiment_id)
+                retry_locked(lambda: views.mark_model_training(client, found))
                 return cls(uri, client, found.experiment_id)
             try:
                 exp_id = client.create_experiment(
-                    experiment, artifact_location=default_artifact_location(uri, experiment)
+                    experiment,
+                    artifact_location=default_artifact_location(uri, experiment),
+                    tags={views.TAG_EXPERIMENT_KIND: views.MODEL_TRAINING},
                 )
             except Exception:  # another process created it first
                 again = retry_locked(lambda: client.get_experiment_by_name(experiment))

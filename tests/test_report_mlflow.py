@@ -202,18 +202,23 @@ def test_report_json_matches_a_recomputation_from_mlflow(grid: Grid) -> None:
         64: True,
     }
     assert (units["recommended"], grid.report.rows[0].name) == (32, "lstm_units")
-    assert units["importance"] > data["hyperparameters"]["dropout"]["importance"]
+    importance = data["importance"]
+    assert importance["method"].startswith("functional ANOVA")
+    assert importance["values"]["lstm_units"] > importance["values"]["dropout"]
 
 
 def test_report_files_are_written_and_logged_to_the_parent_run(grid: Grid) -> None:
     client, parent, report = grid.client, grid.parent, grid.report
     assert {"report.md", "report.html", "report.json"} <= {p.name for p in grid.out.iterdir()}
     html = (grid.out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') == 5
     logged = {Path(f.path).name for f in client.list_artifacts(parent, "report")}
     assert {"report.md", "report.html", "report.json", "effects.png"} <= logged
     note = client.get_run(parent).data.tags["mlflow.note.content"]
-    assert report.answer[0] in note and report.answer[0].startswith("lstm_units: 32 (val_accuracy")
+    assert report.answer[0] in note and report.answer[0].startswith(
+        "How many LSTM units? the best configuration was lstm_units=64, dropout="
+    )
+    assert report.answer[1].startswith("lstm_units: 32 (val_accuracy")
     assert report.answer[0] in report.answer_text()
 
 

@@ -74,10 +74,10 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     """Compute everything from records; with `out_dir`, also draw and write the files."""
     from textsweep.report import render
     from textsweep.report.answer import answer as answer_of
-    from textsweep.report.stats import hyperparameter_stats, summarize
+    from textsweep.report.stats import by_importance, hyperparameter_stats, summarize
 
-    rows = hyperparameter_stats(records)
     summary = summarize(records)
+    rows = by_importance(hyperparameter_stats(records), summary)
     verdict = answer_of(records, rows, summary)
     answer = [verdict.sentence, *render.answer_lines(records, rows)]
     data = render.to_json(records, rows, summary, verdict)

@@ -177,6 +177,17 @@ def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
     return rows
 
 
+def by_importance(
+    rows: Sequence[HyperparameterStats], summary: Summary
+) -> list[HyperparameterStats]:
+    """Rows in the order of the model-based importance, when there is one; else as they are."""
+    ranked = summary.importance.values if summary.importance is not None else None
+    if not ranked:
+        return list(rows)
+    order = {name: i for i, name in enumerate(ranked)}
+    return sorted(rows, key=lambda r: order.get(r.name, len(order)))
+
+
 def _partition(groups: Sequence[Group]) -> frozenset[frozenset[str]]:
     """Which executions go together; two hyperparameters with the same partition are confounded."""
     return frozenset(frozenset(e.run_id for e in g.members) for g in groups)

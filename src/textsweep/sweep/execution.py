@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,9 +29,12 @@ from textsweep.sweep import workers
 from textsweep.sweep.budget import planned_trials
 from textsweep.sweep.data import prepare_data
 from textsweep.sweep.interrupts import Interrupts
+from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
 from textsweep.sweep.parent import (
     SweepResult,
     close_parent,
+    failures_in_a_row,
+    racing_outcome,
     reopen_parent,
     start_parent,
     summary,
@@ -40,15 +43,16 @@ from textsweep.sweep.parent import (
 )
 from textsweep.sweep.progress import Progress
 from textsweep.sweep.state import (
-    ExecutionLock,
     Plan,
     abandon,
     close_orphan_runs,
     plan_execution,
     project_dir,
+    refuse_if_running,
 )
 from textsweep.tracking import (
     TAG_ORACLE,
+    TAG_REPEATS,
     TAG_WORKERS,
     ExecutionState,
     RunStatus,
@@ -94,7 +98,6 @@ class _Outcome:
     failure: str | None = None
     last_error: str | None = None
     project: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def run_sweep(
@@ -175,7 +178,7 @@ def _live(
     outcome = _Outcome(project=project_dir(home_dir() / "tuner", sweep.name, parent_id))
     try:
         if mode.launcher:
-            _run_workers(mode, parent_id, tracker, out, outcome)
+            _run_workers(sweep, mode, parent_id, tracker, out, outcome)
         else:
             _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded,
                        (matrix, coverage), outcome)  # fmt: skip
@@ -194,9 +197,19 @@ def _live(
                     shutil.rmtree(outcome.project, ignore_errors=True)
     result = sweep_result(tracker, sweep, parent_id)
     if not mode.owner:
+        if outcome.failure is not None:
+            raise SweepFailed(outcome.failure)
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
     _raise_failure(sweep, result, outcome)
+    if cfg.tuner.repeats is not None:
+        how = racing_outcome(tracker, sweep, parent_id)
+        tracker.set_tags(parent_id, {TAG_REPEATS: how})
+        progress.say(
+            "adaptive repeats: decided (one value left, the others clearly worse)"
+            if how == "decided"
+            else "adaptive repeats: budget spent with more than one value still tied"
+        )
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 
@@ -227,12 +240,21 @@ def _open_parent(
     if mode.launcher:
         port = workers.free_port()
         tags |= {TAG_WORKERS: str(mode.workers), TAG_ORACLE: f"127.0.0.1:{port}"}
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    tuner_root = home_dir() / "tuner"
     with interrupts.deferred():  # a parent run is never left without its lock
-        parent_id = start_parent(tracker, sweep, encoded, tags)
-        plan.lock = ExecutionLock.acquire(
-            project_dir(home_dir() / "tuner", sweep.name, parent_id),
-            str(sweep.path) if sweep.path else "<sweep>",
+        # one creation at a time per sweep: a second process started at once is refused
+        guard = ExecutionLock.acquire(
+            tuner_root / sweep.name, source, name=SWEEP_LOCK_NAME, wait=True
         )
+        try:
+            refuse_if_running(tracker, sweep, tuner_root)
+            parent_id = start_parent(tracker, sweep, encoded, tags)
+            plan.lock = ExecutionLock.acquire(
+                project_dir(tuner_root, sweep.name, parent_id), source
+            )
+        finally:
+            guard.release()
     for stale in plan.stale:
         abandon(tracker, stale, replaced_by=parent_id)
         progress.say(f"abandoned the unfinished execution {stale.parent_run_id}")
@@ -252,7 +274,7 @@ def _run_tuner(
 ) -> None:
     """This process's share of the trials, with Keras Tuner's search loop."""
     from textsweep.models import ModelInputs
-    from textsweep.sweep import ktcompat, tuner
+    from textsweep.sweep import ktcompat, project, tuner
 
     cfg = sweep.config
     matrix, coverage = vectors
@@ -268,16 +290,17 @@ def _run_tuner(
         extra_params=coverage,
         interrupts=interrupts,
         resuming=plan.resume is not None,
+        shared=workers.role() == "worker",
     )
     inputs = ModelInputs(cfg.dataset.num_words, encoded.num_classes, matrix)
     try:
-        kt_tuner = tuner.make_tuner(sweep, context, inputs, encoded, parent_id)
+        kt_tuner = project.make_tuner(sweep, context, inputs, encoded, parent_id)
         outcome.project = Path(kt_tuner.project_dir)
         if plan.resume is not None:
-            tuner.catch_up(kt_tuner, context)
+            project.catch_up(kt_tuner, context)
         kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
         outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
-    except RuntimeError as e:
+    except Exception as e:  # RuntimeError here; a gRPC error from a chief's oracle in a worker
         if "consecutive failures" not in str(e):
             raise
         limit = cfg.tuner.max_consecutive_failures
@@ -293,16 +316,26 @@ def _run_tuner(
 
 
 def _run_workers(
-    mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
+    sweep: Sweep, mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
 ) -> None:
     """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
     run = tracker.client.get_run(parent_id)
     port = int(run.data.tags[TAG_ORACLE].rsplit(":", 1)[1])
-    failed = workers.run_children(list(mode.child_command), mode.workers, port, parent_id, out)
+
+    def close_dead_workers_runs(tuner_id: str) -> None:
+        close_orphan_runs(tracker, parent_id, {}, worker=tuner_id)
+
+    failed = workers.run_children(
+        list(mode.child_command), mode.workers, port, parent_id, out, close_dead_workers_runs
+    )
     if failed:
+        limit = sweep.config.tuner.max_consecutive_failures
+        if failures_in_a_row(tracker, parent_id) >= limit:
+            outcome.status, outcome.state = RunStatus.FAILED, ExecutionState.FAILED
+            failed.insert(0, f"the sweep stopped after {limit} failed trials in a row")
         outcome.failure = (
-            f"{'; '.join(failed)}; see its output above and the runs under parent run "
-            f"{parent_id} in MLflow"
+            f"{'; '.join(failed)}; see the output above and the runs under parent run "
+            f"{parent_id} in MLflow (tag textsweep.error and traceback.txt)"
         )
         return
     outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED

@@ -6,7 +6,10 @@ Written against Keras Tuner 1.4.7-1.4.8 (`TESTED`); `check_version` warns on ano
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,3 +103,90 @@ def hyperband_params(trial: Any) -> dict[str, Any]:
              "tuner/bracket": "hyperband.bracket", "tuner/round": "hyperband.round",
              "tuner/trial_id": "hyperband.resumed_from"}  # fmt: skip
     return {new: values[old] for old, new in names.items() if old in values}
+
+
+def write_json_atomically() -> None:
+    """Make Keras Tuner write its JSON state atomically: a temporary file, fsync, then rename.
+
+    Keras Tuner rewrites `oracle.json`, `trial.json` and `tuner0.json` in place; a kill -9 in the
+    middle left them empty or cut. Every writer goes through `keras_tuner.src.utils.save_json`.
+    """
+    from keras_tuner.src import utils
+
+    if getattr(utils.save_json, "textsweep_atomic", False):
+        return
+
+    def save_json(path: str, obj: Any) -> str:
+        text = json.dumps(obj)
+        write_text_atomically(Path(path), text)
+        return text
+
+    save_json.textsweep_atomic = True  # type: ignore[attr-defined]
+    utils.save_json = save_json
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """`path` holds either its old content or `text`, never a part of it, whatever happens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def unreadable_state(folder: Path) -> str | None:
+    """What makes a Keras Tuner project unreadable (an empty or cut JSON file), or None."""
+    names = ["oracle.json", f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"]
+    files = [folder / n for n in names] + sorted(folder.glob("trial_*/trial.json"))
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            return f"{path.name} in {path.parent}: {type(e).__name__}: {e}"
+    return None
+
+
+def clear_state(folder: Path) -> None:
+    """Remove Keras Tuner's files from a project folder (textsweep's own lock stays)."""
+    for entry in folder.iterdir():
+        if entry.name.startswith("textsweep."):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def add_ended_trial(
+    oracle: Any, trial_id: str, values: dict[str, Any], score: float | None, completed: bool
+) -> None:
+    """Put a trial that ended (as MLflow recorded it) into a fresh oracle, as if it had run there.
+
+    Used to rebuild a project whose saved state was unreadable: the oracle then counts it
+    against `max_trials`, never proposes its values again, and ranks it by `score`.
+    """
+    from keras_tuner.src.engine import trial as trial_module
+
+    hp = oracle.get_space()
+    for name, value in values.items():
+        if name in hp.values:
+            hp.values[name] = value
+    status = trial_module.TrialStatus.COMPLETED if completed else trial_module.TrialStatus.FAILED
+    trial = trial_module.Trial(hyperparameters=hp, trial_id=trial_id, status=status)
+    if completed and score is not None:
+        trial.score = score
+        trial.best_step = 0
+    oracle._record_values(trial)
+    oracle.trials[trial_id] = trial
+    oracle.start_order.append(trial_id)
+    oracle.end_order.append(trial_id)
+    oracle._save_trial(trial)

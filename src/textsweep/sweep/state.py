@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from textsweep.config import Sweep
 from textsweep.errors import UserError
+from textsweep.sweep.locks import ExecutionLock, lock_holder
 from textsweep.tracking import (
     RESOLVED_ARTIFACT,
     TAG_CONFIG_HASH,
@@ -32,6 +32,7 @@ from textsweep.tracking import (
     TAG_STATE,
     TAG_SWEEP,
     TAG_TRIAL_ID,
+    TAG_WORKER,
     ExecutionState,
     Role,
     RunStatus,
@@ -39,16 +40,25 @@ from textsweep.tracking import (
     resolved_sweep,
 )
 
-LOCK_NAME = "textsweep.lock"
 INTERRUPTED_ERROR = (
     "interrupted: the process ended while this trial ran; the resumed sweep runs it again"
 )
 
 
 def config_fingerprint(sweep: Sweep) -> str:
-    """A hash of the resolved sweep: a resumed execution must run the same sweep."""
-    text = json.dumps(resolved_sweep(sweep), sort_keys=True)
+    """A hash of the resolved sweep: a resumed execution must run the same sweep.
+
+    Settings left unset (None) are left out, so a textsweep that learns a new optional setting
+    still resumes what an older one started.
+    """
+    text = json.dumps(_without_none(resolved_sweep(sweep)), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def project_dir(tuner_root: Path, sweep_name: str, parent_run_id: str) -> Path:
@@ -83,63 +93,6 @@ class UnfinishedExecution:
         else:
             how = "stopped by an error"
         return f"parent run {self.parent_run_id}, {how}, {self.finished_trials} trial(s) finished"
-
-
-class ExecutionLock:
-    """An exclusive `flock` on `<project dir>/textsweep.lock` holding this process's pid."""
-
-    def __init__(self, handle: IO[str], path: Path):
-        self._handle: IO[str] | None = handle
-        self.path = path
-
-    @classmethod
-    def acquire(cls, folder: Path, source: str) -> ExecutionLock:
-        import fcntl
-
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / LOCK_NAME
-        handle = open(path, "a+", encoding="utf-8")  # held until release()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "?"
-            handle.close()
-            raise UserError(
-                f"the execution in {folder} is being run now by process {pid}; wait for it, "
-                "or stop it (Ctrl-C or kill) and resume",
-                source=source,
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        return cls(handle, path)
-
-    def release(self) -> None:
-        if self._handle is not None:
-            import fcntl
-
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-
-def lock_holder(folder: Path) -> int | None:
-    """The pid holding `folder`'s execution lock, or None when nobody does."""
-    import fcntl
-
-    path = folder / LOCK_NAME
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = handle.read().strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return None
 
 
 def unfinished_executions(
@@ -227,9 +180,9 @@ def plan_execution(sweep: Sweep, uri: str, tuner_root: Path, *, resume: bool, fr
         live = latest.holder()
         if live is not None:
             raise UserError(
-                f"sweep {sweep.name!r} is being run now ({latest.describe()})"
-                f"{more}; wait for it, or run another execution beside it with "
-                f"`{command} --fresh`",
+                f"sweep {sweep.name!r} is being run now ({latest.describe()}){more}; wait for "
+                "it, or stop it (Ctrl-C) and continue it with "
+                f"`{command} --resume`",
                 source=source,
             )
         raise UserError(
@@ -263,7 +216,7 @@ def _changed_keys(tracker: Tracker, run_id: str, now: Mapping[str, Any]) -> list
             then = json.loads(Path(path).read_text(encoding="utf-8"))
         except Exception:
             return []
-    old, new = _as_in_file(then), _as_in_file(now)
+    old, new = _as_in_file(_without_none(then)), _as_in_file(_without_none(now))
     return [
         f"{key}: {old.get(key, '(unset)')!r} then, {new.get(key, '(unset)')!r} now"
         for key in sorted(set(old) | set(new))
@@ -294,13 +247,13 @@ class TrialRuns:
 
 
 def close_orphan_runs(
-    tracker: Tracker, parent_run_id: str, kt_status: Mapping[str, str]
+    tracker: Tracker, parent_run_id: str, kt_status: Mapping[str, str], worker: str | None = None
 ) -> TrialRuns:
     """Close the trial and execution runs a dead process left RUNNING.
 
     Keras Tuner's saved state decides: a trial it recorded as COMPLETED had everything logged
     before its run was to be closed, so the run is FINISHED; any other RUNNING run is KILLED and
-    its trial runs again.
+    its trial runs again. With `worker`, only the runs that worker (`textsweep.worker`) left.
     """
     trials = tracker.child_runs(parent_run_id, Role.TRIAL)
     latest = {run.data.tags.get(TAG_TRIAL_ID, ""): run.info.run_id for run in trials}
@@ -310,7 +263,7 @@ def close_orphan_runs(
         trial_id, run_id = run.data.tags.get(TAG_TRIAL_ID, ""), run.info.run_id
         attempts[trial_id] = attempts.get(trial_id, 0) + 1
         status = run.info.status
-        if status == RunStatus.RUNNING:
+        if status == RunStatus.RUNNING and worker in (None, run.data.tags.get(TAG_WORKER)):
             for execution in tracker.child_runs(run_id, Role.EXECUTION):
                 if execution.info.status == RunStatus.RUNNING:
                     tracker.set_tags(execution.info.run_id, {TAG_ERROR: INTERRUPTED_ERROR})
@@ -340,3 +293,19 @@ def abandon(tracker: Tracker, execution: UnfinishedExecution, replaced_by: str) 
 def parent_tags(sweep: Sweep) -> dict[str, str]:
     """The bookkeeping tags a new parent run starts with."""
     return {TAG_STATE: ExecutionState.RUNNING, TAG_CONFIG_HASH: config_fingerprint(sweep)}
+
+
+def refuse_if_running(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> None:
+    """Raise `UserError` when another process is running an execution of this sweep now.
+
+    Called with the sweep's creation lock held, so two processes started at once cannot both
+    create an execution: the second finds the first's execution lock taken.
+    """
+    for execution in unfinished_executions(tracker, sweep, tuner_root):
+        if execution.holder() is not None:
+            raise UserError(
+                f"sweep {sweep.name!r} is being run now ({execution.describe()}); wait for it, "
+                f"or stop it (Ctrl-C) and continue it with `textsweep run "
+                f"{sweep.path or sweep.name} --resume`",
+                source=str(sweep.path) if sweep.path else "<sweep>",
+            )

@@ -15,7 +15,9 @@ import io
 import math
 import re
 import shutil
+import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +27,11 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.errors import UserError
 from textsweep.hardware import cudnn_warning, gpu_count
-from textsweep.models import ModelInputs, used_values
-from textsweep.runtime import home_dir
+from textsweep.models import used_values
 from textsweep.search_space import active_values
 from textsweep.sweep import ktcompat
-from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
-from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel, TrialData
+from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel
 from textsweep.sweep.interrupts import Interrupts
 from textsweep.sweep.progress import Progress
 from textsweep.tracking import (
@@ -51,7 +50,6 @@ from textsweep.tracking import (
     mean_std,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
-from textsweep.vocabulary import Encoded
 
 FINAL_KEYS = ("best_val_accuracy", "best_val_loss", "best_epoch", "test_loss", "test_accuracy",
               "train_seconds", "params_count")  # fmt: skip
@@ -78,6 +76,7 @@ class SweepContext:
     resuming: bool = False
     attempts: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
+    shared: bool = False  # a worker: other processes run this execution's trials too
 
 
 class TrackedTuner:
@@ -108,8 +107,22 @@ class TrackedTuner:
         prewarm_plotting()
         if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
             ktcompat.restore_grid_order(self.oracle)
+        self._idle = False
+        create = self.oracle.create_trial
+
+        def create_trial(tuner_id: str) -> Any:
+            trial = create(tuner_id)
+            self._idle = trial.status == kt.engine.trial.TrialStatus.IDLE
+            return trial
+
+        self.oracle.create_trial = create_trial
         if context.interrupts is not None:
             ktcompat.defer_signals_in_state_writes(self.oracle, context.interrupts)
+
+    def pre_create_trial(self) -> None:
+        if self._idle:  # the oracle waits for other workers' trials: ask again in a moment
+            time.sleep(1.0)
+        super().pre_create_trial()  # type: ignore[misc]
 
     def _populate_initial_space(self) -> None:
         # declare() registers every conditional scope already; Keras Tuner's own discovery loop
@@ -128,7 +141,7 @@ class TrackedTuner:
         values = used_values(self.hypermodel.values(trial.hyperparameters))
         shown = active_values(ctx.sweep.space, trial.hyperparameters)
         ctx.progress.trial_begin(trial.trial_id, shown)
-        attempt = ctx.attempts.get(trial.trial_id, 0) + 1
+        attempt = self._earlier_attempts(trial.trial_id) + 1
         ctx.attempts[trial.trial_id] = attempt
         params = {**values, **ctx.settings, **ctx.extra_params, **ktcompat.hyperband_params(trial)}
         tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
@@ -151,6 +164,19 @@ class TrackedTuner:
         finally:
             self._outcomes = []
         return results
+
+    def _earlier_attempts(self, trial_id: str) -> int:
+        """Runs of this trial before this one: this process's count, or MLflow's for a worker
+        (a worker restarted after a crash runs its unfinished trial again)."""
+        ctx = self.ctx
+        if not ctx.shared:
+            return ctx.attempts.get(trial_id, 0)
+        query = (
+            f"tags.`{TAG_PARENT}` = '{ctx.parent_run_id}' and tags.`{TAG_ROLE}` = '{Role.TRIAL}' "
+            f"and tags.`{TAG_TRIAL_ID}` = '{trial_id}'"
+        )
+        client = ctx.tracker.client
+        return len(client.search_runs([ctx.tracker.experiment_id], filter_string=query))
 
     def _try_run_and_update_trial(
         self, trial: kt.engine.trial.Trial, *args: Any, **kw: Any
@@ -196,12 +222,7 @@ class TrackedTuner:
     def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
         ctx, outcomes = self.ctx, self._outcomes
-        final: dict[str, float] = {}
-        for key in FINAL_KEYS:
-            mean, std = mean_std(o.final[key] for o in outcomes)
-            final[key] = mean
-            if len(outcomes) > 1:
-                final[f"{key}_std"] = std
+        final = mean_final([o.final for o in outcomes])
         ctx.tracker.log_metrics(run_id, final)
         if len(outcomes) > 1:
             rows = _mean_rows([o.rows for o in outcomes])
@@ -264,6 +285,17 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
 
 
+def mean_final(finals: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """A trial's final metrics: the mean over its executions, and `<metric>_std` when > 1."""
+    final: dict[str, float] = {}
+    for key in FINAL_KEYS:
+        mean, std = mean_std(f[key] for f in finals if key in f)
+        final[key] = mean
+        if len(finals) > 1:
+            final[f"{key}_std"] = std
+    return final
+
+
 def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
     """Per-epoch means over executions, for the epochs every execution reached."""
     length = min((len(r) for r in runs), default=0)
@@ -284,68 +316,6 @@ def tuner_class(algorithm: str) -> type:
         "grid": kt.GridSearch,
         "bayesian": kt.BayesianOptimization,
         "hyperband": kt.Hyperband,
+        "racing": kt.Tuner,  # with `sweep.oracle.RacingOracle` passed in
     }[algorithm]
     return type(f"Tracked{base.__name__}", (TrackedTuner, base), {})
-
-
-def make_tuner(
-    sweep: Sweep, context: SweepContext, inputs: ModelInputs, encoded: Encoded, parent_id: str
-) -> Any:
-    """The sweep's Keras Tuner tuner, tracked, with its project under `$TEXTSWEEP_HOME/tuner`."""
-    cfg = sweep.config
-    t = cfg.tuner
-    hypermodel = TextHyperModel(sweep, TrialData(encoded), inputs)
-    common: dict[str, Any] = {
-        "hypermodel": hypermodel,
-        "objective": kt.Objective(cfg.objective, sweep.directions()),
-        "executions_per_trial": t.executions_per_trial,
-        "seed": t.seed,
-        "directory": str(home_dir() / "tuner" / sweep.name),
-        "project_name": parent_id,
-        "overwrite": False,
-        "max_consecutive_failed_trials": t.max_consecutive_failures,
-        "context": context,
-    }
-    extra: dict[str, Any]
-    if t.algorithm == "hyperband":
-        extra = {"max_epochs": t.max_epochs or cfg.training.epochs, "factor": t.factor,
-                 "hyperband_iterations": t.hyperband_iterations}  # fmt: skip
-    elif t.algorithm == "grid":
-        extra = {"max_trials": t.max_trials}
-    elif t.algorithm == "bayesian":
-        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS,
-                 "num_initial_points": t.num_initial_points}  # fmt: skip
-    else:
-        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
-    try:
-        return tuner_class(t.algorithm)(**common, **extra)
-    except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
-        if not context.resuming:
-            raise
-        raise UserError(
-            f"--resume: Keras Tuner's state in {common['directory']}/{parent_id} cannot be "
-            f"reloaded ({type(e).__name__}: {e}); start a new execution with --fresh",
-            source=str(sweep.path) if sweep.path else "<sweep>",
-        ) from e
-
-
-def catch_up(tuner: Any, context: SweepContext) -> None:
-    """After a reload: close the runs a dead process left open, continue the trial count."""
-    from textsweep.sweep.state import close_orphan_runs
-
-    oracle, progress = tuner.oracle, context.progress
-    runs = close_orphan_runs(
-        context.tracker, context.parent_run_id, {i: t.status for i, t in oracle.trials.items()}
-    )
-    context.trial_runs.update(runs.finished)
-    context.attempts.update(runs.attempts)
-    ended = len(oracle.end_order)
-    progress.done = ended
-    best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED"]
-    if best:
-        progress.best, progress.best_trial = best[0].score, best[0].trial_id
-    redo = ktcompat.retry_queue_length(oracle)
-    progress.say(
-        f"resuming parent run {context.parent_run_id}: {ended} trial(s) ended before"
-        + (f", {redo} interrupted trial(s) to run again" if redo else "")
-    )

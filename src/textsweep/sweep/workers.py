@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -45,6 +45,7 @@ ORACLE_IP_ENV = "KERASTUNER_ORACLE_IP"
 ORACLE_PORT_ENV = "KERASTUNER_ORACLE_PORT"
 PARENT_ENV = "TEXTSWEEP_PARENT_RUN_ID"
 FIND_PARENT_SECONDS = 120.0
+RESTARTS = 2  # times a worker killed by a signal is started again
 
 
 def role() -> str | None:
@@ -138,36 +139,66 @@ def child_command(sweep_arg: str, overrides: Sequence[str], uri: str) -> list[st
     return cmd + ["--tracking-uri", uri]
 
 
-def run_children(cmd: list[str], workers: int, port: int, parent_id: str, out: TextIO) -> list[str]:
-    """Start the chief and the workers, relay their output, wait for the workers; what failed."""
+def run_children(
+    cmd: list[str],
+    workers: int,
+    port: int,
+    parent_id: str,
+    out: TextIO,
+    on_death: Callable[[str], None] | None = None,
+    restarts: int = RESTARTS,
+) -> list[str]:
+    """Start the chief and the workers, relay their output, wait for the workers; what failed.
+
+    A worker killed by a signal (`kill -9`, the OOM killer) is started again under the same
+    tuner id, up to `restarts` times: Keras Tuner's oracle hands a tuner id its unfinished trial
+    back, so the trial runs again and the sweep still ends with the trials asked for. Before the
+    restart, `on_death(tuner_id)` closes what the dead worker left open.
+    """
     base = {**os.environ, ORACLE_IP_ENV: "127.0.0.1", ORACLE_PORT_ENV: str(port),
             PARENT_ENV: parent_id, "TEXTSWEEP_PROCESSES": str(workers),
             "PYTHONUNBUFFERED": "1"}  # fmt: skip
     names = ["chief"] + [f"tuner{i}" for i in range(workers)]
     procs: dict[str, subprocess.Popen[str]] = {}
+    started: list[subprocess.Popen[str]] = []
     relays: list[threading.Thread] = []
     lock, stopping = threading.Lock(), threading.Event()
+
+    def start(name: str) -> None:
+        proc = subprocess.Popen(
+            cmd,
+            env={**base, TUNER_ID_ENV: name},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
+        )
+        procs[name] = proc
+        started.append(proc)
+        relay = threading.Thread(target=_relay, args=(proc, name, out, lock, stopping), daemon=True)
+        relay.start()
+        relays.append(relay)
+
+    left = dict.fromkeys(names[1:], restarts)
     try:
         for name in names:
-            proc = subprocess.Popen(
-                cmd,
-                env={**base, TUNER_ID_ENV: name},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
-            )
-            procs[name] = proc
-            relay = threading.Thread(
-                target=_relay, args=(proc, name, out, lock, stopping), daemon=True
-            )
-            relay.start()
-            relays.append(relay)
-        chief, tuners = procs["chief"], [procs[n] for n in names[1:]]
-        while any(p.poll() is None for p in tuners):
+            start(name)
+        chief = procs["chief"]
+        while any(procs[n].poll() is None for n in names[1:]):
             if chief.poll() is not None and chief.returncode != 0:
                 break  # the oracle is gone: the workers would wait for it for an hour
+            for name in names[1:]:
+                code = procs[name].poll()
+                if code is not None and code < 0 and left[name] > 0 and chief.poll() is None:
+                    left[name] -= 1
+                    with lock:
+                        out.write(f"[{name}] died ({signal.Signals(-code).name}); starting it "
+                                  "again to finish its trial\n")  # fmt: skip
+                        out.flush()
+                    if on_death is not None:
+                        on_death(name)
+                    start(name)
             time.sleep(0.5)
         failed = [
             f"worker {n} exited with code {procs[n].returncode}"
@@ -183,8 +214,11 @@ def run_children(cmd: list[str], workers: int, port: int, parent_id: str, out: T
             chief.wait()
         return failed
     finally:
+        for proc, relay in zip(started, relays, strict=True):
+            if proc.poll() is not None:
+                relay.join(timeout=5)  # the last words of a child that ended
         stopping.set()  # what the children say while they stop is the launcher's to say
-        _stop(list(procs.values()))
+        _stop(started)
         for relay in relays:
             relay.join(timeout=5)
 

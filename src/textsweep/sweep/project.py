@@ -1,0 +1,169 @@
+"""A sweep's Keras Tuner project: created, reloaded for `--resume`, or rebuilt from MLflow.
+
+    tuner = make_tuner(sweep, context, inputs, encoded, parent_run_id)
+    catch_up(tuner, context)              # after a reload: close what a dead process left open
+
+The project lives in `$TEXTSWEEP_HOME/tuner/<sweep>/<parent run id>`. Keras Tuner's JSON files
+are written atomically (`ktcompat.write_json_atomically`); state damaged some other way (a full
+disk, a copy cut short) is rebuilt from MLflow, which holds every trial that ended: its
+hyperparameters (params), status and objective (`best_<objective>`). Those trials go back into a
+fresh oracle, so the resumed sweep runs exactly the trials that are missing. Hyperband's
+brackets are not in MLflow; its projects cannot be rebuilt that way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+
+from textsweep.config import Sweep
+from textsweep.errors import UserError
+from textsweep.models import ModelInputs
+from textsweep.runtime import home_dir
+from textsweep.sweep import ktcompat
+from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
+from textsweep.sweep.hypermodel import TextHyperModel, TrialData
+from textsweep.sweep.state import close_orphan_runs
+from textsweep.sweep.tuner import SweepContext, tuner_class
+from textsweep.tracking import TAG_TRIAL_ID, Role, RunStatus, objective_metric
+from textsweep.vocabulary import Encoded
+
+
+def make_tuner(
+    sweep: Sweep, context: SweepContext, inputs: ModelInputs, encoded: Encoded, parent_id: str
+) -> Any:
+    """The sweep's Keras Tuner tuner, tracked, with its project under `$TEXTSWEEP_HOME/tuner`."""
+    cfg = sweep.config
+    t = cfg.tuner
+    hypermodel = TextHyperModel(sweep, TrialData(encoded), inputs)
+    common: dict[str, Any] = {
+        "hypermodel": hypermodel,
+        "objective": kt.Objective(cfg.objective, sweep.directions()),
+        "executions_per_trial": t.executions_per_trial,
+        "seed": t.seed,
+        "directory": str(home_dir() / "tuner" / sweep.name),
+        "project_name": parent_id,
+        "overwrite": False,
+        "max_consecutive_failed_trials": t.max_consecutive_failures,
+        "context": context,
+    }
+    extra: dict[str, Any]
+    if t.algorithm == "hyperband":
+        extra = {"max_epochs": t.max_epochs or cfg.training.epochs, "factor": t.factor,
+                 "hyperband_iterations": t.hyperband_iterations}  # fmt: skip
+    elif t.algorithm == "grid":
+        extra = {"max_trials": t.max_trials}
+    elif t.algorithm == "bayesian":
+        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS,
+                 "num_initial_points": t.num_initial_points}  # fmt: skip
+    else:
+        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
+    if t.repeats is not None:
+        from textsweep.sweep.oracle import RacingOracle
+
+        common["oracle"] = RacingOracle(
+            list(sweep.space.iter_grid()),
+            (t.repeats.min, t.repeats.max),
+            sweep.directions(),
+            objective=common.pop("objective"),
+            seed=common.pop("seed"),
+            max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),
+        )
+        extra = {}
+    ktcompat.write_json_atomically()
+    folder = Path(common["directory"]) / parent_id
+    problem = ktcompat.unreadable_state(folder) if context.resuming else None
+    if problem is not None and t.algorithm != "hyperband":
+        context.progress.say(
+            f"warning: Keras Tuner's saved state cannot be read ({problem}); rebuilding it "
+            "from the trials MLflow holds"
+        )
+        ktcompat.clear_state(folder)
+        context.resuming = False  # nothing left to reload
+        tuner = tuner_class("racing" if t.repeats else t.algorithm)(**common, **extra)
+        rebuild_from_mlflow(tuner, context)
+        context.resuming = True
+        return tuner
+    try:
+        return tuner_class("racing" if t.repeats else t.algorithm)(**common, **extra)
+    except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
+        if not context.resuming:
+            raise
+        raise UserError(
+            f"--resume: Keras Tuner's state in {common['directory']}/{parent_id} cannot be "
+            f"reloaded ({type(e).__name__}: {e}), and a Hyperband project cannot be rebuilt from "
+            "MLflow (its brackets are not there); start a new execution with --fresh",
+            source=str(sweep.path) if sweep.path else "<sweep>",
+        ) from e
+
+
+def catch_up(tuner: Any, context: SweepContext) -> None:
+    """After a reload: close the runs a dead process left open, continue the trial count."""
+    oracle, progress = tuner.oracle, context.progress
+    runs = close_orphan_runs(
+        context.tracker, context.parent_run_id, {i: t.status for i, t in oracle.trials.items()}
+    )
+    context.trial_runs.update(runs.finished)
+    context.attempts.update(runs.attempts)
+    ended = len(oracle.end_order)
+    progress.done = ended
+    best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    if best:
+        progress.best, progress.best_trial = best[0].score, best[0].trial_id
+    redo = ktcompat.retry_queue_length(oracle)
+    progress.say(
+        f"resuming parent run {context.parent_run_id}: {ended} trial(s) ended before"
+        + (f", {redo} interrupted trial(s) to run again" if redo else "")
+    )
+
+
+def rebuild_from_mlflow(tuner: Any, context: Any) -> int:
+    """Fill a fresh tuner's oracle with the trials that ended under the parent run; how many."""
+    tracker, oracle = context.tracker, tuner.oracle
+    close_orphan_runs(tracker, context.parent_run_id, {})  # a dead process's runs: KILLED
+    latest: dict[str, Any] = {}
+    for run in tracker.child_runs(context.parent_run_id, Role.TRIAL):  # oldest first
+        latest[run.data.tags.get(TAG_TRIAL_ID, "")] = run
+    space = {hp.name: hp for hp in oracle.get_space().space}
+    metric = objective_metric(context.sweep.config.objective)
+    added = 0
+    for trial_id in sorted(latest):
+        run = latest[trial_id]
+        if run.info.status not in (RunStatus.FINISHED, RunStatus.FAILED):
+            continue  # interrupted: the resumed sweep runs it again
+        values = {
+            name: coerce(space[name], text)
+            for name, text in run.data.params.items()
+            if name in space
+        }
+        ktcompat.add_ended_trial(
+            oracle,
+            trial_id,
+            values,
+            run.data.metrics.get(metric),
+            completed=run.info.status == RunStatus.FINISHED,
+        )
+        added += 1
+    if context.sweep.config.tuner.algorithm == "grid" and oracle.trials:
+        ktcompat.restore_grid_order(oracle)
+    oracle.save()
+    tuner.save()
+    return added
+
+
+def coerce(hp: Any, text: str) -> Any:
+    """A hyperparameter's value from its MLflow param text, in the type Keras Tuner declared."""
+    kind = type(hp).__name__
+    if kind == "Boolean":
+        return text == "True"
+    if kind == "Int":
+        return int(float(text))
+    if kind == "Float":
+        return float(text)
+    candidates = list(getattr(hp, "values", None) or [getattr(hp, "value", text)])
+    for candidate in candidates:
+        if str(candidate) == text:
+            return candidate
+    return text

@@ -41,5 +41,5 @@ def test_quickstart_like_sweep_of_four_single_executions_makes_no_claim(
     assert all(row["importance"] is None for row in data["hyperparameters"].values())
     assert data["importance"]["values"] is None and "maxlen" not in data["hyperparameters"]
     assert data["answer"]["status"] == "not enough executions"
-    assert "--set tuner.executions_per_trial=3" in report.answer[0]
+    assert f"textsweep run {workdir / 'quick.yaml'} --more 2" in report.answer[0]
     assert data["parent_run_id"] == result.parent_run_id

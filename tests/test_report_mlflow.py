@@ -426,3 +426,30 @@ def test_cli_report_takes_run_id_and_pool(
     args = ["report", "u", "--tracking-uri", uri, "--out", str(tmp_path / "o"), "--pool"]
     assert main([*args, "--run-id", first]) == 0
     assert "How many LSTM units? lstm_units = 32" in capsys.readouterr().out
+
+
+def test_the_report_says_how_adaptive_repeats_ended(tmp_path: Path, empty_db: Path) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = one_way(client, exp, "u", {16: 0.80, 32: 0.86}, executions=3)
+    client.set_tag(parent, "textsweep.repeats", "budget")
+    records = load_records(uri, "u")
+    sentence = build_report(records).answer[0]
+    assert "Adaptive repeats ended with the budget spent" in sentence
+
+
+def test_racing_repeats_of_one_configuration_are_pooled_into_one_sample(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = parent_run(client, exp, "u", 1, space=UNITS_SPACE)
+    for trial, (units, objective) in enumerate(
+        [(16, 0.80), (32, 0.86), (16, 0.81), (32, 0.87), (32, 0.865)]
+    ):
+        trial_run(client, exp, parent, trial, {"lstm_units": str(units)}, [objective], 1.0)
+    report = build_report(load_records(uri, "u"))
+    assert [(t.hyperparameters["lstm_units"], t.n) for t in report.summary.ranked_trials] == [
+        (32, 3),
+        (16, 2),
+    ]

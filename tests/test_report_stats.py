@@ -290,7 +290,7 @@ def test_quickstart_like_sweep_makes_no_claim_without_variance() -> None:
     assert all(r.importance is None and r.recommended is None for r in rows)
     assert summary.importance is not None and summary.importance.values is None
     assert said.status == "not enough executions"
-    assert "textsweep run sweeps/s.yaml --set tuner.executions_per_trial=3" in said.sentence
+    assert "textsweep run sweeps/s.yaml --more 2" in said.sentence
     assert "too few trials to rank 5 hyperparameters" in said.sentence
 
 

@@ -17,6 +17,13 @@ from textsweep.report.stats import HyperparameterStats, Summary, TrialStats, Val
 
 LOCAL_UI = "http://127.0.0.1:5000"  # `textsweep ui` / `mlflow ui` over a local store
 TEST = "Welch's t-test against the best, Holm-adjusted, alpha 0.05"
+RACING = {
+    "decided": " Adaptive repeats ended decided: every other value was dropped as clearly worse.",
+    "budget": (
+        " Adaptive repeats ended with the budget spent: the values left were still tied at "
+        "tuner.repeats.max executions."
+    ),
+}
 DECIDED, TIED, THIN, NONE = "decided", "tied", "not enough executions", "no answer"
 
 
@@ -44,10 +51,10 @@ def run_url(records: SweepRecords, run_id: str) -> str:
 
 
 def settle_command(records: SweepRecords) -> str:
-    """The command that would give every trial enough executions to compare."""
-    k = max(3, 2 * records.executions_per_trial)
+    """The command that adds enough seeded executions to every finished trial to compare them."""
+    k = max(2, records.executions_per_trial)
     ref = records.sweep_ref or f"sweeps/{records.sweep}.yaml"
-    return f"textsweep run {ref} --set tuner.executions_per_trial={k}"
+    return f"textsweep run {ref} --more {k}"
 
 
 def score(i: Interval, objective: str) -> str:
@@ -86,7 +93,8 @@ def answer(records: SweepRecords, rows: Sequence[HyperparameterStats], summary: 
         body += f"; settle it with `{settle}`"
     elif status == TIED:
         body += f"; more executions may separate them: `{settle}`"
-    racing = f" Adaptive repeats: {records.racing}." if records.racing else ""
+    racing = RACING.get(records.racing, f" Adaptive repeats: {records.racing}.")
+    racing = racing if records.racing else ""
     sentence = f"{head}{body}.{link} Rule: {rule}.{racing}" if rule else f"{head}{body}.{link}"
     return Answer(sentence, rule, status, rec, url, settle)
 

@@ -51,7 +51,6 @@ HYPERPARAMETERS = (
 )
 TAG_QUESTION = "textsweep.question"
 TAG_OBJECTIVE = "textsweep.objective"
-TAG_RACING = "textsweep.racing"
 FINISHED = "FINISHED"
 _INT = re.compile(r"[+-]?\d+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # as config.SweepConfig.name
@@ -103,7 +102,7 @@ class SweepRecords:
     dataset_format: str = ""
     tracking_uri: str = ""
     sweep_ref: str = ""  # how the user named the sweep (a file or a name), for commands we print
-    racing: str = ""  # the racing outcome tag of the parent run, when it raced
+    racing: str = ""  # how adaptive repeats ended (`decided` or `budget`), when the sweep raced
 
     def usable(self) -> list[Execution]:
         return [e for e in self.executions if e.usable]
@@ -199,7 +198,7 @@ def load_records(
         dataset_format=params.get("dataset.format", ""),
         tracking_uri=tracking_uri,
         sweep_ref=sweep_ref or f"sweeps/{sweep_name}.yaml",
-        racing=parent.data.tags.get(TAG_RACING, ""),
+        racing=parent.data.tags.get(tracking.TAG_REPEATS, ""),
     )
 
 

@@ -302,7 +302,7 @@ class Summary:
     failed_trials: int
     executions: int
     usable_executions: int
-    ranked_trials: tuple[TrialStats, ...]  # usable trials, best first
+    ranked_trials: tuple[TrialStats, ...]  # usable configurations (trials pooled), best first
     varied: tuple[str, ...] = ()
     design: str = "none"
     importance: Importance | None = None
@@ -315,7 +315,12 @@ def summarize(records: SweepRecords) -> Summary:
     by_trial: dict[str, list[Execution]] = {}
     for e in records.executions:
         by_trial.setdefault(e.trial_run_id or e.trial_id, []).append(e)
-    usable = {k: [e for e in runs if e.usable] for k, runs in by_trial.items()}
+    # One configuration tried in several trials (racing's repeats, pooled executions) is one
+    # sample of executions.
+    by_config: dict[tuple[tuple[str, str], ...], list[Execution]] = {}
+    for e in records.executions:
+        by_config.setdefault(_config(e), []).append(e)
+    usable = {k: [e for e in runs if e.usable] for k, runs in by_config.items()}
     usable = {k: runs for k, runs in usable.items() if runs}
     samples = {k: [float(e.objective) for e in runs] for k, runs in usable.items()}  # type: ignore[arg-type]
     decision = decide(samples, records.direction) if samples else None
@@ -355,6 +360,10 @@ def summarize(records: SweepRecords) -> Summary:
         ),
         leaks=tuple(leaks(records, ranked)),
     )
+
+
+def _config(e: Execution) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in e.hyperparameters.items()))
 
 
 def leaks(records: SweepRecords, ranked: Sequence[TrialStats]) -> list[Leak]:

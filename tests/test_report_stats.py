@@ -15,12 +15,8 @@ from textsweep.report.binning import group_by
 from textsweep.report.expected_max import expected_max_curve
 from textsweep.report.inference import holm, interval, omega_squared, probability_best, welch
 from textsweep.report.records import Execution, SweepRecords, Value, parse_param
-from textsweep.report.stats import (
-    Verdict,
-    decide,
-    hyperparameter_stats,
-    summarize,
-)
+from textsweep.report.stats import Verdict, decide, hyperparameter_stats
+from textsweep.report.summary import summarize
 
 NOISE = (-0.004, 0.0, 0.004)
 

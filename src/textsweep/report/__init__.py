@@ -21,7 +21,8 @@ from textsweep.report.records import Execution, SweepRecords, load_records
 
 if TYPE_CHECKING:
     from textsweep.report.answer import Answer
-    from textsweep.report.stats import HyperparameterStats, Summary
+    from textsweep.report.stats import HyperparameterStats
+    from textsweep.report.summary import Summary
 
 __all__ = [
     "Execution",
@@ -56,6 +57,11 @@ class Report:
         from textsweep.report.render import count
 
         lines = list(self.records.warnings) + list(self.answer)
+        lines += [
+            f"likely leak: trial {leak.trial_id} has test accuracy {leak.test_accuracy:.3f}, "
+            f"above the {leak.threshold:.2f} plausible without pretrained vectors"
+            for leak in self.summary.leaks
+        ]
         s = self.summary
         lines.append(
             f"(± is the 95% CI half-width; {count(s.usable_executions, 'execution')} of "
@@ -74,13 +80,15 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     """Compute everything from records; with `out_dir`, also draw and write the files."""
     from textsweep.report import render
     from textsweep.report.answer import answer as answer_of
-    from textsweep.report.stats import by_importance, hyperparameter_stats, summarize
+    from textsweep.report.report_json import to_json
+    from textsweep.report.stats import hyperparameter_stats
+    from textsweep.report.summary import by_importance, summarize
 
     summary = summarize(records)
     rows = by_importance(hyperparameter_stats(records), summary)
     verdict = answer_of(records, rows, summary)
     answer = [verdict.sentence, *render.answer_lines(records, rows)]
-    data = render.to_json(records, rows, summary, verdict)
+    data = to_json(records, rows, summary, verdict)
     files: list[Path] = []
     if out_dir is not None:
         from textsweep.report.plots import draw_all

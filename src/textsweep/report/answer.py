@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from textsweep.report.inference import Interval, Verdict
 from textsweep.report.plots import label
 from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import HyperparameterStats, Summary, TrialStats, ValueStats
+from textsweep.report.stats import HyperparameterStats, ValueStats
+from textsweep.report.summary import Summary, TrialStats
 
 LOCAL_UI = "http://127.0.0.1:5000"  # `textsweep ui` / `mlflow ui` over a local store
 TEST = "Welch's t-test against the best, Holm-adjusted, alpha 0.05"

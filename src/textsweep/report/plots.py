@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from textsweep.report.binning import is_log_like, sort_values
 from textsweep.report.expected_max import ExpectedMax
 from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import HyperparameterStats, Summary
+from textsweep.report.stats import HyperparameterStats
+from textsweep.report.summary import Summary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -30,9 +30,7 @@ import numpy as np
 
 from textsweep.report.binning import Group, group_by, sort_values
 from textsweep.report.expected_max import METHOD as EXPECTED_MAX_METHOD
-from textsweep.report.expected_max import ExpectedMax, expected_max_curve
 from textsweep.report.importance import METHOD as FANOVA_METHOD
-from textsweep.report.importance import Importance, model_importance
 from textsweep.report.inference import (
     Decision,
     Interval,
@@ -44,7 +42,7 @@ from textsweep.report.inference import (
 )
 from textsweep.report.records import HYPERPARAMETERS, Execution, SweepRecords, Value
 
-__all__ = ["Decision", "Verdict", "decide", "hyperparameter_stats", "summarize"]
+__all__ = ["Decision", "Verdict", "decide", "hyperparameter_stats"]
 
 SIZE_NAMES = ("maxlen", "num_words", "ngrams")
 SIZE_SUFFIXES = ("_units", "_dim", "_layers")
@@ -177,17 +175,6 @@ def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
     return rows
 
 
-def by_importance(
-    rows: Sequence[HyperparameterStats], summary: Summary
-) -> list[HyperparameterStats]:
-    """Rows in the order of the model-based importance, when there is one; else as they are."""
-    ranked = summary.importance.values if summary.importance is not None else None
-    if not ranked:
-        return list(rows)
-    order = {name: i for i, name in enumerate(ranked)}
-    return sorted(rows, key=lambda r: order.get(r.name, len(order)))
-
-
 def _partition(groups: Sequence[Group]) -> frozenset[frozenset[str]]:
     """Which executions go together; two hyperparameters with the same partition are confounded."""
     return frozenset(frozenset(e.run_id for e in g.members) for g in groups)
@@ -207,9 +194,9 @@ def _one(
                 low=g.low,
                 high=g.high,
                 objective=_interval(samples[i], tested),
-                test_accuracy=_interval(_present([e.test_accuracy for e in g.members]), tested),
-                train_seconds_mean=_mean(_present([e.train_seconds for e in g.members])),
-                params_count_mean=_mean(_present([e.params_count for e in g.members])),
+                test_accuracy=_interval(present([e.test_accuracy for e in g.members]), tested),
+                train_seconds_mean=mean_of(present([e.train_seconds for e in g.members])),
+                params_count_mean=mean_of(present([e.params_count for e in g.members])),
                 p_value=decision.p_values[i] if tested else None,
                 verdict=decision.verdicts[i] if tested else None,
                 is_best=i == decision.best,
@@ -264,117 +251,9 @@ def _interval(xs: Sequence[float], tested: bool) -> Interval:
     return i if tested else Interval(i.n, i.mean, None, None, None)
 
 
-def _present(xs: Sequence[float | None]) -> list[float]:
+def present(xs: Sequence[float | None]) -> list[float]:
     return [float(x) for x in xs if x is not None and math.isfinite(x)]
 
 
-def _mean(xs: Sequence[float]) -> float | None:
+def mean_of(xs: Sequence[float]) -> float | None:
     return float(np.mean(xs)) if xs else None
-
-
-@dataclass(frozen=True)
-class TrialStats:
-    """One trial: its hyperparameters and the mean over its usable executions."""
-
-    trial_id: str
-    hyperparameters: dict[str, Value]
-    n: int
-    objective_mean: float
-    test_accuracy_mean: float | None
-    run_id: str = ""  # the trial's MLflow run
-    objective: Interval | None = None
-    verdict: Verdict | None = None  # against the best trial
-
-
-@dataclass(frozen=True)
-class Leak:
-    """A trial whose test accuracy is implausibly high for its model family."""
-
-    trial_id: str
-    test_accuracy: float
-    threshold: float
-    model: str
-
-
-@dataclass(frozen=True)
-class Summary:
-    trials: int
-    failed_trials: int
-    executions: int
-    usable_executions: int
-    ranked_trials: tuple[TrialStats, ...]  # usable configurations (trials pooled), best first
-    varied: tuple[str, ...] = ()
-    design: str = "none"
-    importance: Importance | None = None
-    expected_max: tuple[ExpectedMax, ...] = ()
-    leaks: tuple[Leak, ...] = ()
-
-
-def summarize(records: SweepRecords) -> Summary:
-    """Counts, the trials ranked (best first) and compared, importance, the expected-max curve."""
-    by_trial: dict[str, list[Execution]] = {}
-    for e in records.executions:
-        by_trial.setdefault(e.trial_run_id or e.trial_id, []).append(e)
-    # One configuration tried in several trials (racing's repeats, pooled executions) is one
-    # sample of executions.
-    by_config: dict[tuple[tuple[str, str], ...], list[Execution]] = {}
-    for e in records.executions:
-        by_config.setdefault(_config(e), []).append(e)
-    usable = {k: [e for e in runs if e.usable] for k, runs in by_config.items()}
-    usable = {k: runs for k, runs in usable.items() if runs}
-    samples = {k: [float(e.objective) for e in runs] for k, runs in usable.items()}  # type: ignore[arg-type]
-    decision = decide(samples, records.direction) if samples else None
-    ranked = []
-    for key, ok in usable.items():
-        ranked.append(
-            TrialStats(
-                trial_id=ok[0].trial_id,
-                hyperparameters=dict(ok[0].hyperparameters),
-                n=len(ok),
-                objective_mean=float(np.mean(samples[key])),
-                test_accuracy_mean=_mean(_present([e.test_accuracy for e in ok])),
-                run_id=ok[0].trial_run_id,
-                objective=interval(samples[key]),
-                verdict=None if decision is None else decision.verdicts[key],
-            )
-        )
-    sign = -1.0 if records.direction == "max" else 1.0
-    ranked.sort(key=lambda t: (sign * t.objective_mean, t.verdict != Verdict.BEST))
-    names = varied(records.usable(), records.declared)
-    design = design_of(records, names)
-    importance = None
-    if design == "joint":
-        pairs = [(t.hyperparameters, t.objective_mean) for t in ranked]
-        importance = model_importance(pairs, names, records.direction)
-    return Summary(
-        trials=len(by_trial),
-        failed_trials=sum(1 for runs in by_trial.values() if not any(e.usable for e in runs)),
-        executions=len(records.executions),
-        usable_executions=len(records.usable()),
-        ranked_trials=tuple(ranked),
-        varied=tuple(names),
-        design=design,
-        importance=importance,
-        expected_max=tuple(
-            expected_max_curve([t.objective_mean for t in ranked], records.direction)
-        ),
-        leaks=tuple(leaks(records, ranked)),
-    )
-
-
-def _config(e: Execution) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, repr(v)) for k, v in e.hyperparameters.items()))
-
-
-def leaks(records: SweepRecords, ranked: Sequence[TrialStats]) -> list[Leak]:
-    """Trials without pretrained vectors whose test accuracy passes the dataset's plausible best."""
-    threshold = LEAK_THRESHOLDS.get(records.dataset_format)
-    if threshold is None:
-        return []
-    return [
-        Leak(t.trial_id, t.test_accuracy_mean, threshold, str(t.hyperparameters.get("model", "")))
-        for t in ranked
-        if t.test_accuracy_mean is not None
-        and t.test_accuracy_mean > threshold
-        and t.hyperparameters.get("embedding_init") != "pretrained"
-    ]

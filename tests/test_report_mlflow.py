@@ -413,6 +413,8 @@ def test_one_way_answer_links_the_best_trial_and_matches_mlflow(
     )
     assert (answer["recommended"], answer["status"]) == ({"lstm_units": 32}, "tied")
     assert answer["sentence"].startswith("How many LSTM units? lstm_units = 32: val_accuracy")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert f'<a href="{answer["best_run_url"]}">' in html
 
 
 def test_cli_report_takes_run_id_and_pool(

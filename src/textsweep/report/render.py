@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -260,7 +261,7 @@ def to_html(doc: Sequence[Block], figures: Mapping[str, bytes]) -> str:
     parts: list[str] = []
     for kind, *rest in doc:
         if kind in ("h1", "h2", "p"):
-            parts.append(f"<{kind}>{e(rest[0])}</{kind}>")
+            parts.append(f"<{kind}>{_links(e(rest[0]))}</{kind}>")
         elif kind == "ul":
             parts.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in rest[0]) + "</ul>")
         elif kind == "table":
@@ -281,6 +282,12 @@ def to_html(doc: Sequence[Block], figures: Mapping[str, bytes]) -> str:
     )
 
 
+def _links(escaped: str) -> str:
+    """Make the MLflow run links in already-escaped text clickable."""
+    return _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+/#/experiments/[^\s<>\".]+/runs/[0-9A-Za-z]+")
 _CSS = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
     "table{border-collapse:collapse;margin:0.5em 0}"

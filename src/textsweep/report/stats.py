@@ -158,7 +158,7 @@ def design_of(records: SweepRecords, names: Sequence[str]) -> str:
 
 
 def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
-    """One row set per varied hyperparameter, most important first when that is known."""
+    """One row set per varied hyperparameter, in contract order (`summary.by_importance` ranks)."""
     usable = records.usable()
     names = varied(usable, records.declared)
     design = design_of(records, names)

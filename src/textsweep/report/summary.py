@@ -28,7 +28,7 @@ from textsweep.report.stats import (
 
 @dataclass(frozen=True)
 class TrialStats:
-    """One trial: its hyperparameters and the mean over its usable executions."""
+    """One configuration (its trials pooled): hyperparameters and the mean of its executions."""
 
     trial_id: str
     hyperparameters: dict[str, Value]

@@ -43,3 +43,30 @@ def test_quickstart_like_sweep_of_four_single_executions_makes_no_claim(
     assert data["answer"]["status"] == "not enough executions"
     assert f"textsweep run {workdir / 'quick.yaml'} --more 2" in report.answer[0]
     assert data["parent_run_id"] == result.parent_run_id
+
+
+@pytest.mark.slow
+def test_a_raced_sweep_is_reported_with_its_repeats_pooled_and_its_outcome(
+    workdir: Path, tiny_imdb: Path
+) -> None:
+    sweep = {
+        "name": "race",
+        "question": "Which learning rate?",
+        "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 200, "seed": 1},
+        "search_space": {"hyperparameters": {
+            "model": {"type": "fixed", "value": "multihot_dense"},
+            "learning_rate": {"type": "choice", "values": [1.0e-7, 0.01]},
+        }},
+        "tuner": {"algorithm": "grid", "seed": 1, "repeats": {"min": 2, "max": 3}},
+        "training": {"epochs": 2, "batch_size": 8},
+    }  # fmt: skip
+    _, parent = run_sweep_file(workdir, sweep)
+    report = make_report(str(workdir / "race.yaml"), out_dir=workdir / "out")
+    row = report.json["hyperparameters"]["learning_rate"]
+    assert [v["n"] >= 2 for v in row["values"]] == [True, True]
+    assert max(t.n for t in report.summary.ranked_trials) >= 2
+    outcome = parent.data.tags["textsweep.repeats"]
+    assert (
+        f"Adaptive repeats ended {'decided' if outcome == 'decided' else 'with the budget'}"
+        in (report.answer[0])
+    )

@@ -21,6 +21,7 @@ import numpy as np
 CONFIDENCE = 0.95
 ALPHA = 0.05
 MIN_EXECUTIONS = 2
+TINY_VARIANCE = 1e-12  # a standard deviation of 1e-6 on an accuracy or a loss is float noise
 K = TypeVar("K", bound=Hashable)
 
 
@@ -78,7 +79,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
     if len(a) < MIN_EXECUTIONS or len(b) < MIN_EXECUTIONS:
         return None
     va, vb = float(np.var(a, ddof=1)), float(np.var(b, ddof=1))
-    if va + vb == 0.0:
+    if va + vb <= TINY_VARIANCE:  # runs that agree to float noise: no spread to test against
         return None
     if float(np.mean(a)) == float(np.mean(b)):
         return 1.0

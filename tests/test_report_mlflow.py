@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from itertools import combinations
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,19 +48,32 @@ def new_experiment(client: MlflowClient, tmp_path: Path, name: str) -> str:
 
 
 def parent_run(
-    client: MlflowClient, exp: str, name: str, executions: int, start: int | None = None
+    client: MlflowClient,
+    exp: str,
+    name: str,
+    executions: int,
+    start: int | None = None,
+    status: str = "FINISHED",
+    config_hash: str = "h1",
+    space: dict | None = None,
 ) -> str:
+    """A sweep execution's parent run; with `space`, the resolved sweep artifact declaring it."""
     tags = {
         "textsweep.sweep": name,
         "textsweep.role": "sweep",
         "textsweep.question": "How many LSTM units?",
         "textsweep.objective": "val_accuracy",
+        "textsweep.config_hash": config_hash,
+        "textsweep.state": "finished" if status == "FINISHED" else "interrupted",
     }
     run = client.create_run(exp, start_time=start, tags=tags, run_name=name)
-    params = {"objective": "val_accuracy", "tuner.algorithm": "grid"}
+    params = {"objective": "val_accuracy", "tuner.algorithm": "grid", "dataset.format": "imdb"}
     params["tuner.executions_per_trial"] = str(executions)
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
-    client.set_terminated(run.info.run_id)
+    if space is not None:
+        resolved = {"sweep": {"name": name}, "search_space": {"hyperparameters": space}}
+        client.log_text(run.info.run_id, json.dumps(resolved), "sweep/resolved.json")
+    client.set_terminated(run.info.run_id, status=status)
     return run.info.run_id
 
 
@@ -202,18 +216,23 @@ def test_report_json_matches_a_recomputation_from_mlflow(grid: Grid) -> None:
         64: True,
     }
     assert (units["recommended"], grid.report.rows[0].name) == (32, "lstm_units")
-    assert units["importance"] > data["hyperparameters"]["dropout"]["importance"]
+    importance = data["importance"]
+    assert importance["method"].startswith("functional ANOVA")
+    assert importance["values"]["lstm_units"] > importance["values"]["dropout"]
 
 
 def test_report_files_are_written_and_logged_to_the_parent_run(grid: Grid) -> None:
     client, parent, report = grid.client, grid.parent, grid.report
     assert {"report.md", "report.html", "report.json"} <= {p.name for p in grid.out.iterdir()}
     html = (grid.out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') == 5
     logged = {Path(f.path).name for f in client.list_artifacts(parent, "report")}
     assert {"report.md", "report.html", "report.json", "effects.png"} <= logged
     note = client.get_run(parent).data.tags["mlflow.note.content"]
-    assert report.answer[0] in note and report.answer[0].startswith("lstm_units: 32 (val_accuracy")
+    assert report.answer[0] in note and report.answer[0].startswith(
+        "How many LSTM units? the best configuration was lstm_units=64, dropout="
+    )
+    assert report.answer[1].startswith("lstm_units: 32 (val_accuracy")
     assert report.answer[0] in report.answer_text()
 
 
@@ -286,3 +305,153 @@ def test_a_sweep_file_names_the_sweep_its_experiment_and_its_store(tmp_path: Pat
     )
     assert resolve_sweep(str(path), None) == ("units", "lstm-units", "sqlite:///elsewhere.db")
     assert resolve_sweep("units", None) == ("units", None, "sqlite:///mlruns/mlflow.db")
+
+
+UNITS_SPACE = {
+    "model": {"type": "fixed", "value": "embedding_lstm"},
+    "lstm_units": {"type": "choice", "values": [16, 32, 64]},
+    "dense_layers": {"type": "fixed", "value": 1},
+}
+
+
+def one_way(
+    client: MlflowClient,
+    exp: str,
+    name: str,
+    effect: dict[int, float],
+    status: str = "FINISHED",
+    config_hash: str = "h1",
+    start: int | None = None,
+    executions: int = 2,
+) -> str:
+    """A one-way sweep over lstm_units, `executions` executions per value, spread of 0.002."""
+    parent = parent_run(client, exp, name, executions, start, status, config_hash, UNITS_SPACE)
+    for trial, (units, base) in enumerate(effect.items()):
+        objectives = [base + 0.002 * (i - (executions - 1) / 2) for i in range(executions)]
+        hp = {"lstm_units": str(units), "dense_layers": str(1 + trial % 2)}
+        trial_run(client, exp, parent, trial, hp, objectives, units * 1000.0)
+    return parent
+
+
+def test_the_latest_finished_execution_is_reported_not_a_newer_interrupted_one(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    done = one_way(client, exp, "u", {16: 0.80, 32: 0.86}, start=1_000)
+    killed = one_way(client, exp, "u", {16: 0.90, 32: 0.70}, status="KILLED", start=2_000)
+    records = load_records(uri, "u")
+    assert (records.parent_run_id, records.warnings) == (done, ())
+    assert killed in records.notes[0]
+
+
+def test_an_interrupted_execution_is_reported_only_with_a_warning_everywhere(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    killed = one_way(client, exp, "u", {16: 0.80, 32: 0.86}, status="KILLED")
+    report = make_report("u", uri, tmp_path / "out")
+    warning = f"WARNING: execution {killed} did not finish (status KILLED, state interrupted)"
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    markdown = (tmp_path / "out" / "report.md").read_text().split("\n\n")
+    note = client.get_run(killed).data.tags["mlflow.note.content"]
+    assert report.answer_text().startswith(warning) and markdown[1].startswith(warning)
+    assert data["warnings"][0].startswith(warning) and note.startswith(f"**{warning}")
+    assert "textsweep run sweeps/u.yaml --resume" in data["warnings"][0]
+
+
+def test_run_id_picks_an_execution_and_must_be_a_sweep_execution(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    first = one_way(client, exp, "u", {16: 0.80, 32: 0.86}, start=1_000)
+    one_way(client, exp, "u", {16: 0.80, 32: 0.86}, start=2_000)
+    assert load_records(uri, "u", parent_run_id=first).parent_run_id == first
+    trial = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{first}'")[0]
+    with pytest.raises(UserError, match=r"--run-id: MLflow run \w+ is not a sweep execution"):
+        load_records(uri, "u", parent_run_id=trial.info.run_id)
+
+
+def test_pool_reads_every_finished_execution_of_the_same_definition(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    a = one_way(client, exp, "u", {16: 0.80, 32: 0.86}, start=1_000)
+    one_way(client, exp, "u", {16: 0.80, 32: 0.86}, start=2_000, config_hash="other")
+    one_way(client, exp, "u", {16: 0.80, 32: 0.86}, start=3_000, status="KILLED")
+    b = one_way(client, exp, "u", {16: 0.81, 32: 0.87}, start=4_000)
+    records = load_records(uri, "u", pool=True)
+    assert (records.parent_run_ids, len(records.usable())) == ((b, a), 8)
+    values = build_report(records).json["hyperparameters"]["lstm_units"]["values"]
+    assert [(v["value"], v["n"]) for v in values] == [(16, 4), (32, 4)]
+
+
+def test_one_way_answer_links_the_best_trial_and_matches_mlflow(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = one_way(client, exp, "u", {16: 0.80, 32: 0.866, 64: 0.867}, executions=3)
+    data = make_report("u", uri, tmp_path / "out").json
+    truth = executions_from_mlflow(client, parent)
+    assert list(data["hyperparameters"]) == ["lstm_units"]  # dense_layers: fixed in the space
+    trial_means = {}
+    for r in truth:
+        trial_means.setdefault(r["lstm_units"], []).append(r["objective"])
+    means = sorted(float(np.mean(v)) for v in trial_means.values())
+    expected = [np.mean([max(c) for c in combinations(means, k)]) for k in (1, 2, 3)]
+    assert [p["mean"] for p in data["expected_max"]] == pytest.approx(expected)
+    best_trial = client.search_runs(
+        [exp], f"tags.`mlflow.parentRunId` = '{parent}' and params.lstm_units = '64'"
+    )[0]
+    answer = data["answer"]
+    assert answer["best_run_url"] == (
+        f"http://127.0.0.1:5000/#/experiments/{exp}/runs/{best_trial.info.run_id}"
+    )
+    assert (answer["recommended"], answer["status"]) == ({"lstm_units": 32}, "tied")
+    assert answer["sentence"].startswith("How many LSTM units? lstm_units = 32: val_accuracy")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert f'<a href="{answer["best_run_url"]}">' in html
+
+
+def test_cli_report_takes_run_id_and_pool(
+    tmp_path: Path, empty_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textsweep.cli import main
+
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    first = one_way(client, exp, "u", {16: 0.80, 32: 0.86})
+    args = ["report", "u", "--tracking-uri", uri, "--out", str(tmp_path / "o"), "--pool"]
+    assert main([*args, "--run-id", first]) == 0
+    assert "How many LSTM units? lstm_units = 32" in capsys.readouterr().out
+
+
+def test_the_report_says_how_adaptive_repeats_ended(tmp_path: Path, empty_db: Path) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = one_way(client, exp, "u", {16: 0.80, 32: 0.86}, executions=3)
+    client.set_tag(parent, "textsweep.repeats", "budget")
+    records = load_records(uri, "u")
+    sentence = build_report(records).answer[0]
+    assert "Adaptive repeats ended with the budget spent" in sentence
+
+
+def test_racing_repeats_of_one_configuration_are_pooled_into_one_sample(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = parent_run(client, exp, "u", 1, space=UNITS_SPACE)
+    for trial, (units, objective) in enumerate(
+        [(16, 0.80), (32, 0.86), (16, 0.81), (32, 0.87), (32, 0.865)]
+    ):
+        trial_run(client, exp, parent, trial, {"lstm_units": str(units)}, [objective], 1.0)
+    report = build_report(load_records(uri, "u"))
+    assert [(t.hyperparameters["lstm_units"], t.n) for t in report.summary.ranked_trials] == [
+        (32, 3),
+        (16, 2),
+    ]

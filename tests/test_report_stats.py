@@ -6,16 +6,17 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from textsweep.report import build_report
+from textsweep.report.answer import answer
 from textsweep.report.binning import group_by
-from textsweep.report.inference import compare, holm, interval, omega_squared
+from textsweep.report.expected_max import expected_max_curve
+from textsweep.report.inference import holm, interval, omega_squared, probability_best, welch
 from textsweep.report.records import Execution, SweepRecords, Value, parse_param
-from textsweep.report.stats import (
-    hyperparameter_stats,
-    summarize,
-)
+from textsweep.report.stats import Verdict, decide, hyperparameter_stats
+from textsweep.report.summary import summarize
 
 NOISE = (-0.004, 0.0, 0.004)
 
@@ -41,10 +42,17 @@ def execution(
         train_seconds=seconds,
         params_count=params,
         status=status,
+        trial_run_id=f"trial-run-{trial}",
     )
 
 
-def sweep(executions: list[Execution], objective: str = "val_accuracy") -> SweepRecords:
+def sweep(
+    executions: list[Execution],
+    objective: str = "val_accuracy",
+    algorithm: str = "grid",
+    declared: tuple[str, ...] | None = None,
+    dataset_format: str = "",
+) -> SweepRecords:
     return SweepRecords(
         sweep="s",
         question="q?",
@@ -53,6 +61,11 @@ def sweep(executions: list[Execution], objective: str = "val_accuracy") -> Sweep
         parent_run_id="p",
         experiment_id="1",
         executions=tuple(executions),
+        algorithm=algorithm,
+        declared=declared,
+        dataset_format=dataset_format,
+        tracking_uri="sqlite:///mlruns/mlflow.db",
+        sweep_ref="sweeps/s.yaml",
     )
 
 
@@ -118,10 +131,9 @@ def test_recommendation_is_the_cheapest_value_within_noise() -> None:
     assert by_name(sweep(grid()))["lstm_units"].recommended == 32
 
 
-def test_hyperparameter_without_effect_has_zero_importance_and_all_values_tie() -> None:
+def test_hyperparameter_without_effect_ties_all_its_values() -> None:
     dropout = by_name(sweep(grid()))["dropout"]
-    assert dropout.importance == 0.0
-    assert all(v.indistinguishable_from_best for v in dropout.values)
+    assert sorted(v.verdict for v in dropout.values) == [Verdict.BEST, Verdict.TIED]
 
 
 def test_group_means_cover_all_executions_with_unequal_group_sizes() -> None:
@@ -134,16 +146,14 @@ def test_group_means_cover_all_executions_with_unequal_group_sizes() -> None:
     ]
 
 
-def test_single_observation_is_tested_against_the_pooled_variance() -> None:
+def test_a_value_with_one_execution_is_not_enough_to_tell() -> None:
     runs = [execution(1, 0.85 + d, index=i, lstm_units=64) for i, d in enumerate(NOISE)]
     runs += [execution(2, 0.80 + d, index=i, lstm_units=32) for i, d in enumerate(NOISE)]
-    runs += [execution(3, 0.849, lstm_units=16), execution(4, 0.70, lstm_units=8)]
-    values = {v.value: v for v in by_name(sweep(runs))["lstm_units"].values}
-    assert values[16].objective.low is None
-    assert (values[16].indistinguishable_from_best, values[8].indistinguishable_from_best) == (
-        True,
-        False,
-    )
+    runs += [execution(3, 0.70, lstm_units=16)]
+    row = by_name(sweep(runs))["lstm_units"]
+    verdicts = {v.value: v.verdict for v in row.values}
+    assert verdicts == {16: Verdict.UNKNOWN, 32: Verdict.WORSE, 64: Verdict.BEST}
+    assert (row.enough, row.importance, row.values[0].objective.low) == (False, None, None)
 
 
 def test_failed_trials_are_ignored() -> None:
@@ -175,12 +185,13 @@ def test_continuous_values_are_cut_into_quantile_bins() -> None:
     assert groups[0].low == pytest.approx(1e-4) and groups[-1].high == pytest.approx(1e-2)
 
 
-def test_omega_squared_is_near_one_for_separated_groups() -> None:
-    assert omega_squared([[0.1, 0.11, 0.09], [0.9, 0.91, 0.89]]) > 0.99
+def test_omega_squared_is_near_one_for_separated_groups_and_none_without_replicates() -> None:
+    assert omega_squared([[0.1, 0.11, 0.09], [0.9, 0.91, 0.89]]) > 0.99  # type: ignore[operator]
+    assert omega_squared([[0.1], [0.9]]) is None
 
 
-def test_deterministic_runs_that_differ_are_distinguishable() -> None:
-    assert compare([0.8, 0.8], [0.9, 0.9], None) == 0.0
+def test_runs_without_variance_cannot_be_compared() -> None:
+    assert (welch([0.8, 0.8], [0.9, 0.9]), interval([0.8, 0.8]).low) == (None, None)
 
 
 def test_hyperparameters_that_always_change_together_are_flagged_as_confounded() -> None:
@@ -200,7 +211,139 @@ def test_a_sweep_whose_trials_all_failed_still_renders(tmp_path: Path) -> None:
     runs = [execution(1, math.nan, status="FAILED", lstm_units=16)]
     report = build_report(sweep(runs), tmp_path)
     data = json.loads((tmp_path / "report.json").read_text())
-    assert (data["hyperparameters"], report.answer) == (
+    assert (data["hyperparameters"], data["answer"]["status"], report.answer[0]) == (
         {},
-        ("no hyperparameter varied among the finished trials; nothing to compare",),
+        "no answer",
+        "q? No trial finished, so there is no answer yet.",
     )
+
+
+def test_decide_drops_the_clearly_worse_and_ties_the_close() -> None:
+    decision = decide({16: [0.80, 0.81, 0.79], 32: [0.864, 0.868, 0.872], 64: [0.87, 0.872, 0.868]})
+    assert (decision.best, dict(decision.verdicts), decision.decided) == (
+        64,
+        {16: Verdict.WORSE, 32: Verdict.TIED, 64: Verdict.BEST},
+        False,
+    )
+
+
+def test_decide_rejects_a_bad_direction() -> None:
+    with pytest.raises(ValueError, match="direction must be 'max' or 'min'; got 'up'"):
+        decide({1: [0.5]}, direction="up")
+
+
+def test_expected_max_is_the_without_replacement_estimator() -> None:
+    from itertools import combinations
+
+    scores = [0.80, 0.86, 0.84, 0.83, 0.85]
+    curve = expected_max_curve(scores)
+    for point in curve:
+        draws = [max(c) for c in combinations(scores, point.k)]
+        assert (point.mean, point.sd) == pytest.approx(
+            (float(np.mean(draws)), float(np.std(draws)))
+        )
+    assert (curve[0].mean, curve[-1].mean, curve[-1].sd) == pytest.approx((0.836, 0.86, 0.0))
+
+
+def test_expected_min_for_a_loss() -> None:
+    assert expected_max_curve([0.3, 0.5], direction="min")[1].mean == pytest.approx(0.3)
+
+
+def test_probability_best_is_seeded_and_needs_two_executions_per_value() -> None:
+    samples = {"a": [0.80, 0.81, 0.79], "b": [0.90, 0.91, 0.89]}
+    assert probability_best(samples) == {"a": 0.0, "b": 1.0}
+    assert probability_best({"a": [0.8], "b": [0.9, 0.91]}) is None
+
+
+def quickstart_like() -> SweepRecords:
+    """4 random trials x 1 execution over a joint space, as the quickstart runs."""
+    settings = [
+        ("multihot_dense", 16, 0.0, 0.001, None),
+        ("embedding_pool", 32, 0.3, 0.003, 32),
+        ("embedding_pool", 16, 0.3, 0.001, 64),
+        ("multihot_dense", 32, 0.0, 0.003, None),
+    ]
+    runs = []
+    for t, (model, units, dropout, lr, dim) in enumerate(settings):
+        hp: dict[str, Value] = {"model": model, "dense_units": units, "dropout": dropout}
+        hp |= {"learning_rate": lr, "dense_layers": 1 if model == "multihot_dense" else 2}
+        if dim is not None:
+            hp["embedding_dim"] = dim
+        runs.append(execution(t, 0.80 + 0.02 * t, **hp))
+    declared = ("model", "embedding_dim", "dense_units", "dropout", "learning_rate")
+    return sweep(runs, algorithm="random", declared=declared)
+
+
+def test_quickstart_like_sweep_makes_no_claim_without_variance() -> None:
+    records = quickstart_like()
+    rows = hyperparameter_stats(records)
+    summary = summarize(records)
+    said = answer(records, rows, summary)
+    assert {r.name for r in rows} == {
+        "model", "embedding_dim", "dense_units", "dropout", "learning_rate"
+    }  # fmt: skip
+    assert all(v.verdict is None and v.objective.low is None for r in rows for v in r.values)
+    assert all(r.importance is None and r.recommended is None for r in rows)
+    assert summary.importance is not None and summary.importance.values is None
+    assert said.status == "not enough executions"
+    assert "textsweep run sweeps/s.yaml --more 2" in said.sentence
+    assert "too few trials to rank 5 hyperparameters" in said.sentence
+
+
+def test_a_family_default_that_changes_with_model_is_not_varied() -> None:
+    names = [r.name for r in hyperparameter_stats(quickstart_like())]
+    assert "dense_layers" not in names
+
+
+def test_joint_search_ranks_by_fanova_not_marginal_means() -> None:
+    runs = []
+    for t in range(12):
+        units, dropout = (16, 32, 64)[t % 3], (0.0, 0.2, 0.4, 0.5)[t % 4]
+        runs.append(execution(t, 0.70 + 0.003 * units + 0.001 * dropout, lstm_units=units,
+                              dropout=dropout))  # fmt: skip
+    summary = summarize(sweep(runs, algorithm="random"))
+    assert summary.importance is not None and summary.importance.values is not None
+    assert list(summary.importance.values)[0] == "lstm_units"
+
+
+def test_size_like_setting_recommends_the_cheapest_tied_value_and_links_the_best_run() -> None:
+    runs = [
+        execution(u, base + d, params=u * 100.0, index=i, lstm_units=u, model="embedding_lstm")
+        for u, base in ((16, 0.80), (32, 0.867), (64, 0.870))
+        for i, d in enumerate(NOISE)
+    ]
+    records = sweep(runs)
+    said = answer(records, hyperparameter_stats(records), summarize(records))
+    assert said.recommended == {"lstm_units": 32}
+    assert "lstm_units = 32" in said.sentence and "within embedding_lstm" in said.sentence
+    assert said.best_run_url == "http://127.0.0.1:5000/#/experiments/1/runs/trial-run-64"
+
+
+def test_other_settings_recommend_the_best_mean_with_its_ties() -> None:
+    runs = [
+        execution(t, base + d, index=i, dropout=rate)
+        for t, (rate, base) in enumerate(((0.0, 0.867), (0.2, 0.870), (0.5, 0.80)))
+        for i, d in enumerate(NOISE)
+    ]
+    records = sweep(runs)
+    said = answer(records, hyperparameter_stats(records), summarize(records))
+    assert (said.recommended, said.status) == ({"dropout": 0.2}, "tied")
+    assert "tied with it: 0.0; clearly worse: 0.5" in said.sentence
+
+
+def test_parameter_counts_are_not_compared_across_families() -> None:
+    runs = [
+        execution(t, 0.86 + d, params=p, seconds=s, index=i, embedding_dim=dim, model=model)
+        for t, (dim, model, p, s) in enumerate(
+            ((32, "embedding_lstm", 5000.0, 30.0), (64, "embedding_pool", 100.0, 60.0))
+        )
+        for i, d in enumerate(NOISE)
+    ]
+    row = by_name(sweep(runs, declared=("embedding_dim",)))["embedding_dim"]
+    assert (row.recommended, row.cheapest_by) == (32, "training time")
+
+
+def test_implausible_test_accuracy_on_imdb_is_flagged_as_a_leak() -> None:
+    runs = [execution(1, 0.97, lstm_units=16), execution(2, 0.85, lstm_units=32)]
+    leaks = summarize(sweep(runs, dataset_format="imdb")).leaks
+    assert [(leak.trial_id, leak.test_accuracy) for leak in leaks] == [("1", pytest.approx(0.96))]

@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-uri", help="MLflow tracking URI (default: the sweep's, else the project store)"
     )
     report.add_argument("--out", type=Path, help="folder for report.md/.html/.json")
+    report.add_argument(
+        "--run-id",
+        help="the sweep execution (parent run) to report on; default the latest finished one",
+    )
+    report.add_argument(
+        "--pool",
+        action="store_true",
+        help="pool every finished execution of the same sweep definition (same config hash)",
+    )
 
     embeddings = sub.add_parser("embeddings", help="word vectors for pretrained embeddings")
     embeddings_sub = _Subcommands(
@@ -280,7 +289,13 @@ def _warn_unused(sweep: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from textsweep.api import report
 
-    rep = report(args.sweep, tracking_uri=args.tracking_uri, out=args.out)
+    rep = report(
+        args.sweep,
+        tracking_uri=args.tracking_uri,
+        out=args.out,
+        run_id=args.run_id,
+        pool=args.pool,
+    )
     print(rep.answer_text())
     return EXIT_OK
 

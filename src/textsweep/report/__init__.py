@@ -1,8 +1,8 @@
 """Answer a sweep's question from what MLflow holds: statistics, plots, and three report files.
 
-    report = make_report("sweeps/lstm_units.yaml", None, None)
-    print("\\n".join(report.answer))        # one line per hyperparameter that varied
-    report.files                           # report.md, report.html, report.json (+ PNGs)
+    report = make_report("sweeps/lstm_units.yaml")
+    report.answer[0]      # one sentence answering the sweep's question, then one line per setting
+    report.files          # report.md, report.html, report.json (+ PNGs)
 
 The numbers come from `stats` (plain functions on `records`), the words from `render`, the
 figures from `plots`; this module only wires them together, writes the files and logs them to the
@@ -21,7 +21,9 @@ from textsweep.errors import UserError
 from textsweep.report.records import Execution, SweepRecords, load_records
 
 if TYPE_CHECKING:
-    from textsweep.report.stats import HyperparameterStats, Summary
+    from textsweep.report.answer import Answer
+    from textsweep.report.stats import HyperparameterStats
+    from textsweep.report.summary import Summary
 
 __all__ = [
     "Execution",
@@ -44,19 +46,24 @@ class Report:
     records: SweepRecords
     rows: tuple[HyperparameterStats, ...]
     summary: Summary
-    answer: tuple[str, ...]
+    answer: tuple[str, ...]  # the sentence answering the question, then one line per setting
     json: dict[str, Any]
     out_dir: Path | None
     files: tuple[Path, ...]
     logged_to: str | None = None  # the parent run the files were logged to
     not_logged: str | None = None  # why they could not be (a read-only tracking store)
+    verdict: Answer | None = None  # the opening sentence, its rule, status and settle command
 
     def answer_text(self) -> str:
         """What the terminal prints: the question, one line per hyperparameter, where to look."""
         from textsweep.report.render import count
 
-        lines = [self.records.question] if self.records.question else []
-        lines += list(self.answer)
+        lines = list(self.records.warnings) + list(self.answer)
+        lines += [
+            f"likely leak: trial {leak.trial_id} has test accuracy {leak.test_accuracy:.3f}, "
+            f"above the {leak.threshold:.2f} plausible without pretrained vectors"
+            for leak in self.summary.leaks
+        ]
         s = self.summary
         lines.append(
             f"(± is the 95% CI half-width; {count(s.usable_executions, 'execution')} of "
@@ -76,18 +83,22 @@ class Report:
 def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     """Compute everything from records; with `out_dir`, also draw and write the files."""
     from textsweep.report import render
-    from textsweep.report.stats import hyperparameter_stats, summarize
+    from textsweep.report.answer import answer as answer_of
+    from textsweep.report.report_json import to_json
+    from textsweep.report.stats import hyperparameter_stats
+    from textsweep.report.summary import by_importance, summarize
 
-    rows = hyperparameter_stats(records)
     summary = summarize(records)
-    answer = render.answer_lines(records, rows)
-    data = render.to_json(records, rows, summary)
+    rows = by_importance(hyperparameter_stats(records), summary)
+    verdict = answer_of(records, rows, summary)
+    answer = [verdict.sentence, *render.answer_lines(records, rows)]
+    data = to_json(records, rows, summary, verdict)
     files: list[Path] = []
     if out_dir is not None:
         from textsweep.report.plots import draw_all
 
         figures = draw_all(records, rows, summary)
-        doc = render.blocks(records, rows, summary, figures)
+        doc = render.blocks(records, rows, summary, verdict, figures)
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, png in figures.items():
             (out_dir / name).write_bytes(png)
@@ -108,6 +119,7 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
         json=data,
         out_dir=out_dir,
         files=tuple(files),
+        verdict=verdict,
     )
 
 
@@ -129,7 +141,11 @@ def resolve_sweep(sweep_ref: str, tracking_uri: str | None) -> tuple[str, str | 
 
 
 def make_report(
-    sweep_ref: str, tracking_uri: str | None = None, out_dir: Path | None = None
+    sweep_ref: str,
+    tracking_uri: str | None = None,
+    out_dir: Path | None = None,
+    run_id: str | None = None,
+    pool: bool = False,
 ) -> Report:
     """Report on a sweep: write the files to `out_dir` and log them to the sweep's parent run.
 
@@ -138,6 +154,9 @@ def make_report(
             bare sweep name.
         tracking_uri: overrides the sweep file's `tracking.uri`; default `sqlite:///mlruns/mlflow.db`.
         out_dir: where the files go; default `reports/<sweep name>/`.
+        run_id: the sweep execution (parent run) to report on; default the latest finished one,
+            else the latest one, with a warning.
+        pool: also pool every finished execution with the same sweep definition (config hash).
 
     Raises:
         UserError: the sweep file is invalid, or MLflow holds no runs of the sweep.
@@ -149,7 +168,9 @@ def make_report(
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
     server.prepare_client(uri)
-    records = load_records(uri, name, experiment=experiment)
+    ref = sweep_ref if sweep_ref.endswith((".yaml", ".yml")) else f"sweeps/{name}.yaml"
+    records = load_records(uri, name, experiment=experiment, parent_run_id=run_id, pool=pool,
+                           sweep_ref=ref)  # fmt: skip
     out = Path(out_dir or Path("reports") / records.sweep)
     try:
         report = build_report(records, out)
@@ -160,10 +181,11 @@ def make_report(
             source="--out",
         ) from None
     client = MlflowClient(tracking_uri=uri)
+    assert report.verdict is not None
     try:
         for path in report.files:
             client.log_artifact(records.parent_run_id, str(path), artifact_path=ARTIFACT_DIR)
-        note = render.answer_note(records, list(report.rows))
+        note = render.answer_note(records, list(report.rows), report.verdict)
         client.set_tag(records.parent_run_id, TAG_NOTE, note)
     except Exception as e:  # a read-only store: the report stands without its copy in MLflow
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__

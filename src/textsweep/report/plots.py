@@ -11,14 +11,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from textsweep.report.binning import is_log_like, sort_values
+from textsweep.report.expected_max import ExpectedMax
 from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import HyperparameterStats, Summary
+from textsweep.report.stats import HyperparameterStats
+from textsweep.report.summary import Summary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 TOP_TRIALS = 5
-GOOD, WORSE, BEST = "#1f77b4", "#d62728", "#2ca02c"
+GOOD, WORSE, BEST, GREY = "#1f77b4", "#d62728", "#2ca02c", "#7f7f7f"
 
 
 def label(value: Value, low: float | None = None, high: float | None = None) -> str:
@@ -46,7 +48,27 @@ def draw_all(
         e.best_val_accuracy is not None and e.test_accuracy is not None for e in records.usable()
     ):
         figures["val_vs_test.png"] = val_vs_test(records)
+    if len(summary.expected_max) >= 2:
+        figures["expected_max.png"] = expected_max(summary.expected_max, records.objective)
     return figures
+
+
+def expected_max(points: Sequence[ExpectedMax], objective: str) -> bytes:
+    """The expected best score of k trials with a ±1 sd band (the data: `Summary.expected_max`)."""
+    fig = _figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ks = [p.k for p in points]
+    means = [p.mean for p in points]
+    ax.fill_between(
+        ks, [p.mean - p.sd for p in points], [p.mean + p.sd for p in points], alpha=0.25
+    )
+    ax.plot(ks, means, "o-")
+    ax.set_xlabel("number of trials")
+    ax.xaxis.set_major_locator(_integer_ticks())
+    ax.set_ylabel(f"expected best {objective}")
+    ax.set_title("Expected best score vs trials (Tang et al. 2020 estimator, ±1 sd)", fontsize=10)
+    ax.grid(alpha=0.3)
+    return _png(fig)
 
 
 def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
@@ -58,7 +80,8 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, row in zip(axes.flat, rows, strict=False):
         for x, v in enumerate(row.values):
-            color = BEST if v.is_best else (GOOD if v.indistinguishable_from_best else WORSE)
+            same = v.indistinguishable_from_best
+            color = BEST if v.is_best else (WORSE if same is False else (GOOD if same else GREY))
             mean = v.objective.mean
             if v.objective.low is not None and v.objective.high is not None and mean is not None:
                 err = [[mean - v.objective.low], [v.objective.high - mean]]
@@ -68,14 +91,15 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
         ax.set_xlim(-0.5, len(row.values) - 0.5)
         ax.set_xticks(range(len(row.values)))
         ax.set_xticklabels([label(v.value, v.low, v.high) for v in row.values], rotation=30)
-        ax.set_title(f"{row.name} (importance {row.importance:.2f})", fontsize=10)
+        importance = "" if row.importance is None else f" (ω² {row.importance:.2f})"
+        ax.set_title(f"{row.name}{importance}", fontsize=10)
         ax.set_ylabel(objective)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
     fig.suptitle(
-        "Effect of each hyperparameter: mean and 95% CI (hollow: one execution, no interval);\n"
-        "green best, blue within noise of the best, red worse",
+        "Effect of each hyperparameter: mean and 95% CI (hollow: no interval);\n"
+        "green best, blue tied with the best, red worse, grey not enough executions or not compared",
         fontsize=10,
     )
     return _png(fig)

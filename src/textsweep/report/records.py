@@ -2,7 +2,8 @@
 
 A record is one *execution*: one training of one trial's hyperparameters with one seed. A trial with
 `executions_per_trial: k > 1` gives k records (its nested execution runs); a trial without execution
-runs gives one record (the trial run itself).
+runs gives one record (the trial run itself). Which sweep execution (parent run) is read, or which
+are pooled, is `parents`' choice.
 
     records = load_records("sqlite:///mlruns/mlflow.db", "lstm-units")
     [e.objective for e in records.usable()]
@@ -10,8 +11,10 @@ runs gives one record (the trial run itself).
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,8 @@ HYPERPARAMETERS = (
     "learning_rate",
     "optimizer",
     "batch_size",
+    "ngrams",
+    "bag_mode",
 )
 TAG_QUESTION = "textsweep.question"
 TAG_OBJECTIVE = "textsweep.objective"
@@ -67,6 +72,7 @@ class Execution:
     params_count: float | None
     status: str
     history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    trial_run_id: str = ""  # the trial's MLflow run (`run_id` is the execution's own run)
 
     @property
     def usable(self) -> bool:
@@ -87,6 +93,16 @@ class SweepRecords:
     parent_run_id: str
     experiment_id: str
     executions: tuple[Execution, ...]
+    parent_run_ids: tuple[str, ...] = ()  # every execution read (more than one when pooled)
+    warnings: tuple[str, ...] = ()  # said at the top of every output (an unfinished execution)
+    notes: tuple[str, ...] = ()
+    algorithm: str = ""  # tuner.algorithm
+    executions_per_trial: int = 1
+    declared: tuple[str, ...] | None = None  # may vary per the search space; None: unknown
+    dataset_format: str = ""
+    tracking_uri: str = ""
+    sweep_ref: str = ""  # how the user named the sweep (a file or a name), for commands we print
+    racing: str = ""  # how adaptive repeats ended (`decided` or `budget`), when the sweep raced
 
     def usable(self) -> list[Execution]:
         return [e for e in self.executions if e.usable]
@@ -115,21 +131,26 @@ def load_records(
     sweep_name: str,
     experiment: str | None = None,
     parent_run_id: str | None = None,
+    pool: bool = False,
+    sweep_ref: str = "",
 ) -> SweepRecords:
-    """Read the newest parent run of `sweep_name` (or `parent_run_id`) and all its trials.
+    """Read a sweep's execution (see `parents.choose_parents`) and all its trials.
 
     Args:
         tracking_uri: the MLflow tracking URI, e.g. `sqlite:///mlruns/mlflow.db`.
         sweep_name: the sweep's `name:`.
         experiment: the experiment name when the sweep sets `tracking.experiment`; default: the
             sweep name.
-        parent_run_id: report on this sweep execution instead of the newest one.
+        parent_run_id: report on this sweep execution instead of the latest finished one.
+        pool: also read every finished execution of the same sweep definition.
+        sweep_ref: the sweep file or name as the user gave it (for the commands we print).
 
     Raises:
         UserError: no experiment, no parent run or no trial runs for the sweep.
     """
-    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
+
+    from textsweep.report.parents import choose_parents
 
     if not _NAME.fullmatch(sweep_name):
         raise UserError(
@@ -139,51 +160,94 @@ def load_records(
         )
     _check_store(tracking_uri, sweep_name)
     client = MlflowClient(tracking_uri=tracking_uri)
-    if parent_run_id is not None:
-        try:
-            parent = client.get_run(parent_run_id)
-        except MlflowException as e:
-            raise UserError(
-                f"no MLflow run {parent_run_id} at {tracking_uri} ({e.message})"
-            ) from None
-    else:
-        parent = _newest_parent(client, tracking_uri, sweep_name, experiment)
-    experiment_id = parent.info.experiment_id
+    chosen = choose_parents(
+        client, tracking_uri, sweep_name, experiment, parent_run_id, pool, sweep_ref or None
+    )
+    parent = chosen.parents[0]
     objective = (
         parent.data.tags.get(TAG_OBJECTIVE) or parent.data.params.get("objective") or "val_accuracy"
     )
-    trials = _search(
-        client, experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'"
-    )
-    trials = [t for t in trials if t.data.tags.get(tracking.TAG_ROLE) == tracking.Role.TRIAL]
-    if not trials:
+    declared = _declared(client, parent.info.run_id)
+    names = tuple(declared) if declared is not None else HYPERPARAMETERS
+    executions: list[Execution] = []
+    for run in chosen.parents:
+        tag = f"@{run.info.run_id[:8]}" if len(chosen.parents) > 1 else ""
+        executions += _trials_of(client, run, objective, names, tag)
+    if not executions:
         raise UserError(
             f"the sweep '{sweep_name}' has no trial runs in MLflow at {tracking_uri} (parent run "
             f"{parent.info.run_id}); run it with `textsweep run sweeps/{sweep_name}.yaml` and "
             "report again",
             source=sweep_name,
         )
-    trial_ids = {t.info.run_id for t in trials}
-    by_trial: dict[str, list[Run]] = {}
-    role_filter = f"tags.`{tracking.TAG_ROLE}` = '{tracking.Role.EXECUTION}'"
-    for run in _search(client, experiment_id, role_filter):
-        owner = run.data.tags.get(tracking.TAG_PARENT, "")
-        if owner in trial_ids:
-            by_trial.setdefault(owner, []).append(run)
-    executions: list[Execution] = []
-    for trial in sorted(trials, key=_trial_sort_key):
-        executions.extend(
-            _executions_of(client, trial, by_trial.get(trial.info.run_id, []), objective)
-        )
+    params = parent.data.params
     return SweepRecords(
         sweep=parent.data.tags.get(tracking.TAG_SWEEP, sweep_name),
         question=parent.data.tags.get(TAG_QUESTION, ""),
         objective=objective,
         direction=direction_of(objective),
         parent_run_id=parent.info.run_id,
-        experiment_id=experiment_id,
+        experiment_id=parent.info.experiment_id,
         executions=tuple(executions),
+        parent_run_ids=tuple(p.info.run_id for p in chosen.parents),
+        warnings=chosen.warnings,
+        notes=chosen.notes,
+        algorithm=params.get("tuner.algorithm", ""),
+        executions_per_trial=int(params.get("tuner.executions_per_trial", "1") or 1),
+        declared=None if declared is None else tuple(n for n, v in declared.items() if v),
+        dataset_format=params.get("dataset.format", ""),
+        tracking_uri=tracking_uri,
+        sweep_ref=sweep_ref or f"sweeps/{sweep_name}.yaml",
+        racing=parent.data.tags.get(tracking.TAG_REPEATS, ""),
     )
+
+
+def _trials_of(
+    client: MlflowClient, parent: Run, objective: str, names: tuple[str, ...], tag: str
+) -> list[Execution]:
+    experiment_id = parent.info.experiment_id
+    trials = _search(
+        client, experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'"
+    )
+    trials = [t for t in trials if t.data.tags.get(tracking.TAG_ROLE) == tracking.Role.TRIAL]
+    trial_ids = {t.info.run_id for t in trials}
+    by_trial: dict[str, list[Run]] = {}
+    if trials:
+        role_filter = f"tags.`{tracking.TAG_ROLE}` = '{tracking.Role.EXECUTION}'"
+        for run in _search(client, experiment_id, role_filter):
+            owner = run.data.tags.get(tracking.TAG_PARENT, "")
+            if owner in trial_ids:
+                by_trial.setdefault(owner, []).append(run)
+    executions: list[Execution] = []
+    for trial in sorted(trials, key=_trial_sort_key):
+        children = by_trial.get(trial.info.run_id, [])
+        executions.extend(_executions_of(client, trial, children, objective, names, tag))
+    return executions
+
+
+def _declared(client: MlflowClient, parent_run_id: str) -> dict[str, bool] | None:
+    """Hyperparameter -> whether it may vary, from the parent's resolved sweep (None: none held)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(parent_run_id, tracking.RESOLVED_ARTIFACT, tmp)
+            resolved = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (MlflowException, OSError, ValueError):
+        return None
+    specs = (resolved.get("search_space") or {}).get("hyperparameters") or {}
+    return {name: _may_vary(spec) for name, spec in specs.items()}
+
+
+def _may_vary(spec: Mapping[str, Any]) -> bool:
+    kind = spec.get("type")
+    if kind == "boolean":
+        return True
+    if kind == "choice":
+        return len(spec.get("values") or []) > 1
+    if kind in ("int", "float"):
+        return bool(spec.get("min") != spec.get("max"))
+    return False
 
 
 def _check_store(tracking_uri: str, sweep_name: str) -> None:
@@ -198,35 +262,6 @@ def _check_store(tracking_uri: str, sweep_name: str) -> None:
             "pass --tracking-uri where it ran",
             source=sweep_name,
         )
-
-
-def _newest_parent(
-    client: MlflowClient, tracking_uri: str, sweep_name: str, experiment: str | None
-) -> Run:
-    how = (
-        f"run it first with `textsweep run sweeps/{sweep_name}.yaml` "
-        "(or pass --tracking-uri where it ran)"
-    )
-    exp = client.get_experiment_by_name(experiment or sweep_name)
-    if exp is not None:
-        experiment_ids = [exp.experiment_id]
-    else:  # a bare name whose sweep file set tracking.experiment: look in every experiment
-        experiment_ids = [e.experiment_id for e in client.search_experiments()]
-    sweep_filter = (
-        f"tags.`{tracking.TAG_SWEEP}` = '{sweep_name}' "
-        f"and tags.`{tracking.TAG_ROLE}` = '{tracking.Role.SWEEP}'"
-    )
-    parents = (
-        client.search_runs(experiment_ids, sweep_filter, order_by=["attributes.start_time DESC"])
-        if experiment_ids
-        else []
-    )
-    if not parents:
-        raise UserError(
-            f"no runs of the sweep '{sweep_name}' in MLflow at {tracking_uri}; {how}",
-            source=sweep_name,
-        )
-    return parents[0]
 
 
 def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
@@ -248,16 +283,19 @@ def _trial_sort_key(run: Run) -> tuple[int, str]:
 
 
 def _executions_of(
-    client: MlflowClient, trial: Run, children: list[Run], objective: str
+    client: MlflowClient,
+    trial: Run,
+    children: list[Run],
+    objective: str,
+    names: tuple[str, ...],
+    tag: str,
 ) -> list[Execution]:
     hyperparameters = {
-        name: parse_param(trial.data.params[name])
-        for name in HYPERPARAMETERS
-        if name in trial.data.params
+        name: parse_param(trial.data.params[name]) for name in names if name in trial.data.params
     }
     trial_id = (
         trial.data.tags.get(tracking.TAG_TRIAL_ID) or trial.info.run_name or trial.info.run_id
-    )
+    ) + tag
     if not children:
         return [_execution(client, trial, trial, trial_id, 0, hyperparameters, objective)]
     children.sort(key=lambda r: int(r.data.tags.get(tracking.TAG_EXECUTION, "0") or 0))
@@ -300,6 +338,7 @@ def _execution(
         params_count=metrics.get("params_count"),
         status=status,
         history=history,
+        trial_run_id=trial.info.run_id,
     )
 
 

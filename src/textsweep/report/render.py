@@ -1,99 +1,26 @@
-"""Turn computed rows into the report's words: report.json, the short answer, Markdown and HTML.
+"""Turn computed rows into the report's words: the short answer, Markdown and HTML.
 
 Markdown and HTML are rendered from one list of blocks, so they always say the same thing.
 
     answer_lines(records, rows)[0]
-    # 'lstm_units: 64 (val_accuracy 0.871 ± 0.004); 32 and 128 are within noise; 16 is worse'
+    # 'lstm_units: 64 (val_accuracy 0.871 ± 0.004 (n=3)); tied: 32 and 128; worse: 16'
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from textsweep.report.answer import Answer, score
 from textsweep.report.plots import label
-from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import METHODS, HyperparameterStats, Summary, ValueStats
+from textsweep.report.records import SweepRecords
+from textsweep.report.stats import METHODS, HyperparameterStats, ValueStats
+from textsweep.report.summary import Summary
 
 Block = tuple[Any, ...]
-
-
-def to_json(
-    records: SweepRecords, rows: Sequence[HyperparameterStats], summary: Summary
-) -> dict[str, Any]:
-    """The report.json contract (plus question, counts, best trial and methods); no NaN anywhere."""
-    best = summary.ranked_trials[0] if summary.ranked_trials else None
-    return {
-        "sweep": records.sweep,
-        "objective": records.objective,
-        "direction": records.direction,
-        "question": records.question,
-        "parent_run_id": records.parent_run_id,
-        "counts": {
-            "trials": summary.trials,
-            "failed_trials": summary.failed_trials,
-            "executions": summary.executions,
-            "usable_executions": summary.usable_executions,
-        },
-        "best_trial": None
-        if best is None
-        else {
-            "trial_id": best.trial_id,
-            "n": best.n,
-            "mean": _num(best.objective_mean),
-            "test_accuracy_mean": _num(best.test_accuracy_mean),
-            "hyperparameters": {k: _value(v) for k, v in best.hyperparameters.items()},
-        },
-        "methods": METHODS,
-        "hyperparameters": {row.name: _row_json(row) for row in rows},
-    }
-
-
-def _row_json(row: HyperparameterStats) -> dict[str, Any]:
-    return {
-        "importance": _num(row.importance),
-        "recommended": _value(row.recommended),
-        "best": _value(row.best),
-        "binned": row.binned,
-        "confounded_with": list(row.confounded_with),
-        "values": [
-            {
-                "value": _value(v.value),
-                "n": v.n,
-                "mean": _num(v.objective.mean),
-                "ci_low": _num(v.objective.low),
-                "ci_high": _num(v.objective.high),
-                "test_accuracy_mean": _num(v.test_accuracy.mean),
-                "test_accuracy_ci_low": _num(v.test_accuracy.low),
-                "test_accuracy_ci_high": _num(v.test_accuracy.high),
-                "train_seconds_mean": _num(v.train_seconds_mean),
-                "params_count_mean": _num(v.params_count_mean),
-                "p_value_holm": _num(v.p_value),
-                "indistinguishable_from_best": v.indistinguishable_from_best,
-                **({"range": [v.low, v.high]} if v.low is not None else {}),
-            }
-            for v in row.values
-        ],
-    }
-
-
-def _value(v: Value) -> Value:
-    # A hyperparameter logged as "nan" or "inf" must not make report.json invalid JSON.
-    return str(v) if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _score(v: ValueStats, objective: str) -> str:
-    mean = v.objective.mean
-    half = v.objective.half_width
-    spread = f" ± {half:.3f}" if half is not None else ", n=1, no interval"
-    return f"{objective} {mean:.3f}{spread}"
 
 
 def _names(values: Sequence[ValueStats]) -> str:
@@ -106,20 +33,32 @@ def _label(v: ValueStats) -> str:
 
 
 def answer_line(row: HyperparameterStats, objective: str) -> str:
-    """`lstm_units: 64 (val_accuracy 0.871 ± 0.004); 32 and 128 are within noise; 16 is worse`."""
-    chosen = next(v for v in row.values if v.value == row.recommended)
+    """`lstm_units: 32 (val_accuracy 0.867 ± 0.004 (n=3)); best 64 (...); tied: 128; worse: 16`."""
     best = next(v for v in row.values if v.is_best)
-    text = f"{row.name}: {_label(chosen)} ({_score(chosen, objective)})"
+    if not row.tested:
+        means = "; ".join(f"{_label(v)} {v.objective.mean:.3f} (n={v.n})" for v in row.values)
+        return (
+            f"{row.name}: marginal means {means} - not compared, other hyperparameters varied "
+            "with it (see importance)"
+        )
+    if not row.enough:
+        unknown = [v for v in row.values if v.verdict is not None and v.verdict.value == "unknown"]
+        return (
+            f"{row.name}: best mean {_label(best)} ({score(best.objective, objective)}); not enough "
+            f"executions to tell it from {_names(unknown)}"
+        )
+    chosen = next(v for v in row.values if v.value == row.recommended)
+    text = f"{row.name}: {_label(chosen)} ({score(chosen.objective, objective)})"
     if chosen is not best:
         text += (
-            f", the cheapest within noise of the best {_label(best)} ({_score(best, objective)})"
+            f", the cheapest tied with the best {_label(best)} ({score(best.objective, objective)})"
         )
     same = [v for v in row.values if v.indistinguishable_from_best and v not in (chosen, best)]
-    worse = [v for v in row.values if not v.indistinguishable_from_best]
+    worse = [v for v in row.values if v.indistinguishable_from_best is False]
     if same:
-        text += f"; {_names(same)} {'is' if len(same) == 1 else 'are'} within noise"
+        text += f"; tied: {_names(same)}"
     if worse:
-        text += f"; {_names(worse)} {'is' if len(worse) == 1 else 'are'} worse"
+        text += f"; worse: {_names(worse)}"
     if row.confounded_with:
         text += f" (confounded with {', '.join(row.confounded_with)}: same trials)"
     return text
@@ -131,37 +70,58 @@ def answer_lines(records: SweepRecords, rows: Sequence[HyperparameterStats]) -> 
     return [answer_line(row, records.objective) for row in rows]
 
 
-def answer_note(records: SweepRecords, rows: Sequence[HyperparameterStats]) -> str:
-    """The parent run's description: the question and the short answer."""
-    head = f"**{records.question}**\n\n" if records.question else ""
+def answer_note(records: SweepRecords, rows: Sequence[HyperparameterStats], answer: Answer) -> str:
+    """The parent run's description: warnings, the answer sentence and one line per setting."""
+    warn = "".join(f"**{w}**\n\n" for w in records.warnings)
     lines = "\n".join(f"- {line}" for line in answer_lines(records, rows))
-    return f"{head}{lines}\n\n(± is the 95% CI half-width; full report in the `report/` artifacts)"
+    return (
+        f"{warn}{answer.sentence}\n\n{lines}\n\n"
+        "(± is the 95% CI half-width; full report in the `report/` artifacts)"
+    )
 
 
 def blocks(
     records: SweepRecords,
     rows: Sequence[HyperparameterStats],
     summary: Summary,
+    answer: Answer,
     figures: Mapping[str, bytes],
 ) -> list[Block]:
-    """The report as a list of ("h1"|"h2"|"p"|"ul"|"table"|"img", ...) blocks."""
+    """The report as a list of ("h1"|"h2"|"p"|"ul"|"table"|"img", ...) blocks; answer first."""
     obj = records.objective
     better = "higher" if records.direction == "max" else "lower"
     out: list[Block] = [("h1", f"Sweep {records.sweep}")]
-    if records.question:
-        out.append(("p", f"Question: {records.question}"))
-    out.append(("h2", "Answer"))
+    out.extend(("p", w) for w in records.warnings)
+    out.append(("p", answer.sentence))
+    for leak in summary.leaks:
+        out.append(
+            (
+                "p",
+                f"Likely leak: trial {leak.trial_id} ({leak.model or 'its model'}) reached test "
+                f"accuracy {leak.test_accuracy:.3f}, above the {leak.threshold:.2f} plausible "
+                "without pretrained vectors on this dataset; check that no test text reached "
+                "training or vocabulary.",
+            )
+        )
+    out.append(("h2", "Per hyperparameter"))
     out.append(("ul", answer_lines(records, rows)))
+    pooled = len(records.parent_run_ids) > 1
     out.append(
         (
             "p",
             f"Objective {obj} ({better} is better), over "
             f"{count(summary.usable_executions, 'finished execution')} of "
             f"{count(summary.trials - summary.failed_trials, 'trial')} "
-            f"({count(summary.failed_trials, 'failed or killed trial')} ignored). "
-            "± is the half-width of the 95% confidence interval.",
+            f"({count(summary.failed_trials, 'failed or killed trial')} ignored)"
+            + (
+                f", pooled from {count(len(records.parent_run_ids), 'sweep execution')}"
+                if pooled
+                else ""
+            )
+            + ". ± is the half-width of the 95% confidence interval.",
         )
     )
+    out.extend(("p", f"Note: {n}") for n in records.notes)
     if summary.ranked_trials:
         best = summary.ranked_trials[0]
         settings = ", ".join(f"{k}={label(v)}" for k, v in best.hyperparameters.items())
@@ -173,32 +133,25 @@ def blocks(
                 f"{count(best.n, 'execution')}, test accuracy {test}): {settings}.",
             )
         )
-    if rows:
-        out.append(("h2", "Importance"))
-        out.append(
-            (
-                "table",
-                ["hyperparameter", "importance (ω²)", "best", "recommended", "confounded with"],
-                [
-                    [
-                        r.name,
-                        f"{r.importance:.3f}",
-                        label(r.best),
-                        label(r.recommended),
-                        ", ".join(r.confounded_with) or "-",
-                    ]
-                    for r in rows
-                ],
-            )
-        )
+    out += _importance_blocks(rows, summary)
     for row in rows:
         out.append(("h2", row.name))
         out.append(("table", _HEADER, [_value_cells(v) for v in row.values]))
+    if summary.expected_max:
+        out.append(("h2", "How many trials were enough"))
+        out.append(
+            (
+                "table",
+                ["trials", f"expected best {obj}", "± sd"],
+                [[str(p.k), f"{p.mean:.4f}", f"{p.sd:.4f}"] for p in summary.expected_max],
+            )
+        )
     titles = {
         "effects.png": "Effect of each hyperparameter",
         "curves.png": "Learning curves of the best trials",
         "val_vs_test.png": "Validation against test accuracy",
         "parallel.png": "Parallel coordinates",
+        "expected_max.png": "Expected best score against the number of trials",
     }
     if figures:
         out.append(("h2", "Plots"))
@@ -206,6 +159,31 @@ def blocks(
     out.append(("h2", "Methods"))
     out.append(("ul", [f"{k}: {v}" for k, v in METHODS.items()]))
     return out
+
+
+def _importance_blocks(rows: Sequence[HyperparameterStats], summary: Summary) -> list[Block]:
+    imp = summary.importance
+    if summary.design == "joint" and imp is not None:
+        if imp.values is None:
+            return [("h2", "Importance"), ("p", f"Not ranked: {imp.reason}. Method: {imp.method}.")]
+        return [
+            ("h2", "Importance"),
+            ("p", f"Method: {imp.method}."),
+            (
+                "table",
+                ["hyperparameter", "importance"],
+                [[n, f"{v:.3f}"] for n, v in imp.values.items()],
+            ),
+        ]
+    if summary.design == "one-way" and rows:
+        row = rows[0]
+        text = (
+            f"omega squared {row.importance:.3f}"
+            if row.importance is not None
+            else "not enough executions to tell (needs >= 2 per value with some variance)"
+        )
+        return [("h2", "Importance"), ("p", f"{row.name}: {text}.")]
+    return []
 
 
 _HEADER = [
@@ -217,16 +195,21 @@ _HEADER = [
     "train s",
     "params",
     "p (Holm)",
+    "P(best)",
     "vs best",
 ]
+_VERDICTS = {
+    "best": "best",
+    "tied": "tied",
+    "worse": "worse",
+    "unknown": "not enough executions to tell",
+}
 
 
 def _value_cells(v: ValueStats) -> list[str]:
     o = v.objective
-    ci = "undefined (n=1)" if o.low is None else f"[{o.low:.4f}, {o.high:.4f}]"
-    verdict = (
-        "best" if v.is_best else ("within noise" if v.indistinguishable_from_best else "worse")
-    )
+    ci = f"none (n={o.n})" if o.low is None else f"[{o.low:.4f}, {o.high:.4f}]"
+    verdict = "not compared" if v.verdict is None else _VERDICTS[str(v.verdict)]
     return [
         _label(v),
         str(v.n),
@@ -236,6 +219,7 @@ def _value_cells(v: ValueStats) -> list[str]:
         _fmt(v.train_seconds_mean, ".1f"),
         _fmt(v.params_count_mean, ",.0f"),
         _fmt(v.p_value, ".3g"),
+        _fmt(v.prob_best, ".2f"),
         verdict,
     ]
 
@@ -277,7 +261,7 @@ def to_html(doc: Sequence[Block], figures: Mapping[str, bytes]) -> str:
     parts: list[str] = []
     for kind, *rest in doc:
         if kind in ("h1", "h2", "p"):
-            parts.append(f"<{kind}>{e(rest[0])}</{kind}>")
+            parts.append(f"<{kind}>{_links(e(rest[0]))}</{kind}>")
         elif kind == "ul":
             parts.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in rest[0]) + "</ul>")
         elif kind == "table":
@@ -298,6 +282,12 @@ def to_html(doc: Sequence[Block], figures: Mapping[str, bytes]) -> str:
     )
 
 
+def _links(escaped: str) -> str:
+    """Make the MLflow run links in already-escaped text clickable."""
+    return _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+/#/experiments/[^\s<>\".]+/runs/[0-9A-Za-z]+")
 _CSS = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
     "table{border-collapse:collapse;margin:0.5em 0}"

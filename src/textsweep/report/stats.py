@@ -1,18 +1,19 @@
 """The numbers of a report, computed from records as plain rows; rendering never computes.
 
 Methods (stated in every report, see `METHODS`):
-- interval: a two-sided 95% Student t-interval of the mean over executions; with one execution it
-  is undefined (`None`, `null` in JSON).
-- indistinguishable from the best: the value with the best mean is compared with every other value
-  by Welch's two-sided t-test; p-values are Holm-adjusted over those comparisons, and a value is
-  "worse" only when its adjusted p < 0.05. A value with a single execution has no variance of its
-  own, so it is compared with a pooled-variance t-test (within-value variance of all values,
-  df = N - k). When no variance can be estimated at all, the value cannot be told apart and counts
-  as indistinguishable.
-- importance: omega squared, the bias-corrected share of the objective's variance explained by
-  grouping the executions by (binned) value; one-way and marginal, so interactions are not credited.
-- recommendation: among the values indistinguishable from the best, the fewest parameters; then a
-  training time within 10% of the fastest of those; then the best mean.
+- varied: a hyperparameter is reported only when the search space let it vary (more than one
+  value declared) and it took more than one value among the finished trials; a family default
+  that changes with `model` is not "varied".
+- interval: a two-sided 95% Student t-interval of the mean over executions; none below two
+  executions or without spread.
+- the decision test (`inference.decide`): Welch's t-test of each value against the best mean,
+  Holm-adjusted; "not enough executions to tell" unless both values have two executions and
+  some variance. Per value only for a one-way question or a grid (balanced across the others).
+- importance: one varied hyperparameter: omega squared (one-way); several varied together:
+  functional ANOVA over the trials (`importance`), never marginal means.
+- recommendation: for size-like settings (units, dimensions, layers, maxlen, num_words, ngrams)
+  the cheapest value tied with the best (fewest parameters, compared within one model family,
+  else the shortest training time); for the others the best mean, with the values tied with it.
 
     rows = hyperparameter_stats(records)
     rows[0].name, rows[0].recommended
@@ -28,38 +29,61 @@ from dataclasses import dataclass
 import numpy as np
 
 from textsweep.report.binning import Group, group_by, sort_values
+from textsweep.report.expected_max import METHOD as EXPECTED_MAX_METHOD
+from textsweep.report.importance import METHOD as FANOVA_METHOD
 from textsweep.report.inference import (
+    Decision,
     Interval,
-    compare,
-    holm,
+    Verdict,
+    decide,
     interval,
     omega_squared,
-    pooled_variance,
+    probability_best,
 )
-from textsweep.report.records import Execution, SweepRecords, Value
+from textsweep.report.records import HYPERPARAMETERS, Execution, SweepRecords, Value
 
-ALPHA = 0.05
-TIME_TOLERANCE = 0.10
+__all__ = ["Decision", "Verdict", "decide", "hyperparameter_stats"]
+
+SIZE_NAMES = ("maxlen", "num_words", "ngrams")
+SIZE_SUFFIXES = ("_units", "_dim", "_layers")
+# A test accuracy above this, without pretrained vectors, is more likely a leak than a model.
+LEAK_THRESHOLDS = {"imdb": 0.92, "keras_npz": 0.92}
 METHODS = {
-    "interval": "two-sided 95% Student t-interval of the mean over executions; null when n = 1",
-    "indistinguishable": (
+    "varied": (
+        "a hyperparameter is reported when the search space declared more than one value for "
+        "it and the finished trials took more than one"
+    ),
+    "interval": "two-sided 95% Student t-interval of the mean over executions; none when n < 2",
+    "decision": (
         "Welch's two-sided t-test of each value against the value with the best mean, "
-        "Holm-adjusted over those comparisons, alpha 0.05 (pooled-variance t-test when a value "
-        "has one execution)"
+        "Holm-adjusted, alpha 0.05; 'not enough executions to tell' unless both values have at "
+        "least 2 executions and non-zero variance"
     ),
-    "importance": (
+    "importance_one_way": (
         "omega squared: bias-corrected share of the objective's variance explained by the "
-        "hyperparameter's (binned) value, one-way over executions where it was active"
+        "hyperparameter, over executions (one hyperparameter varied)"
     ),
+    "importance_joint": FANOVA_METHOD,
     "recommended": (
-        "cheapest value indistinguishable from the best: fewest parameters, then training time "
-        "within 10% of the fastest, then the best mean"
+        "size-like settings (units, dimensions, layers, maxlen, num_words, ngrams): the cheapest "
+        "value tied with the best, by parameter count within one model family, else training "
+        "time; other settings: the best mean, with the values tied with it"
     ),
+    "probability_best": (
+        "share of 2000 bootstrap resamples (executions drawn with replacement within each "
+        "value, seed 0) in which the value has the best mean"
+    ),
+    "expected_max": EXPECTED_MAX_METHOD,
     "binning": (
         "at most 6 distinct values kept as is; more are cut into up to 4 quantile bins, each "
         "named by the lower median of the values tried in it, with its range"
     ),
 }
+
+
+def size_like(name: str) -> bool:
+    """Settings where fewer is cheaper: units, dimensions, layers, maxlen, num_words, ngrams."""
+    return name in SIZE_NAMES or name.endswith(SIZE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -73,52 +97,82 @@ class ValueStats:
     test_accuracy: Interval
     train_seconds_mean: float | None
     params_count_mean: float | None
-    p_value: float | None  # Holm-adjusted, against the best value; None for the best itself
-    is_best: bool
-    indistinguishable_from_best: bool
+    p_value: float | None  # Holm-adjusted, against the best value; None when untested
+    verdict: Verdict | None  # None: not compared (hyperparameters varied jointly, not a grid)
+    is_best: bool  # the best mean
+    prob_best: float | None
     trial_ids: tuple[str, ...]
+    models: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
         return self.objective.n
 
+    @property
+    def indistinguishable_from_best(self) -> bool | None:
+        """True best or tied, False worse, None when it could not be told."""
+        if self.verdict in (Verdict.BEST, Verdict.TIED):
+            return True
+        return False if self.verdict == Verdict.WORSE else None
+
 
 @dataclass(frozen=True)
 class HyperparameterStats:
     name: str
-    importance: float
-    recommended: Value
+    importance: float | None
+    recommended: Value | None  # None when the values were not compared
     best: Value
     values: tuple[ValueStats, ...]
     binned: bool
     confounded_with: tuple[str, ...] = ()
+    tested: bool = True  # the values were compared by the decision test
+    size_like: bool = False
+    cheapest_by: str = ""  # "parameters" or "training time", for size-like settings
+
+    @property
+    def enough(self) -> bool:
+        """Every comparison had variance behind it."""
+        return self.tested and all(v.verdict != Verdict.UNKNOWN for v in self.values)
+
+    @property
+    def decided(self) -> bool:
+        return self.enough and all(v.verdict in (Verdict.BEST, Verdict.WORSE) for v in self.values)
 
 
-def varied(executions: Sequence[Execution]) -> list[str]:
-    """Hyperparameters with more than one value among the executions, in contract order."""
-    from textsweep.report.records import HYPERPARAMETERS
-
+def varied(executions: Sequence[Execution], declared: Sequence[str] | None = None) -> list[str]:
+    """Hyperparameters declared variable that took more than one value, in contract order."""
     names = [n for n in HYPERPARAMETERS if any(n in e.hyperparameters for e in executions)]
     extra = sorted({n for e in executions for n in e.hyperparameters} - set(HYPERPARAMETERS))
     return [
         n
         for n in names + extra
-        if len(sort_values([e.hyperparameters[n] for e in executions if n in e.hyperparameters]))
+        if (declared is None or n in declared)
+        and len(sort_values([e.hyperparameters[n] for e in executions if n in e.hyperparameters]))
         > 1
     ]
 
 
+def design_of(records: SweepRecords, names: Sequence[str]) -> str:
+    """The design of a sweep: `none`, `one-way` (one varied hyperparameter) or `joint`."""
+    return "none" if not names else ("one-way" if len(names) == 1 else "joint")
+
+
 def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
-    """One row set per hyperparameter that varied among usable executions, most important first."""
+    """One row set per varied hyperparameter, in contract order (`summary.by_importance` ranks)."""
     usable = records.usable()
-    grouped = {name: group_by(usable, name) for name in varied(usable)}
+    names = varied(usable, records.declared)
+    design = design_of(records, names)
+    # Marginal comparisons are fair for one hyperparameter, or for a grid where every value was
+    # tried with the same values of the others; not for a random or Bayesian search.
+    tested = design == "one-way" or records.algorithm in ("grid", "")
+    grouped = {name: group_by(usable, name) for name in names}
     partitions = {name: _partition(groups) for name, groups in grouped.items()}
     rows = []
     for name, groups in grouped.items():
-        row = _one(name, groups, records.direction)
+        row = _one(name, groups, records.direction, tested, one_way=design == "one-way")
         aliases = tuple(n for n in grouped if n != name and partitions[n] == partitions[name])
         rows.append(dataclasses.replace(row, confounded_with=aliases))
-    return sorted(rows, key=lambda r: -r.importance)
+    return rows
 
 
 def _partition(groups: Sequence[Group]) -> frozenset[frozenset[str]]:
@@ -126,118 +180,80 @@ def _partition(groups: Sequence[Group]) -> frozenset[frozenset[str]]:
     return frozenset(frozenset(e.run_id for e in g.members) for g in groups)
 
 
-def _one(name: str, groups: list[Group], direction: str) -> HyperparameterStats:
-    samples = [[float(e.objective) for e in g.members] for g in groups]  # type: ignore[arg-type]
-    means = [float(np.mean(s)) for s in samples]
-    sign = 1.0 if direction == "max" else -1.0
-    best = max(range(len(groups)), key=lambda i: (sign * means[i], len(samples[i])))
-    pooled = pooled_variance(samples)
-    others = [i for i in range(len(groups)) if i != best]
-    raw = [compare(samples[i], samples[best], pooled) for i in others]
-    testable = [j for j, p in enumerate(raw) if not math.isnan(p)]
-    adjusted_testable = holm([raw[j] for j in testable])
-    adjusted: dict[int, float | None] = {i: None for i in range(len(groups))}
-    for j, q in zip(testable, adjusted_testable, strict=True):
-        adjusted[others[j]] = q
+def _one(
+    name: str, groups: list[Group], direction: str, tested: bool, one_way: bool
+) -> HyperparameterStats:
+    samples = {i: [float(e.objective) for e in g.members] for i, g in enumerate(groups)}  # type: ignore[arg-type]
+    decision = decide(samples, direction)
+    chances = probability_best(samples, direction) if tested else None
     values = []
     for i, g in enumerate(groups):
-        p = adjusted[i]
-        same = i == best or p is None or p >= ALPHA
         values.append(
             ValueStats(
                 value=g.value,
                 low=g.low,
                 high=g.high,
-                objective=interval(samples[i]),
-                test_accuracy=interval(_present([e.test_accuracy for e in g.members])),
-                train_seconds_mean=_mean(_present([e.train_seconds for e in g.members])),
-                params_count_mean=_mean(_present([e.params_count for e in g.members])),
-                p_value=p,
-                is_best=i == best,
-                indistinguishable_from_best=same,
+                objective=_interval(samples[i], tested),
+                test_accuracy=_interval(present([e.test_accuracy for e in g.members]), tested),
+                train_seconds_mean=mean_of(present([e.train_seconds for e in g.members])),
+                params_count_mean=mean_of(present([e.params_count for e in g.members])),
+                p_value=decision.p_values[i] if tested else None,
+                verdict=decision.verdicts[i] if tested else None,
+                is_best=i == decision.best,
+                prob_best=None if chances is None else chances[i],
                 trial_ids=tuple(dict.fromkeys(e.trial_id for e in g.members)),
+                models=tuple(sorted({str(e.hyperparameters.get("model", "")) for e in g.members})),
             )
         )
+    recommended, by = recommend(values, direction, size_like(name)) if tested else (None, "")
     return HyperparameterStats(
         name=name,
-        importance=omega_squared(samples),
-        recommended=recommend(values, direction),
-        best=groups[best].value,
+        importance=omega_squared(list(samples.values())) if one_way else None,
+        recommended=recommended,
+        best=groups[decision.best].value,
         values=tuple(values),
         binned=any(g.binned for g in groups),
+        tested=tested,
+        size_like=size_like(name),
+        cheapest_by=by,
     )
 
 
-def recommend(values: Sequence[ValueStats], direction: str) -> Value:
-    """The cheapest value indistinguishable from the best (see module docstring)."""
-    candidates = [v for v in values if v.indistinguishable_from_best]
-    inf = math.inf
-    fewest = min(_round(v.params_count_mean) for v in candidates)
-    candidates = [v for v in candidates if _round(v.params_count_mean) == fewest]
-    times = [v.train_seconds_mean for v in candidates if v.train_seconds_mean is not None]
-    if times:
-        limit = min(times) * (1 + TIME_TOLERANCE)
-        candidates = [v for v in candidates if (v.train_seconds_mean or inf) <= limit]
+def recommend(values: Sequence[ValueStats], direction: str, cheapest: bool) -> tuple[Value, str]:
+    """The recommended value and, for size-like settings, what "cheapest" was judged by.
+
+    Size-like: among the best and the values tied with it, the fewest parameters when they all
+    come from one model family (parameter counts of different families do not compare), else the
+    shortest mean training time; other settings: the best mean.
+    """
+    best = next(v for v in values if v.is_best)
+    if not cheapest:
+        return best.value, ""
+    tied = [v for v in values if v.verdict in (Verdict.BEST, Verdict.TIED)]
+    families = {m for v in tied for m in v.models}
+    if len(families) <= 1 and all(v.params_count_mean is not None for v in tied):
+        fewest = min(round(v.params_count_mean or 0.0) for v in tied)
+        pick = [v for v in tied if round(v.params_count_mean or 0.0) == fewest]
+        by = "parameters"
+    elif all(v.train_seconds_mean is not None for v in tied):
+        fastest = min(v.train_seconds_mean or 0.0 for v in tied)
+        pick = [v for v in tied if (v.train_seconds_mean or 0.0) == fastest]
+        by = "training time"
+    else:
+        return best.value, ""
     sign = 1.0 if direction == "max" else -1.0
-    return max(candidates, key=lambda v: sign * (v.objective.mean or 0.0)).value
+    return max(pick, key=lambda v: sign * (v.objective.mean or 0.0)).value, by
 
 
-def _round(x: float | None) -> float:
-    return math.inf if x is None else float(round(x))
+def _interval(xs: Sequence[float], tested: bool) -> Interval:
+    """A marginal mean over trials that differ in other hyperparameters gets no interval."""
+    i = interval(xs)
+    return i if tested else Interval(i.n, i.mean, None, None, None)
 
 
-def _present(xs: Sequence[float | None]) -> list[float]:
+def present(xs: Sequence[float | None]) -> list[float]:
     return [float(x) for x in xs if x is not None and math.isfinite(x)]
 
 
-def _mean(xs: Sequence[float]) -> float | None:
+def mean_of(xs: Sequence[float]) -> float | None:
     return float(np.mean(xs)) if xs else None
-
-
-@dataclass(frozen=True)
-class TrialStats:
-    """One trial: its hyperparameters and the mean over its usable executions."""
-
-    trial_id: str
-    hyperparameters: dict[str, Value]
-    n: int
-    objective_mean: float
-    test_accuracy_mean: float | None
-
-
-@dataclass(frozen=True)
-class Summary:
-    trials: int
-    failed_trials: int
-    executions: int
-    usable_executions: int
-    ranked_trials: tuple[TrialStats, ...]  # usable trials, best first
-
-
-def summarize(records: SweepRecords) -> Summary:
-    """Counts, and the usable trials ranked by their mean objective (best first)."""
-    by_trial: dict[str, list[Execution]] = {}
-    for e in records.executions:
-        by_trial.setdefault(e.trial_id, []).append(e)
-    ranked = []
-    for trial_id, runs in by_trial.items():
-        ok = [e for e in runs if e.usable]
-        if ok:
-            ranked.append(
-                TrialStats(
-                    trial_id=trial_id,
-                    hyperparameters=dict(ok[0].hyperparameters),
-                    n=len(ok),
-                    objective_mean=float(np.mean([e.objective for e in ok])),
-                    test_accuracy_mean=_mean(_present([e.test_accuracy for e in ok])),
-                )
-            )
-    sign = -1.0 if records.direction == "max" else 1.0
-    ranked.sort(key=lambda t: sign * t.objective_mean)
-    return Summary(
-        trials=len(by_trial),
-        failed_trials=sum(1 for runs in by_trial.values() if not any(e.usable for e in runs)),
-        executions=len(records.executions),
-        usable_executions=len(records.usable()),
-        ranked_trials=tuple(ranked),
-    )

@@ -14,32 +14,24 @@ Keras Tuner import), so the launcher and the report can use them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
-from textsweep.report.inference import compare, holm
-
-ALPHA = 0.05
+from textsweep.report.inference import ALPHA, Verdict, decide
 
 
 def survivors(
     samples: Mapping[int, Sequence[float]], direction: str, alpha: float = ALPHA
 ) -> list[int]:
-    """The groups not clearly worse than the best mean; all of them without variance to tell.
+    """The groups not clearly worse than the best mean, by `report.inference.decide`.
 
-    `survivors({0: [0.80, 0.81], 1: [0.70, 0.71]}, "max")` == [0].
+    A group without the variance to tell (fewer than 2 executions, or none of them differ)
+    survives. `survivors({0: [0.80, 0.81], 1: [0.70, 0.71]}, "max")` == [0].
     """
     scored = {k: list(v) for k, v in samples.items() if v}
     if len(scored) < 2:
         return sorted(samples)
-    sign = 1.0 if direction == "max" else -1.0
-    best = max(scored, key=lambda k: sign * sum(scored[k]) / len(scored[k]))
-    others = [k for k in scored if k != best]
-    p_values = [compare(scored[k], scored[best], None) for k in others]
-    finite = [p if math.isfinite(p) else 1.0 for p in p_values]
-    adjusted = holm(finite)
-    dropped = {k for k, p in zip(others, adjusted, strict=True) if p < alpha}
-    return sorted(k for k in samples if k not in dropped)
+    verdicts = decide(scored, direction, alpha).verdicts
+    return sorted(k for k in samples if verdicts.get(k) != Verdict.WORSE)
 
 
 def outcome(samples: Mapping[int, Sequence[float]], direction: str) -> str:

@@ -1,0 +1,72 @@
+"""`report` on sweeps that really ran (tiny data, real Keras Tuner, real MLflow on SQLite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_sweep_file
+
+from textsweep.report import make_report
+
+QUICKSTART_LIKE = {
+    "hyperparameters": {
+        "model": {"type": "choice", "values": ["multihot_dense", "embedding_pool"]},
+        "maxlen": {"type": "fixed", "value": 24, "when": {"model": "embedding_pool"}},
+        "embedding_dim": {"type": "choice", "values": [4, 8], "when": {"model": "embedding_pool"}},
+        "dense_units": {"type": "choice", "values": [4, 8]},
+        "dropout": {"type": "choice", "values": [0.0, 0.3]},
+    }
+}
+
+
+@pytest.mark.slow
+def test_quickstart_like_sweep_of_four_single_executions_makes_no_claim(
+    workdir: Path, tiny_imdb: Path
+) -> None:
+    sweep = {
+        "name": "quick",
+        "question": "Which small model?",
+        "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 100, "seed": 1},
+        "search_space": QUICKSTART_LIKE,
+        "tuner": {"algorithm": "random", "max_trials": 4, "executions_per_trial": 1, "seed": 1},
+        "training": {"epochs": 1, "batch_size": 16},
+    }
+    result, _ = run_sweep_file(workdir, sweep)
+    report = make_report(str(workdir / "quick.yaml"), out_dir=workdir / "out")
+    data = json.loads((workdir / "out" / "report.json").read_text())
+    values = [v for row in data["hyperparameters"].values() for v in row["values"]]
+    assert values and all(v["ci_low"] is None and v["verdict"] is None for v in values)
+    assert all(row["importance"] is None for row in data["hyperparameters"].values())
+    assert data["importance"]["values"] is None and "maxlen" not in data["hyperparameters"]
+    assert data["answer"]["status"] == "not enough executions"
+    assert f"textsweep run {workdir / 'quick.yaml'} --more 2" in report.answer[0]
+    assert data["parent_run_id"] == result.parent_run_id
+
+
+@pytest.mark.slow
+def test_a_raced_sweep_is_reported_with_its_repeats_pooled_and_its_outcome(
+    workdir: Path, tiny_imdb: Path
+) -> None:
+    sweep = {
+        "name": "race",
+        "question": "Which learning rate?",
+        "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 200, "seed": 1},
+        "search_space": {"hyperparameters": {
+            "model": {"type": "fixed", "value": "multihot_dense"},
+            "learning_rate": {"type": "choice", "values": [1.0e-7, 0.01]},
+        }},
+        "tuner": {"algorithm": "grid", "seed": 1, "repeats": {"min": 2, "max": 3}},
+        "training": {"epochs": 2, "batch_size": 8},
+    }  # fmt: skip
+    _, parent = run_sweep_file(workdir, sweep)
+    report = make_report(str(workdir / "race.yaml"), out_dir=workdir / "out")
+    row = report.json["hyperparameters"]["learning_rate"]
+    assert [v["n"] >= 2 for v in row["values"]] == [True, True]
+    assert max(t.n for t in report.summary.ranked_trials) >= 2
+    outcome = parent.data.tags["textsweep.repeats"]
+    assert (
+        f"Adaptive repeats ended {'decided' if outcome == 'decided' else 'with the budget'}"
+        in (report.answer[0])
+    )

@@ -14,9 +14,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textsweep import __version__
 from textsweep.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SWEEP_FAILED, SweepFailed, UserError
+
+if TYPE_CHECKING:
+    from textsweep.search_space import SearchSpace
 
 
 def _positive(text: str) -> int:
@@ -67,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("sweeps", nargs="+", help="sweep YAML files")
     validate.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
+
+    sub.add_parser(
+        "families",
+        help="list the model families, the hyperparameters each reads and their defaults",
     )
 
     report = sub.add_parser("report", help="answer a sweep's question from what MLflow holds")
@@ -157,6 +166,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": _run, "validate": _validate, "report": _report, "ui": _ui}
     handlers["embeddings"] = _embeddings_train
     handlers["data"] = _data_describe
+    handlers["families"] = _families
     return handlers[args.command](args)
 
 
@@ -197,6 +207,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  search space ({where}):")
         for name in sweep.space.ordered_names():
             print(f"    {name}: {describe_spec(sweep.space.hyperparameters[name])}")
+        for line in family_lines(sweep.space):
+            print(f"  {line}")
         n = planned_trials(sweep)
         what = "grid trials" if c.tuner.algorithm == "grid" else "trials"
         print(
@@ -205,6 +217,30 @@ def _validate(args: argparse.Namespace) -> int:
         if c.tuner.algorithm == "grid":
             print(f"  grid size: {sweep.space.grid_size()}")
         print(f"  tracking: {sweep.tracking_uri()}  experiment {sweep.experiment!r}")
+    return EXIT_OK
+
+
+def family_lines(space: SearchSpace) -> list[str]:
+    """For each family a space can pick: the names it reads that the space leaves at their default."""
+    from textsweep.models import get
+
+    model = space.hyperparameters["model"]
+    lines = []
+    for name in model.candidates() or []:
+        left = {k: v for k, v in get(str(name)).defaults.items() if k not in space.hyperparameters}
+        defaults = ", ".join(f"{k}={v}" for k, v in left.items()) or "none"
+        lines.append(f"family {name}: defaults used: {defaults}")
+    return lines
+
+
+def _families(args: argparse.Namespace) -> int:
+    from textsweep.models import families
+
+    for family in families():
+        reads = "sequences (maxlen)" if family.sequences else "bags of tokens"
+        print(f"{family.name}  [{reads}]  {family.layers}")
+        for name, default in family.defaults.items():
+            print(f"    {name} = {default!r}")
     return EXIT_OK
 
 

@@ -47,7 +47,9 @@ class BagSpec:
         width: the number of columns (`num_words`).
         vocabulary: for `ngrams > 1`, the n-grams (tuples of word ids) of columns 2, 3, ...;
             empty for `ngrams == 1`, where a column is a word id.
-        idf: per-column idf weights (`tf_idf` only; empty otherwise).
+        idf: idf weights of columns 0, 1, ... up to the last one seen in training (`tf_idf`
+            only); a column past them was in no training text and weighs `log(1 + documents)`.
+        documents: how many training texts the idf weights were counted over.
     """
 
     ngrams: int
@@ -55,6 +57,15 @@ class BagSpec:
     width: int
     vocabulary: tuple[tuple[int, ...], ...] = ()
     idf: tuple[float, ...] = ()
+    documents: int = 0
+
+    def idf_weights(self, columns: np.ndarray) -> np.ndarray:
+        """float32 idf weight of each column index in `columns`."""
+        known = np.asarray(self.idf, dtype=np.float32)
+        out = np.full(len(columns), np.log1p(self.documents), dtype=np.float32)
+        inside = columns < len(known)
+        out[inside] = known[columns[inside]]
+        return out
 
     def to_json(self) -> str:
         return json.dumps(
@@ -65,6 +76,7 @@ class BagSpec:
                 "width": self.width,
                 "vocabulary": [list(g) for g in self.vocabulary],
                 "idf": list(self.idf),
+                "documents": self.documents,
             }
         )
 
@@ -79,6 +91,7 @@ class BagSpec:
             width=int(d["width"]),
             vocabulary=tuple(tuple(int(i) for i in g) for g in d["vocabulary"]),
             idf=tuple(float(v) for v in d["idf"]),
+            documents=int(d["documents"]),
         )
 
 
@@ -98,10 +111,9 @@ def fit_bags(train: Ragged, ngrams: int, bag_mode: str, width: int) -> BagSpec:
     spec = BagSpec(ngrams=ngrams, bag_mode="count", width=width, vocabulary=vocabulary)
     idf: tuple[float, ...] = ()
     if bag_mode == "tf_idf":
-        counts_matrix = bags(train, spec)
-        df = np.bincount(counts_matrix.indices, minlength=width)
+        df = np.bincount(bags(train, spec).indices)  # up to the last column seen, not `width`
         idf = tuple(np.log1p(len(train) / (1.0 + df)).astype(np.float32).tolist())
-    return replace(spec, bag_mode=bag_mode, idf=idf)
+    return replace(spec, bag_mode=bag_mode, idf=idf, documents=len(train))
 
 
 def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matrix:
@@ -134,7 +146,7 @@ def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matr
     if spec.bag_mode == "multi_hot":
         out.data[:] = 1.0
     elif spec.bag_mode == "tf_idf":
-        out.data *= np.asarray(spec.idf, dtype=np.float32)[out.indices]
+        out.data *= spec.idf_weights(out.indices)
     return out
 
 

@@ -55,6 +55,17 @@ def test_spec_round_trips_through_json() -> None:
         fit_bags(TRAIN, ngrams=4, bag_mode="count", width=20)
 
 
+def test_a_text_bags_the_same_alone_as_among_thousands() -> None:
+    """What an exported model does with one raw text matches the training rows (chunks included)."""
+    rng = np.random.default_rng(1)
+    texts = [rng.integers(1, 60, rng.integers(0, 12)).tolist() for _ in range(4500)]
+    spec = fit_bags(Ragged.from_sequences(texts), ngrams=3, bag_mode="tf_idf", width=300)
+    together = bags(texts, spec)
+    for i in (0, 1999, 2000, 4499):
+        alone = bags([texts[i]], spec)
+        assert (together[i] != alone).nnz == 0
+
+
 def encoded(n: int = 60, seed: int = 0) -> Encoded:
     rng = np.random.default_rng(seed)
     split = lambda: Ragged.from_sequences(  # noqa: E731

@@ -117,36 +117,67 @@ def fit_bags(train: Ragged, ngrams: int, bag_mode: str, width: int) -> BagSpec:
 
 
 def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matrix:
-    """float32 CSR [n, spec.width]: one bag row per text of word ids, as `spec` says."""
-    from scipy.sparse import csr_matrix
+    """float32 CSR [n, spec.width]: one bag row per text of word ids, as `spec` says.
 
-    seqs = (
-        token_ids
-        if isinstance(token_ids, Ragged)
-        else Ragged.from_sequences([np.asarray(s, dtype=np.int32) for s in token_ids])
-    )
-    n = len(seqs)
-    if spec.ngrams == 1:
-        cols = seqs.flat.astype(np.int64)
-        cols[(cols >= spec.width) | (cols < 0)] = OOV
-        rows = np.repeat(np.arange(n, dtype=np.int64), seqs.lengths())
-    else:
-        base = max(_base(seqs), 1 + max((max(g) for g in spec.vocabulary), default=OOV))
-        keys, rows = _ngram_keys(seqs, spec.ngrams, base, keep_oov=True)
-        vocab_keys = np.array([_key(g, base) for g in spec.vocabulary], dtype=np.int64)
-        sorter = np.argsort(vocab_keys)
-        sorted_keys = vocab_keys[sorter]
-        pos = np.minimum(np.searchsorted(sorted_keys, keys), max(len(sorted_keys) - 1, 0))
-        found = sorted_keys[pos] == keys if len(sorted_keys) else np.zeros(len(keys), bool)
-        cols = np.where(found, sorter[pos] + 2, OOV)
-        del keys, pos, found
-    ones = np.ones(len(cols), dtype=np.float32)
-    out = csr_matrix((ones, (rows, cols)), shape=(n, spec.width), dtype=np.float32)
-    out.sum_duplicates()  # counts
+    Texts are bagged a chunk at a time, so the temporary n-gram arrays stay small.
+    """
+    from scipy.sparse import vstack
+
+    seqs = token_ids if isinstance(token_ids, Ragged) else Ragged.from_sequences(
+        [np.asarray(s, dtype=np.int32) for s in token_ids]
+    )  # fmt: skip
+    lookup = _Lookup(spec, seqs) if spec.ngrams > 1 else None
+    parts = [
+        _bag_rows(_slice(seqs, a, min(a + _CHUNK, len(seqs))), spec, lookup)
+        for a in range(0, max(len(seqs), 1), _CHUNK)
+    ]
+    out = parts[0] if len(parts) == 1 else vstack(parts, format="csr", dtype=np.float32)
     if spec.bag_mode == "multi_hot":
         out.data[:] = 1.0
     elif spec.bag_mode == "tf_idf":
         out.data *= spec.idf_weights(out.indices)
+    return out
+
+
+_CHUNK = 2000  # texts per chunk: ~2000 x 300 tokens x 3-grams of int64 temporaries, a few MB
+
+
+class _Lookup:
+    """N-gram -> column: the vocabulary's keys sorted once, for `np.searchsorted`."""
+
+    def __init__(self, spec: BagSpec, seqs: Ragged):
+        vocab_max = max((max(g) for g in spec.vocabulary), default=OOV)
+        self.base = max(_base(seqs), vocab_max + 1)
+        keys = np.array([_key(g, self.base) for g in spec.vocabulary], dtype=np.int64)
+        self.sorter = np.argsort(keys)
+        self.sorted = keys[self.sorter]
+
+    def columns(self, keys: np.ndarray) -> np.ndarray:
+        if not len(self.sorted):
+            return np.full(len(keys), OOV, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted, keys), len(self.sorted) - 1)
+        return np.where(self.sorted[pos] == keys, self.sorter[pos] + 2, OOV)
+
+
+def _slice(seqs: Ragged, a: int, b: int) -> Ragged:
+    offsets = seqs.offsets[a : b + 1]
+    return Ragged(seqs.flat[offsets[0] : offsets[-1]], offsets - offsets[0])
+
+
+def _bag_rows(seqs: Ragged, spec: BagSpec, lookup: _Lookup | None) -> csr_matrix:
+    """Counts of each column per text (CSR), for one chunk of texts."""
+    from scipy.sparse import csr_matrix
+
+    if lookup is None:
+        cols = seqs.flat.astype(np.int64)
+        cols[(cols >= spec.width) | (cols < 0)] = OOV
+        rows = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths())
+    else:
+        keys, rows = _ngram_keys(seqs, spec.ngrams, lookup.base, keep_oov=True)
+        cols = lookup.columns(keys)
+    ones = np.ones(len(cols), dtype=np.float32)
+    out = csr_matrix((ones, (rows, cols)), shape=(len(seqs), spec.width), dtype=np.float32)
+    out.sum_duplicates()
     return out
 
 

@@ -93,3 +93,17 @@ def test_user_family_from_the_readme_runs_end_to_end(
     assert sorted(t.data.params["filters"] for t in trials) == ["4", "8"]
     assert {t.data.params["kernel_size"] for t in trials} == {"3"}
     assert all(t.info.status == "FINISHED" for t in trials)
+
+
+def test_families_command_lists_a_sweeps_own_family_with_its_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textsweep.cli import main
+
+    (tmp_path / "readme_families.py").write_text(example_module(), encoding="utf-8")
+    path = write_sweep(tmp_path, {"families": ["readme_families"], "search_space": {
+        "hyperparameters": {"model": {"type": "fixed", "value": "embedding_cnn"}}}})  # fmt: skip
+    assert main(["families", str(path)]) == 0
+    listed = capsys.readouterr().out
+    assert "embedding_cnn  [sequences (maxlen)]" in listed
+    assert "    filters = 64\n    kernel_size = 5\n" in listed

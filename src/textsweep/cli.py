@@ -80,9 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
     )
 
-    sub.add_parser(
+    families = sub.add_parser(
         "families",
         help="list the model families, the hyperparameters each reads and their defaults",
+    )
+    families.add_argument(
+        "sweep", nargs="?", help="a sweep file whose `families:` modules to list too"
     )
 
     report = sub.add_parser("report", help="answer a sweep's question from what MLflow holds")
@@ -249,6 +252,11 @@ def family_lines(space: SearchSpace) -> list[str]:
 
 def _families(args: argparse.Namespace) -> int:
     from textsweep.models import families
+
+    if args.sweep:
+        from textsweep.config import load_sweep
+
+        load_sweep(args.sweep)  # imports its `families:` modules
 
     for family in families():
         reads = "sequences (maxlen)" if family.sequences else "bags of tokens"

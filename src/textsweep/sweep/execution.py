@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -98,7 +98,6 @@ class _Outcome:
     failure: str | None = None
     last_error: str | None = None
     project: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def run_sweep(

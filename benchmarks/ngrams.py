@@ -93,6 +93,7 @@ def arm_keras(spec: dict[str, Any]) -> dict[str, Any]:
 
     configure_tensorflow()
     import keras
+    import numpy as np
     import tensorflow as tf
 
     cfg = DatasetConfig(**dataset(spec))
@@ -110,7 +111,9 @@ def arm_keras(spec: dict[str, Any]) -> dict[str, Any]:
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
         return ds.map(lambda t, lab: (vectorize(t), lab), num_parallel_calls=4).cache()
 
-    train = pipeline([texts[i] for i in keep], data.train.labels[keep])
+    # shuffled once, as `text_dataset_from_directory` does, then cached: the files come by label
+    order = np.random.default_rng(1).permutation(keep)
+    train = pipeline([texts[i] for i in order], data.train.labels[order])
     validation = pipeline([texts[i] for i in val], data.train.labels[val])
     test = pipeline(test_texts, data.test.labels)
     adapt_seconds = time.perf_counter() - started
@@ -158,7 +161,10 @@ def render(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
         "",
         f"Full IMDB unless limited (limit: {spec.get('limit') or 'none'}), 20% of train held out "
         f"for validation, {spec['epochs']} epochs, batch 32, Dense(16, relu) -> Dropout(0.5) -> "
-        "sigmoid, rmsprop. Each arm in its own fresh process; peak RSS from `os.wait4`.",
+        "sigmoid, rmsprop. Each arm in its own fresh process; peak RSS from `os.wait4`. The "
+        "textsweep process starts from an empty cache, so it also reads and tokenizes IMDB "
+        "and fits the bigram vocabulary; the Keras process reads IMDB and adapts "
+        "TextVectorization (its first epoch vectorizes and fills the cache).",
         f"Command: `{spec['command']}`",
         "",
         "| arm | bigram tokens | peak RSS (MiB) | s/epoch | test accuracy | best val accuracy "

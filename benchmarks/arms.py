@@ -105,15 +105,11 @@ def first_epoch_marker(spans: Spans) -> Any:
     return FirstEpoch()
 
 
-def trial_arrays(encoded: Any, values: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """The same arrays `sweep.hypermodel.TrialData` makes: padded ids, or each text's distinct ids."""
-    from textsweep.models import uses_sequences
+def trial_inputs(encoded: Any, values: dict[str, Any], width: int) -> Any:
+    """The same inputs `sweep.hypermodel` trains on: `features.TrialData` (padded ids or sparse bags)."""
+    from textsweep.features import TrialData
 
-    splits = (encoded.train, encoded.val, encoded.test)
-    if uses_sequences(values):
-        maxlen = int(values["maxlen"])
-        return tuple(s.padded(maxlen) for s in splits)
-    return tuple(s.bags() for s in splits)
+    return TrialData(encoded).inputs(values, width)
 
 
 def run_plain(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
@@ -137,20 +133,16 @@ def run_plain(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
     values = resolve(spec["values"], spec["batch_size"])
     keras.utils.set_random_seed(1)
     trial_start = time.perf_counter()
-    x_train, x_val, x_test = spans.wrap(trial_arrays, "arrays")(encoded, values)
+    data = spans.wrap(trial_inputs, "arrays")(encoded, values, cfg.num_words)
     model = textsweep.models.build_model(values, ModelInputs(cfg.num_words, encoded.num_classes))
     model.fit(
-        x_train,
-        encoded.train_labels,
-        batch_size=int(values["batch_size"]),
+        **data.train,
         epochs=spec["epochs"],
-        validation_data=(x_val, encoded.val_labels),
+        validation_data=data.validation,
         callbacks=[first_epoch_marker(spans)],
         verbose=0,
     )
-    _, accuracy = model.evaluate(
-        x_test, encoded.test_labels, batch_size=max(256, int(values["batch_size"])), verbose=0
-    )
+    _, accuracy = model.evaluate(**data.test, verbose=0)
     return {
         "trial_seconds": time.perf_counter() - trial_start,
         "test_accuracy": float(accuracy),
@@ -182,7 +174,7 @@ def run_sweep_arm(spec: dict[str, Any], spans: Spans) -> dict[str, Any]:
         elif callable(attr):
             spans.patch(tracker, name, category)
     spans.patch(textsweep.sweep.tuner, "log_history_artifacts", "artifacts")
-    spans.patch(textsweep.sweep.hypermodel.TrialData, "arrays", "arrays")
+    spans.patch(textsweep.sweep.hypermodel.TrialData, "inputs", "arrays")
     spans.patch(keras_tuner.engine.base_tuner.BaseTuner, "search", "tuner")
     spans.patch(textsweep.sweep.execution, "run_sweep", "textsweep")
     begin = textsweep.sweep.hypermodel.EpochReporter.on_epoch_begin

@@ -90,3 +90,18 @@ def test_small_overhead_and_memory_are_met() -> None:
 def test_eight_percent_overhead_and_three_gigabytes_are_not_met() -> None:
     got = statuses(load_bench().render(report(43.2, 3072.0, overhead=3.2)))
     assert (got["per-trial overhead"], got["peak RSS"]) == ("**not met**", "**not met**")
+
+
+@pytest.mark.slow
+def test_ngrams_benchmark_runs_both_arms_on_tiny_data(tmp_path: Path, tiny_imdb: Path) -> None:
+    out = tmp_path / "NGRAMS.md"
+    done = subprocess.run(
+        [sys.executable, str(BENCH.parent / "ngrams.py"), "--data-dir", str(tiny_imdb),
+         "--num-words", "100", "--keras-max-tokens", "100", "--epochs", "1", "--out", str(out),
+         "--work", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["arm"] for r in rows] == ["textsweep", "keras"]
+    assert all(r["peak_rss_mib"] > 100 and r["seconds_per_epoch"] > 0 for r in rows)

@@ -49,8 +49,9 @@ def cli_imports(*args: str) -> dict[str, object]:
         ["--help"],
         ["run", "--help"],
         ["validate", str(REPO / "sweeps" / "quickstart.yaml")],
+        ["families"],
     ],
-    ids=["help", "run-help", "validate"],
+    ids=["help", "run-help", "validate", "families"],
 )
 def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
     result = cli_imports(*args)

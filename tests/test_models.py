@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
-from textsweep.models import ModelInputs, build_model, resolve, used_values
+from textsweep.features import BagSpec, bags
+from textsweep.models import ModelInputs, build_model, resolve, used_values, uses_sequences
 
 FAMILIES = {
     "multihot_dense": {},
@@ -16,10 +19,13 @@ FAMILIES = {
 }  # fmt: skip
 
 
-def batch(values: dict, n: int = 16, num_words: int = 50) -> np.ndarray:
+def batch(values: dict, n: int = 16, num_words: int = 50) -> Any:
+    """Padded ids for a sequence family; a sparse bag (as `features.bags` makes) for a bag family."""
     rng = np.random.default_rng(0)
-    width = values.get("maxlen", 7)
-    return rng.integers(0, num_words, size=(n, width)).astype("int32")
+    ids = rng.integers(2, num_words, size=(n, values.get("maxlen", 7))).astype("int32")
+    if uses_sequences(values):
+        return ids
+    return bags(ids.tolist(), BagSpec(ngrams=1, bag_mode="multi_hot", width=num_words))
 
 
 @pytest.mark.parametrize(
@@ -60,4 +66,5 @@ def test_pretrained_embedding_starts_from_the_matrix_and_can_be_frozen() -> None
 def test_used_values_drop_names_the_family_ignores() -> None:
     values = resolve({"model": "multihot_dense", "lstm_units": 64}, batch_size=32)
     assert set(used_values(values)) == {"model", "dense_units", "dense_layers", "dropout",
-                                        "learning_rate", "optimizer", "batch_size"}  # fmt: skip
+                                        "learning_rate", "optimizer", "batch_size", "ngrams",
+                                        "bag_mode"}  # fmt: skip

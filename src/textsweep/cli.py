@@ -14,11 +14,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textsweep import __version__
 from textsweep.credentials import mask, mask_text
 from textsweep.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SWEEP_FAILED, SweepFailed, UserError
+
+if TYPE_CHECKING:
+    from textsweep.search_space import SearchSpace
 
 
 def _positive(text: str) -> int:
@@ -81,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("sweeps", nargs="+", help="sweep YAML files")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a dotted key of the sweep files")  # fmt: skip
+
+    families = sub.add_parser(
+        "families",
+        help="list the model families, the hyperparameters each reads and their defaults",
+    )
+    families.add_argument(
+        "sweep", nargs="?", help="a sweep file whose `families:` modules to list too"
+    )
 
     report = sub.add_parser("report", help="answer a sweep's question from what MLflow holds")
     report.add_argument("sweep", help="a sweep YAML file or a sweep name")
@@ -213,6 +224,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": _run, "validate": _validate, "report": _report, "ui": _ui}
     handlers["embeddings"] = _embeddings_train
     handlers["data"] = _data_describe
+    handlers["families"] = _families
     return handlers[args.command](args)
 
 
@@ -260,6 +272,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  search space ({where}):")
         for name in sweep.space.ordered_names():
             print(f"    {name}: {describe_spec(sweep.space.hyperparameters[name])}")
+        for line in family_lines(sweep.space):
+            print(f"  {line}")
         n = planned_trials(sweep)
         what = "grid trials" if c.tuner.algorithm == "grid" else "trials"
         print(
@@ -284,6 +298,35 @@ def _warn_unused(sweep: Any) -> None:
         n = distinct_models(sweep.space, sweep.config.training.batch_size)
         if n is not None:
             print(f"  distinct models: {n} (the other grid trials repeat one of them)")
+
+
+def family_lines(space: SearchSpace) -> list[str]:
+    """For each family a space can pick: the names it reads that the space leaves at their default."""
+    from textsweep.models import get
+
+    model = space.hyperparameters["model"]
+    lines = []
+    for name in model.candidates() or []:
+        left = {k: v for k, v in get(str(name)).defaults.items() if k not in space.hyperparameters}
+        defaults = ", ".join(f"{k}={v}" for k, v in left.items()) or "none"
+        lines.append(f"family {name}: defaults used: {defaults}")
+    return lines
+
+
+def _families(args: argparse.Namespace) -> int:
+    from textsweep.models import families
+
+    if args.sweep:
+        from textsweep.config import load_sweep
+
+        load_sweep(args.sweep)  # imports its `families:` modules
+
+    for family in families():
+        reads = "sequences (maxlen)" if family.sequences else "bags of tokens"
+        print(f"{family.name}  [{reads}]  {family.layers}")
+        for name, default in family.defaults.items():
+            print(f"    {name} = {default!r}")
+    return EXIT_OK
 
 
 def _report(args: argparse.Namespace) -> int:

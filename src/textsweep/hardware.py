@@ -114,7 +114,7 @@ def cudnn_blockers(values: Mapping[str, Any]) -> list[str]:
 
 def max_recurrent_dropout(space: SearchSpace) -> float:
     """The largest `recurrent_dropout` an LSTM trial of `space` can get (0 when it cannot be an LSTM)."""
-    from textsweep.search_space import DEFAULTS
+    from textsweep.models import get
 
     model = space.hyperparameters.get("model")
     families = (model.candidates() if model is not None else None) or []
@@ -122,7 +122,7 @@ def max_recurrent_dropout(space: SearchSpace) -> float:
         return 0.0
     spec = space.hyperparameters.get("recurrent_dropout")
     if spec is None:
-        return float(DEFAULTS["recurrent_dropout"])
+        return float(get("embedding_lstm").defaults["recurrent_dropout"])
     values = spec.candidates()
     if values is not None:
         return max((float(v) for v in values), default=0.0)

@@ -2,7 +2,7 @@
 
 Token ids: 0 is padding, 1 is out-of-vocabulary, 2.. are words by training-set frequency, all below
 `num_words`. Sequences are stored ragged (one flat int32 array plus offsets), so the full IMDB costs
-tens of megabytes; `maxlen` padding and multi-hot bags are made per trial from them.
+tens of megabytes; `maxlen` padding and bags of n-grams (`features`) are made per trial from them.
 
     encoded = encode(sweep.config.dataset, cache_dir, source=str(sweep.path))
     x = encoded.train.padded(200)        # int32 [n, 200], pre-padded and pre-truncated like Keras
@@ -76,27 +76,6 @@ class Ragged:
             within = np.arange(total) - np.repeat(np.cumsum(keep) - keep, keep)
             source = np.repeat(self.offsets[1:] - keep, keep) + within
             out[rows, maxlen - np.repeat(keep, keep) + within] = self.flat[source]
-        return out
-
-    def bags(self) -> np.ndarray:
-        """int32 [n, k]: each row's distinct token ids, zero-padded; the input of a multi-hot model.
-
-        Much smaller than a dense [n, num_words] multi-hot matrix; the model expands it per batch.
-        """
-        n = len(self)
-        stride = int(self.flat.max(initial=0)) + 1
-        rows = np.repeat(np.arange(n, dtype=np.int64), self.lengths())
-        # one entry per distinct (row, id), sorted by row then id; sorting by hand because
-        # np.unique is ~100x slower here on these nearly sorted keys (numpy 2.4)
-        pairs = rows * stride + self.flat
-        pairs.sort()
-        if len(pairs):
-            pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
-        pair_rows, ids = np.divmod(pairs, stride)
-        counts = np.bincount(pair_rows, minlength=n)
-        out = np.zeros((n, max(int(counts.max(initial=0)), 1)), dtype=np.int32)
-        starts = np.cumsum(counts) - counts
-        out[pair_rows, np.arange(len(pairs)) - starts[pair_rows]] = ids
         return out
 
 

@@ -243,6 +243,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
 
 def sweep_from_mapping(raw: Mapping[str, Any], path: Path | None) -> Sweep:
     source = str(path) if path else "<sweep>"
+    _import_families(raw.get("families"), source, path)
     space_raw = raw.get("search_space")
     if isinstance(space_raw, dict):
         space = parse_search_space(space_raw, source, prefix="search_space")
@@ -265,11 +266,28 @@ def sweep_from_mapping(raw: Mapping[str, Any], path: Path | None) -> Sweep:
     return Sweep(config=config, space=space, path=path, space_path=space_path)
 
 
+def _import_families(modules: Any, source: str, path: Path | None) -> None:
+    """Import a sweep's `families:` modules before anything validates a family name."""
+    if modules is None:
+        return
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise UserError(
+            f"expected a list of module names, like [mypkg.models]; got {modules!r}",
+            source=source,
+            key="families",
+        )
+    from textsweep.models import import_families
+
+    import_families(modules, source, path.resolve().parent if path is not None else None)
+
+
 def _check_consistency(config: SweepConfig, space: SearchSpace, source: str) -> None:
     if "model" not in space.hyperparameters:
+        from textsweep.search_space import family_names
+
         raise UserError(
             "the search space has no `model` hyperparameter; add one (fixed or a choice of "
-            "multihot_dense, embedding_flatten, embedding_pool, embedding_lstm) or pin it in `fixed:`",
+            f"{', '.join(family_names())}) or pin it in `fixed:`",
             source=source,
             key="search_space",
         )

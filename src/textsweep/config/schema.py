@@ -132,6 +132,7 @@ class SweepConfig(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     question: str = ""
+    families: list[str] = []  # user modules that register model families; imported first
     dataset: DatasetConfig = DatasetConfig()
     search_space: str | SearchSpace
     fixed: dict[str, Scalar] = {}

@@ -48,7 +48,7 @@ HYPERPARAMETERS = (
     "batch_size",
     "ngrams",
     "bag_mode",
-)
+)  # in report order; names user families bring follow, sorted
 TAG_QUESTION = "textsweep.question"
 TAG_OBJECTIVE = "textsweep.objective"
 FINISHED = "FINISHED"

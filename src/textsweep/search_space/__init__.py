@@ -11,12 +11,12 @@ A search space maps contract hyperparameter names (see `HYPERPARAMETERS`) to spe
 """
 
 from textsweep.search_space.names import (
-    DEFAULTS,
-    FAMILIES,
     HYPERPARAMETERS,
     OPTIMIZERS,
     Scalar,
     check_value,
+    family_names,
+    kind_of,
 )
 from textsweep.search_space.schema import (
     HyperparameterSpec,
@@ -27,8 +27,6 @@ from textsweep.search_space.schema import (
 from textsweep.search_space.tuner import active_values, declare
 
 __all__ = [
-    "DEFAULTS",
-    "FAMILIES",
     "HYPERPARAMETERS",
     "OPTIMIZERS",
     "HyperparameterSpec",
@@ -37,6 +35,8 @@ __all__ = [
     "active_values",
     "check_spec_values",
     "check_value",
+    "family_names",
+    "kind_of",
     "declare",
     "describe_spec",
 ]

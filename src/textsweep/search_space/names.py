@@ -1,4 +1,5 @@
-"""The contract hyperparameter names, the values each accepts, and the defaults families use."""
+"""The contract hyperparameter names and the values each accepts; families (and their defaults)
+live in the `textsweep.models` registry, which also adds the names user families bring."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ from typing import Any
 
 Scalar = bool | int | float | str
 
-FAMILIES = ("multihot_dense", "embedding_flatten", "embedding_pool", "embedding_lstm")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd", "nadam")
 
 # name -> (kind, allowed values for categorical kinds, lower bound, upper bound (exclusive))
 _Kind = tuple[str, tuple[str, ...] | None, float | None, float | None]
 HYPERPARAMETERS: dict[str, _Kind] = {
-    "model": ("str", FAMILIES, None, None),
+    "model": ("str", None, None, None),  # any registered family (`textsweep.models.families()`)
     "maxlen": ("int", None, 1, None),
     "embedding_dim": ("int", None, 1, None),
     "embedding_init": ("str", ("random", "pretrained"), None, None),
@@ -29,40 +29,57 @@ HYPERPARAMETERS: dict[str, _Kind] = {
     "learning_rate": ("float", None, 0.0, None),
     "optimizer": ("str", OPTIMIZERS, None, None),
     "batch_size": ("int", None, 1, None),
+    "ngrams": ("int", None, 1, 4),
+    "bag_mode": ("str", ("multi_hot", "count", "tf_idf"), None, None),
 }
 
-# What a family uses when a space leaves a hyperparameter out.
-DEFAULTS: dict[str, Scalar] = {
-    "maxlen": 200,
-    "embedding_dim": 32,
-    "embedding_init": "random",
-    "embedding_trainable": True,
-    "lstm_units": 64,
-    "lstm_layers": 1,
-    "bidirectional": False,
-    "dropout": 0.0,
-    "recurrent_dropout": 0.0,
-    "spatial_dropout": 0.0,
-    "dense_units": 16,
-    "dense_layers": 1,
-    "learning_rate": 1e-3,
-    "optimizer": "adam",
-}
+def family_names() -> tuple[str, ...]:
+    """The registered model families: the values `model` accepts."""
+    from textsweep.models import families
+
+    return tuple(f.name for f in families())
+
+
+def kind_of(name: str) -> _Kind | None:
+    """How `name` is checked: a contract name, or a name a registered family brings; else None."""
+    if name == "model":
+        return ("str", family_names(), None, None)
+    if name in HYPERPARAMETERS:
+        return HYPERPARAMETERS[name]
+    from textsweep.models import family_hyperparameters
+
+    found = family_hyperparameters().get(name)
+    if found is None:
+        return None
+    kind, allowed = found
+    return (kind, allowed, None, None)
+
+
+def known_names() -> list[str]:
+    from textsweep.models import family_hyperparameters
+
+    return list(dict.fromkeys([*HYPERPARAMETERS, *family_hyperparameters()]))
 
 
 def check_value(name: str, value: Any) -> None:
     """Raise ValueError unless `value` is a valid value of the contract hyperparameter `name`."""
-    if name not in HYPERPARAMETERS:
+    found = kind_of(name)
+    if found is None:
         import difflib
 
-        near = difflib.get_close_matches(name, list(HYPERPARAMETERS), n=1)
+        near = difflib.get_close_matches(name, known_names(), n=1)
         hint = f"did you mean `{near[0]}`? " if near else ""
         raise ValueError(
-            f"unknown hyperparameter `{name}`; {hint}known names are: {', '.join(HYPERPARAMETERS)}"
+            f"unknown hyperparameter `{name}`; {hint}known names are: {', '.join(known_names())} "
+            "(a family from your own module adds names: list the module under `families:`)"
         )
-    kind, allowed, low, high = HYPERPARAMETERS[name]
+    kind, allowed, low, high = found
     if kind == "str":
-        if value not in (allowed or ()):
+        if allowed is None:
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string; got {value!r}")
+            return
+        if value not in allowed:
             raise ValueError(f"{name} must be one of {list(allowed or ())}; got {value!r}")
         return
     if kind == "bool":

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from textsweep.search_space.names import HYPERPARAMETERS, Scalar, check_value
+from textsweep.search_space.names import Scalar, check_value, kind_of
 
 _GRID_COUNT_CAP = 1_000_000
 
@@ -204,9 +204,11 @@ def _condition_holds(spec: HyperparameterSpec, chosen: Mapping[str, Scalar]) -> 
 
 def check_spec_values(name: str, spec: HyperparameterSpec) -> None:
     """Raise ValueError if a spec's type or values do not fit the hyperparameter `name`."""
-    if name not in HYPERPARAMETERS:
-        check_value(name, None)
-    kind = HYPERPARAMETERS[name][0]
+    found = kind_of(name)
+    if found is None:
+        check_value(name, None)  # raises, naming the known names
+    assert found is not None
+    kind = found[0]
     if spec.type in ("int", "float"):
         if kind in ("str", "bool"):
             raise ValueError(f"{name} takes {kind} values, so its type cannot be {spec.type}")

@@ -3,7 +3,7 @@
     ignored_by(space)              # {"lstm_units": ["multihot_dense"]}: no `when:`, unused there
     distinct_models(space, 64)     # grid combinations that build different models
 
-A family ignores the names it has no use for (`models.FAMILY_USES`), so a hyperparameter
+A family ignores the names it has no use for (`models.get(family).uses()`), so a hyperparameter
 without `when:` in a space with several families makes grid combinations that differ only in
 a value the model never reads: the same model, trained again.
 """
@@ -22,15 +22,23 @@ def families(space: SearchSpace) -> list[str]:
     return [str(v) for v in (spec.candidates() or [])] if spec is not None else []
 
 
+def _uses(family: str) -> tuple[str, ...] | None:
+    """The names a registered family reads; None for a name the registry does not know."""
+    from textsweep import models
+
+    try:
+        return models.get(family).uses()
+    except KeyError:
+        return None
+
+
 def ignored_by(space: SearchSpace) -> dict[str, list[str]]:
     """Hyperparameters without `when:` that some of the space's families never use."""
-    from textsweep.models import FAMILY_USES
-
     found: dict[str, list[str]] = {}
     for name, spec in space.hyperparameters.items():
         if name == "model" or spec.when:
             continue
-        unused = [f for f in families(space) if name not in FAMILY_USES.get(f, (name,))]
+        unused = [f for f in families(space) if name not in (_uses(f) or (name,))]
         if unused:
             found[name] = unused
     return found
@@ -38,9 +46,7 @@ def ignored_by(space: SearchSpace) -> dict[str, list[str]]:
 
 def when_hint(space: SearchSpace, name: str) -> str:
     """`when: {model: [a, b]}` naming the families that use `name`."""
-    from textsweep.models import FAMILY_USES
-
-    users = [f for f in families(space) if name in FAMILY_USES.get(f, ())]
+    users = [f for f in families(space) if name in (_uses(f) or ())]
     value: Any = users[0] if len(users) == 1 else users
     return f"when: {{model: {value}}}".replace("'", "")
 

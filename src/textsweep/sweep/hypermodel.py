@@ -24,44 +24,14 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.models import ModelInputs, build_model, resolve, summary_text, uses_sequences
+from textsweep.features import TrialData
+from textsweep.models import ModelInputs, build_model, resolve, summary_text
 from textsweep.search_space import active_values, declare
 from textsweep.tracking import EPOCH_METRICS
-from textsweep.vocabulary import Encoded
 
 if TYPE_CHECKING:
     from textsweep.sweep.progress import Progress
     from textsweep.tracking import Tracker
-
-
-class TrialData:
-    """A trial's input arrays, made from the cached token ids for its family and `maxlen`.
-
-    Multi-hot models get each text's distinct ids (computed once); sequence models get padded
-    arrays, of which only the latest `maxlen` is kept so memory does not grow across trials.
-    """
-
-    def __init__(self, encoded: Encoded):
-        self.encoded = encoded
-        self._bags: tuple[np.ndarray, ...] | None = None
-        self._padded: tuple[int, tuple[np.ndarray, ...]] | None = None
-
-    def arrays(self, values: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        e = self.encoded
-        if not uses_sequences(values):
-            if self._bags is None:
-                self._bags = (e.train.bags(), e.val.bags(), e.test.bags())
-            train, val, test = self._bags
-            return train, val, test
-        maxlen = int(values["maxlen"])
-        if self._padded is None or self._padded[0] != maxlen:
-            self._padded = None  # release the previous arrays before making new ones
-            self._padded = (
-                maxlen,
-                (e.train.padded(maxlen), e.val.padded(maxlen), e.test.padded(maxlen)),
-            )
-        train, val, test = self._padded[1]
-        return train, val, test
 
 
 @dataclass
@@ -165,8 +135,7 @@ class TextHyperModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         cfg = self.sweep.config
         values = self.values(hp)
-        x_train, x_val, x_test = self.data.arrays(values)
-        e = self.data.encoded
+        data = self.data.inputs(values, self.inputs.num_words)  # features.TrialData
         mode = self.sweep.directions()
         best = BestEpoch(cfg.objective, mode)
         callbacks = list(kwargs.pop("callbacks", [])) + [keras.callbacks.TerminateOnNaN(), best]
@@ -179,12 +148,10 @@ class TextHyperModel(kt.HyperModel):
             )
         started = time.perf_counter()
         history = model.fit(
-            x_train,
-            e.train_labels,
-            batch_size=int(values["batch_size"]),
+            **data.train,
             epochs=int(kwargs.get("epochs", cfg.training.epochs)),
             initial_epoch=int(kwargs.get("initial_epoch", 0)),
-            validation_data=(x_val, e.val_labels),
+            validation_data=data.validation,
             callbacks=callbacks,
             verbose=0,
         )
@@ -196,9 +163,7 @@ class TextHyperModel(kt.HyperModel):
                 f"the training loss became {losses[bad]} (not finite) at epoch "
                 f"{bad + 1 + int(kwargs.get('initial_epoch', 0))}; try a smaller learning_rate"
             )
-        test_loss, test_accuracy = model.evaluate(
-            x_test, e.test_labels, batch_size=max(256, int(values["batch_size"])), verbose=0
-        )
+        test_loss, test_accuracy = model.evaluate(**data.test, verbose=0)
         hist = history.history
         final = {
             "best_val_accuracy": max(hist.get("val_accuracy", [math.nan])),

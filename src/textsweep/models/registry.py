@@ -1,0 +1,180 @@
+"""The registry of model families: each names the hyperparameters it reads, their defaults, and a build.
+
+    register(Family("embedding_cnn", {"filters": 64, ...}, build=build_cnn))
+    get("embedding_cnn").defaults["filters"], [f.name for f in families()]
+
+Looking a family up imports no TensorFlow; only `Family.build` does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from textsweep.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+
+Scalar = bool | int | float | str
+
+# Every family reads these two; `batch_size` comes from `training.batch_size` unless searched.
+IMPLICIT = ("model", "batch_size")
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a model needs to know about the data: vocabulary size, classes, pretrained vectors."""
+
+    num_words: int
+    num_classes: int
+    embedding_matrix: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family.
+
+    Args:
+        name: the value of the `model` hyperparameter that picks it.
+        defaults: every hyperparameter it reads (besides `model` and `batch_size`), with the value
+            it gets when a search space leaves it out. A name no built-in family uses becomes a
+            hyperparameter of its own kind (the type of its default).
+        build: `build(values, inputs) -> keras.Model`, compiled; `values` has every default filled.
+        sequences: True if it reads padded token sequences (`maxlen`), False for bags of tokens.
+        layers: a one-line sketch of its layers, for the README and `textsweep families`.
+        choices: the allowed values of a new string hyperparameter (any string without).
+    """
+
+    name: str
+    defaults: Mapping[str, Scalar]
+    build: Callable[[Mapping[str, Any], ModelInputs], keras.Model]
+    sequences: bool
+    layers: str = ""
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def uses(self) -> tuple[str, ...]:
+        return IMPLICIT + tuple(self.defaults)
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Add a family (replacing one of the same name, so re-importing a module is harmless)."""
+    if not family.name.isidentifier():
+        raise ValueError(f"a family name must be an identifier; got {family.name!r}")
+    for name, default in family.defaults.items():
+        if name in IMPLICIT:
+            raise ValueError(f"family {family.name}: `{name}` is implicit; remove it from defaults")
+        kind = _kind_of(default)
+        for other in _FAMILIES.values():
+            if other.name != family.name and name in other.defaults:
+                if _kind_of(other.defaults[name]) != kind:
+                    raise ValueError(
+                        f"family {family.name}: `{name}` is a {kind} hyperparameter, but family "
+                        f"{other.name} uses it as {_kind_of(other.defaults[name])}; rename it"
+                    )
+    _FAMILIES[family.name] = family
+    return family
+
+
+def get(name: str) -> Family:
+    """The family called `name`; KeyError naming the known families otherwise."""
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(_FAMILIES)}") from None
+
+
+def families() -> tuple[Family, ...]:
+    """The registered families, built-ins first, in registration order."""
+    return tuple(_FAMILIES.values())
+
+
+def family_hyperparameters() -> dict[str, tuple[str, tuple[str, ...] | None]]:
+    """Every hyperparameter some family reads -> (kind, allowed values of a string kind or None)."""
+    out: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+    for family in _FAMILIES.values():
+        for name, default in family.defaults.items():
+            out.setdefault(name, (_kind_of(default), family.choices.get(name)))
+    return out
+
+
+def _kind_of(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "str"
+
+
+def import_families(modules: Sequence[str], source: str, base: Path | None = None) -> None:
+    """Import the user modules a sweep's `families:` names, so they register their families.
+
+    The sweep file's folder (`base`) and the working directory are searched first, so a module
+    beside the sweep file is found without installing it.
+    """
+    for folder in (base, Path.cwd()):
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    for i, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # any failure of the user's module is bad input, not a crash
+            raise UserError(
+                f"cannot import module {module!r} ({type(e).__name__}: {e}); expected an "
+                "importable module (on PYTHONPATH or beside the sweep file) that calls "
+                "textsweep.models.register(...)",
+                source=source,
+                key=f"families[{i}]" if len(modules) > 1 else "families",
+            ) from None
+
+
+def resolve(values: Mapping[str, Any], batch_size: int) -> dict[str, Any]:
+    """A trial's values with the family's defaults filled in for every name it left out."""
+    family = get(values["model"])
+    out: dict[str, Any] = {"batch_size": batch_size, **family.defaults}
+    out.update(values)
+    return out
+
+
+def used_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved values the trial's family actually reads (what is logged as params)."""
+    uses = get(values["model"]).uses()
+    out = {k: v for k, v in values.items() if k in uses}
+    if out.get("embedding_init") != "pretrained":
+        out.pop("embedding_trainable", None)
+    if out.get("dense_layers") == 0:
+        out.pop("dense_units", None)
+    return out
+
+
+def uses_sequences(values: Mapping[str, Any]) -> bool:
+    return get(values["model"]).sequences
+
+
+def build_model(values: Mapping[str, Any], inputs: ModelInputs) -> keras.Model:
+    """A compiled Keras model for one trial; `values` must already be `resolve`d."""
+    return get(values["model"]).build(values, inputs)
+
+
+def families_table(which: Sequence[Family] | None = None) -> str:
+    """The Markdown table of families (all registered by default), their layers and defaults."""
+    lines = [
+        "| family | reads | layers | hyperparameters (default) |",
+        "|---|---|---|---|",
+    ]
+    for f in families() if which is None else which:
+        reads = "sequences (`maxlen`)" if f.sequences else "bags of tokens"
+        hps = ", ".join(f"`{k}` ({v})" for k, v in f.defaults.items())
+        lines.append(f"| `{f.name}` | {reads} | {f.layers} | {hps} |")
+    return "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ def test_vocabulary_ranks_by_frequency_after_pad_and_oov() -> None:
 def test_padded_keeps_last_tokens_and_pads_in_front_like_keras() -> None:
     r = Ragged.from_sequences([np.array([5, 6, 7]), np.array([], dtype=np.int32), np.array([9])])
     assert r.padded(2).tolist() == [[6, 7], [0, 0], [0, 9]]
-    assert r.bags().tolist() == [[5, 6, 7], [0, 0, 0], [9, 0, 0]]
+    assert r.bags().tolist() == [[5, 6, 7, 0], [0, 0, 0, 0], [9, 0, 0, 0]]  # a PAD in every row
 
 
 def test_encode_caches_and_keeps_test_and_validation_out_of_the_vocabulary(tiny_imdb: Path, tmp_path: Path) -> None:

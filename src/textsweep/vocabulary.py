@@ -83,6 +83,9 @@ class Ragged:
         """int32 [n, k]: each row's distinct token ids, zero-padded; the input of a multi-hot model.
 
         Much smaller than a dense [n, num_words] multi-hot matrix; the model expands it per batch.
+        Every row ends in at least one PAD, so the multi-hot's slot 0 is set for every text: a
+        row's encoding never depends on the longest row beside it, and one text alone (a
+        logged model's input) is encoded as it was in training.
         """
         n = len(self)
         stride = int(self.flat.max(initial=0)) + 1
@@ -95,7 +98,7 @@ class Ragged:
             pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
         pair_rows, ids = np.divmod(pairs, stride)
         counts = np.bincount(pair_rows, minlength=n)
-        out = np.zeros((n, max(int(counts.max(initial=0)), 1)), dtype=np.int32)
+        out = np.zeros((n, int(counts.max(initial=0)) + 1), dtype=np.int32)
         starts = np.cumsum(counts) - counts
         out[pair_rows, np.arange(len(pairs)) - starts[pair_rows]] = ids
         return out

@@ -198,6 +198,11 @@ def _live(
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
     _raise_failure(sweep, result, outcome)
+    if outcome.state == ExecutionState.FINISHED:
+        from textsweep.export.registry import register_champion
+
+        if (version := register_champion(tracker, sweep, result)) is not None:
+            progress.say(f"model: registered as models:/{sweep.name}@champion (version {version.version})")
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 

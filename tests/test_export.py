@@ -1,0 +1,161 @@
+"""The logged model reads raw text: parity with the trial's test accuracy, registry, predict."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NEGATIVE, NEUTRAL, POSITIVE, run_sweep_file
+
+from textsweep.errors import UserError
+
+MIXED = "okay fine average decent so-so".split()  # the cue words of a third, "mixed" class
+
+
+def text(rng: random.Random, label: str) -> str:
+    """Filler with cue words, in varied case and punctuation, so the tokenizer has work to do."""
+    cue = {"pos": POSITIVE, "neg": NEGATIVE, "mixed": MIXED}[label]
+    words = [rng.choice(NEUTRAL) for _ in range(rng.randint(5, 40))]
+    for i in rng.sample(range(len(words)), min(3, len(words))):
+        words[i] = rng.choice(cue).upper() if rng.random() < 0.2 else rng.choice(cue)
+    words.append(rng.choice(["unseenword", "film's", "<br />", "zzz"]))
+    return " ".join(words).capitalize() + rng.choice([".", "!", "?<br /><br />ok"])
+
+
+def write_table(path: Path, labels: list[str], per_class: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = [(text(rng, label), label) for label in labels for _ in range(per_class)]
+    rng.shuffle(rows)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return rows
+
+
+def write_glove(path: Path, dim: int) -> Path:
+    rng = np.random.default_rng(0)
+    words = POSITIVE + NEGATIVE + NEUTRAL
+    path.write_text("".join(f"{w} {' '.join(f'{x:.4f}' for x in rng.normal(size=dim))}\n"
+                            for w in words), encoding="utf-8")  # fmt: skip
+    return path
+
+
+CASES = {
+    "multihot_dense": ({"model": "multihot_dense"}, ["neg", "pos"]),
+    "embedding_flatten": ({"model": "embedding_flatten", "maxlen": 24}, ["neg", "pos"]),
+    "embedding_pool-3-classes": ({"model": "embedding_pool", "maxlen": 30}, ["mixed", "neg", "pos"]),
+    "embedding_lstm-pretrained": (
+        {"model": "embedding_lstm", "maxlen": 20, "lstm_units": 8, "embedding_dim": 8,
+         "embedding_init": "pretrained", "embedding_trainable": False}, ["neg", "pos"]),
+    "multihot_dense-3-classes": ({"model": "multihot_dense"}, ["mixed", "neg", "pos"]),
+}  # fmt: skip
+
+
+def sweep_for(tmp: Path, values: dict[str, Any], labels: list[str], **extra: Any) -> dict[str, Any]:
+    write_table(tmp / "train.csv", labels, per_class=40, seed=1)
+    sweep: dict[str, Any] = {
+        "name": "parity",
+        "question": "Does the logged model read raw text as training did?",
+        "dataset": {"format": "table", "path": str(tmp / "train.csv"),
+                    "test_path": str(tmp / "test.csv"), "num_words": 40, "seed": 1},
+        "search_space": {"hyperparameters": {k: {"type": "fixed", "value": v}
+                                             for k, v in values.items()}},
+        "tuner": {"algorithm": "random", "max_trials": 1},
+        "training": {"epochs": 2, "batch_size": 16},
+        **extra,
+    }  # fmt: skip
+    if values.get("embedding_init") == "pretrained":
+        sweep["embeddings"] = {"path": str(write_glove(tmp / "glove.txt", 8)), "format": "glove"}
+    return sweep
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_logged_model_on_raw_test_texts_reproduces_test_accuracy(workdir: Path, case: str) -> None:
+    from mlflow import MlflowClient
+
+    from textsweep.export import load_best
+
+    values, labels = CASES[case]
+    test_rows = write_table(workdir / "test.csv", labels, per_class=30, seed=2)
+    result, _ = run_sweep_file(workdir, sweep_for(workdir, values, labels))
+    uri = result.tracking_uri
+    model = load_best("parity", tracking_uri=uri)
+    table = model.predict(pd.DataFrame({"text": [t for t, _ in test_rows]}))
+    assert list(table.columns) == labels
+    predicted = np.asarray(labels)[table.to_numpy().argmax(axis=1)]
+    accuracy = float(np.mean(predicted == np.asarray([label for _, label in test_rows])))
+    logged = MlflowClient(uri).get_run(result.best_run_id).data.metrics["test_accuracy"]
+    assert abs(accuracy - logged) <= 0.002
+
+
+def test_champion_version_carries_trial_objective_accuracy_and_question(workdir: Path) -> None:
+    from mlflow import MlflowClient
+
+    values, labels = CASES["multihot_dense"]
+    write_table(workdir / "test.csv", labels, per_class=10, seed=2)
+    result, _ = run_sweep_file(workdir, sweep_for(workdir, values, labels))
+    version = MlflowClient(result.tracking_uri).get_model_version_by_alias("parity", "champion")
+    assert (version.run_id, version.tags) == (result.best_run_id, {
+        "textsweep.trial_id": result.best_trial_id,
+        "textsweep.objective": "val_accuracy",
+        "textsweep.objective_value": f"{result.best_objective:.6g}",
+        "textsweep.test_accuracy": f"{result.best_test_accuracy:.6g}",
+        "textsweep.question": "Does the logged model read raw text as training did?",
+        "textsweep.parent_run_id": result.parent_run_id,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("mode, logged", [("all", 2), ("best", 1), ("none", 0)])
+def test_log_models_setting_decides_which_trial_runs_hold_a_model(
+    workdir: Path, mode: str, logged: int
+) -> None:
+    from mlflow import MlflowClient
+
+    labels = ["neg", "pos"]
+    write_table(workdir / "test.csv", labels, per_class=10, seed=2)
+    sweep = sweep_for(workdir, {"model": "multihot_dense"}, labels)
+    sweep["search_space"]["hyperparameters"]["dense_units"] = {"type": "choice", "values": [4, 8]}
+    sweep["tuner"] = {"algorithm": "grid"}
+    sweep["tracking"] = {"log_models": mode}
+    result, _ = run_sweep_file(workdir, sweep)
+    client = MlflowClient(result.tracking_uri)
+    trials = client.search_runs([result.experiment_id], "tags.`textsweep.role` = 'trial'")
+    with_model = [r for r in trials if "model" in {a.path for a in client.list_artifacts(r.info.run_id)}]
+    assert len(with_model) == logged
+    if mode == "best":
+        assert with_model[0].info.run_id == result.best_run_id
+    registered = client.search_model_versions("name = 'parity'")
+    assert len(registered) == (0 if mode == "none" else 1)
+
+
+@pytest.mark.parametrize("model, message", [
+    ("no-such-sweep", r"cannot use 'no-such-sweep' as a model: the Model Registry .* has no model "
+                      r"'no-such-sweep' with alias @champion"),
+    ("models:/x", r"cannot use 'models:/x' as a model: expected models:/<name>@<alias>"),
+    ("runs:/", r"cannot use 'runs:/' as a model: a runs:/ URI needs a run id"),
+])  # fmt: skip
+def test_a_model_that_is_not_there_is_named_in_the_error(
+    workdir: Path, model: str, message: str
+) -> None:
+    from mlflow import MlflowClient
+
+    from textsweep.export import load_model
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()  # creates the store
+    with pytest.raises(UserError, match=message):
+        load_model(model, tracking_uri=uri)
+
+
+def test_no_store_is_a_user_error(workdir: Path) -> None:
+    from textsweep.export import load_model
+
+    with pytest.raises(UserError, match=r"cannot use 'quickstart' as a model: there is no MLflow "
+                                        r"store at mlruns/mlflow.db; run the sweep first"):  # fmt: skip
+        load_model("quickstart")

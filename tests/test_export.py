@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
+import os
 import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +138,7 @@ def test_log_models_setting_decides_which_trial_runs_hold_a_model(
     client = MlflowClient(result.tracking_uri)
     trials = client.search_runs([result.experiment_id], "tags.`textsweep.role` = 'trial'")
     with_model = [r for r in trials if "model" in {a.path for a in client.list_artifacts(r.info.run_id)}]
-    assert len(with_model) == logged
+    assert (len(trials), len(with_model)) == (2, logged)
     if mode == "best":
         assert with_model[0].info.run_id == result.best_run_id
     registered = client.search_model_versions("name = 'parity'")
@@ -159,3 +170,87 @@ def test_no_store_is_a_user_error(workdir: Path) -> None:
     with pytest.raises(UserError, match=r"cannot use 'quickstart' as a model: there is no MLflow "
                                         r"store at mlruns/mlflow.db; run the sweep first"):  # fmt: skip
         load_model("quickstart")
+
+
+def trained_parity_sweep(folder: Path) -> tuple[Path, Any]:
+    """The multihot parity sweep, run: its file (tracking into folder/mlruns) and result."""
+    values, labels = CASES["multihot_dense"]
+    write_table(folder / "test.csv", labels, per_class=10, seed=2)
+    result, _ = run_sweep_file(folder, sweep_for(folder, values, labels))
+    return folder / "parity.yaml", result
+
+
+def textsweep(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "textsweep", *args], input=stdin,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_predict_labels_texts_from_arguments_and_stdin_without_the_dataset(workdir: Path) -> None:
+    sweep_file, _ = trained_parity_sweep(workdir)
+    (workdir / "train.csv").unlink()  # predicting must not read the dataset
+    (workdir / "test.csv").unlink()
+    out = textsweep("predict", str(sweep_file), "superb brilliant masterpiece", "awful boring waste", "--json")
+    rows = json.loads(out.stdout)
+    assert [r["label"] for r in rows] == ["pos", "neg"], out.stderr
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-6 for r in rows)
+    piped = textsweep("predict", "parity", "--tracking-uri", f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}",
+                      stdin="superb brilliant masterpiece\nawful boring waste\n")  # fmt: skip
+    assert [line.split("\t")[0] for line in piped.stdout.splitlines()] == ["pos", "neg"], piped.stderr
+
+
+def test_predict_with_a_model_that_is_not_there_exits_2_naming_it(workdir: Path) -> None:
+    out = textsweep("predict", "models:/nothing@champion", "a film")
+    assert out.returncode == 2
+    assert re.search(r"cannot use 'models:/nothing@champion' as a model: there is no MLflow store",
+                     out.stderr), out.stderr  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_mlflow_serves_the_champion_on_raw_text(workdir: Path) -> None:
+    _, result = trained_parity_sweep(workdir)
+    port = free_port()
+    # as in an activated virtual environment: MLflow starts `uvicorn` from PATH
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": result.tracking_uri, "PATH": path}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/parity@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [["superb brilliant fun"]]}})
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(),
+                                                 {"Content-Type": "application/json"})  # fmt: skip
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = json.loads(response.read())
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(server.stderr.read().decode() if server.stderr else "") from None
+                time.sleep(1)
+        (row,) = answer["predictions"]
+        assert set(row) == {"neg", "pos"} and abs(row["neg"] + row["pos"] - 1) < 1e-6
+    finally:
+        stop_group(server)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group (gunicorn/uvicorn workers too), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -14,10 +14,12 @@ Imports MLflow at the top: only `export.registry` imports this module, inside it
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from textsweep.export.preprocess import inputs_for, probabilities
 
@@ -33,7 +36,7 @@ KERAS_FILE, SPEC_FILE = "model.keras", "preprocess.json"
 INPUT_EXAMPLE = ["a wonderful, moving film", "dull and far too long"]
 
 
-class TextModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class TextModel(PythonModel):
     """Raw strings in (a `text` column, a list or one string), class probabilities out."""
 
     def load_context(self, context: Any) -> None:
@@ -42,8 +45,9 @@ class TextModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         self.spec = json.loads(Path(context.artifacts["preprocess"]).read_text(encoding="utf-8"))
         self.keras_model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
 
-    # no type hints on the input: MLflow would read them as a second, conflicting signature
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # noqa: ANN001
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         texts = texts_of(model_input)
         labels = self.spec["labels"]
         if not texts:
@@ -100,6 +104,21 @@ def requirements() -> list[str]:
     return pins
 
 
+@contextlib.contextmanager
+def quiet_artifact_progress() -> Iterator[None]:
+    """No "Downloading artifacts" bars from MLflow while models are copied or fetched."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def save_model(
     keras_model: Any, spec: Mapping[str, Any], path: Path, metadata: Mapping[str, Any] = {}
 ) -> Path:
@@ -111,15 +130,16 @@ def save_model(
         portable(keras_model).save(keras_path)
         spec_path = staging / SPEC_FILE
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        mlflow.pyfunc.save_model(
-            path=str(path),
-            python_model=str(Path(__file__).with_name("served.py")),  # no pickle: code
-            artifacts={"keras_model": str(keras_path), "preprocess": str(spec_path)},
-            signature=signature(list(spec["labels"])),
-            input_example=pd.DataFrame({TEXT_COLUMN: INPUT_EXAMPLE}),
-            pip_requirements=requirements(),
-            metadata=dict(metadata),
-        )
+        with quiet_artifact_progress():
+            mlflow.pyfunc.save_model(
+                path=str(path),
+                python_model=str(Path(__file__).with_name("served.py")),  # no pickle: code
+                artifacts={"keras_model": str(keras_path), "preprocess": str(spec_path)},
+                signature=signature(list(spec["labels"])),
+                input_example=pd.DataFrame({TEXT_COLUMN: INPUT_EXAMPLE}),
+                pip_requirements=requirements(),
+                metadata=dict(metadata),
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path

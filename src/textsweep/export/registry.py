@@ -158,7 +158,8 @@ def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[MlflowCl
         raise _bad(model, f"model {name!r} version {found.version} names no run")
     run = client.get_run(found.run_id)
     prefix = run.info.artifact_uri.rstrip("/") + "/"
-    path = found.source[len(prefix) :] if found.source.startswith(prefix) else MODEL_ARTIFACT
+    source = found.source or ""
+    path = source[len(prefix) :] if source.startswith(prefix) else MODEL_ARTIFACT
     return client, ModelRef(found.run_id, path, f"{name} version {found.version}")
 
 
@@ -171,8 +172,10 @@ def load_model(model: str, tracking_uri: str | None = None) -> Any:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from textsweep.export.pyfunc import quiet_artifact_progress
+
     client, ref = resolve_model(model, tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="textsweep-model-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="textsweep-model-") as tmp, quiet_artifact_progress():
         try:
             local = client.download_artifacts(ref.run_id, ref.artifact_path, tmp)
         except MlflowException as e:
@@ -186,8 +189,8 @@ def load_model(model: str, tracking_uri: str | None = None) -> Any:
 def load_best(sweep_or_name: str | Path, tracking_uri: str | None = None) -> Any:
     """The champion model of a sweep (a sweep file or a sweep name), as an MLflow pyfunc model.
 
-        model = load_best("sweeps/quickstart.yaml")
-        model.predict(pd.DataFrame({"text": ["a wonderful film"]}))   # a column per class
+    model = load_best("sweeps/quickstart.yaml")
+    model.predict(pd.DataFrame({"text": ["a wonderful film"]}))   # a column per class
     """
     return load_model(str(sweep_or_name), tracking_uri)
 

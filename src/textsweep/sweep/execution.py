@@ -202,7 +202,9 @@ def _live(
         from textsweep.export.registry import register_champion
 
         if (version := register_champion(tracker, sweep, result)) is not None:
-            progress.say(f"model: registered as models:/{sweep.name}@champion (version {version.version})")
+            progress.say(
+                f"model: registered as models:/{sweep.name}@champion (version {version.version})"
+            )
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 

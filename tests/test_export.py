@@ -254,3 +254,35 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def test_log_models_accepts_only_best_all_or_none() -> None:
+    from textsweep.config import load_sweep
+
+    with pytest.raises(UserError, match=r"quickstart.yaml: tracking.log_models: Input should be "
+                                        r"'best', 'all' or 'none'; got 'sometimes'"):  # fmt: skip
+        load_sweep(Path(__file__).parents[1] / "sweeps" / "quickstart.yaml",
+                   ["tracking.log_models=sometimes"])  # fmt: skip
+
+
+SPEC = {"tokenizer_version": 2, "vocabulary": ["", "[UNK]", "film", "great"], "labels": ["neg", "pos"]}
+
+
+def test_raw_text_becomes_the_ids_training_used_alone_or_in_a_batch() -> None:
+    from textsweep.export.preprocess import inputs_for
+
+    sequence = {**SPEC, "input": "sequence", "maxlen": 4}
+    assert inputs_for(["Great<br />film, GREAT cast!"], sequence).tolist() == [[3, 2, 3, 1]]
+    bag = {**SPEC, "input": "bag"}
+    alone = inputs_for(["great film"], bag)
+    batch = inputs_for(["great film", "a great, great film with a cast"], bag)
+    assert alone.tolist() == [[2, 3, 0]]
+    assert batch.tolist() == [[2, 3, 0, 0], [1, 2, 3, 0]]  # the same multi-hot for "great film"
+
+
+def test_a_model_from_another_tokenizer_version_is_refused() -> None:
+    from textsweep.export.preprocess import inputs_for
+
+    with pytest.raises(ValueError, match=r"trained with tokenizer version 1; this textsweep "
+                                         r"tokenizes with version 2"):  # fmt: skip
+        inputs_for(["a film"], {**SPEC, "tokenizer_version": 1, "input": "bag"})

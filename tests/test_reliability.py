@@ -103,3 +103,19 @@ def test_kill_resume_script_short_form(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resumes refused or crashed: **0**" in done.stdout
+
+
+def test_consecutive_failures_hold_across_workers(sweeps: Sweeps) -> None:
+    # plain SGD with a step of 1e30: every trial's loss is NaN at once, in every worker
+    space = {"hyperparameters": {**SPACE["hyperparameters"],
+                                 "optimizer": {"type": "fixed", "value": "sgd"},
+                                 "learning_rate": {"type": "choice", "values": [1.0e30, 2.0e30]}}}  # fmt: skip
+    sweep = sweeps.write("failing", space, max_trials=8, max_consecutive_failures=2)
+    result = sweeps.run(sweep, "--workers", "2", timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the sweep stopped after 2 failed trials in a row" in result.stderr
+    runs = sweeps.runs("failing")
+    parent = next(r for r in runs if role(r) == "sweep")
+    assert (parent.info.status, parent.data.tags["textsweep.state"]) == ("FAILED", "failed")
+    trials = trials_of(runs, parent.info.run_id)
+    assert 2 <= len(trials) < 8 and {t.info.status for t in trials} == {"FAILED"}

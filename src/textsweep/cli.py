@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start a new execution even if an unfinished one exists (it is marked abandoned)",
     )
+    again.add_argument(
+        "--more",
+        type=_positive,
+        metavar="K",
+        help="train every finished trial of the last finished execution K more times (new "
+        "seeds); the report pools them",
+    )
     run.add_argument(
         "--workers", type=_positive, help="run N local Keras Tuner workers and a chief"
     )
@@ -184,6 +191,13 @@ def _run(args: argparse.Namespace) -> int:
     overrides = run_overrides(args.overrides, args.max_trials, args.epochs)
     sweep = load_sweep(args.sweep, overrides)
     check_inputs(sweep)
+    if args.more:
+        if args.workers:
+            raise UserError("--more runs in one process; leave out --workers", source="--more")
+        from textsweep.sweep.more import add_executions
+
+        add_executions(sweep, args.more, tracking_uri=args.tracking_uri)
+        return EXIT_OK
     run_sweep(
         sweep,
         tracking_uri=args.tracking_uri,

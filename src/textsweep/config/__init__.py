@@ -234,6 +234,20 @@ def _check_consistency(config: SweepConfig, space: SearchSpace, source: str) -> 
                 source=source,
                 key=f"search_space.{continuous[0]}",
             )
+    if tuner.repeats is not None and tuner.algorithm != "grid":
+        raise UserError(
+            "adaptive repeats race the combinations of a grid; set tuner.algorithm: grid, or "
+            f"drop tuner.repeats (got algorithm {tuner.algorithm!r})",
+            source=source,
+            key="tuner.repeats",
+        )
+    if tuner.repeats is not None and tuner.executions_per_trial != 1:
+        raise UserError(
+            "with tuner.repeats every execution is a trial of its own; leave "
+            f"tuner.executions_per_trial at 1 (got {tuner.executions_per_trial})",
+            source=source,
+            key="tuner.executions_per_trial",
+        )
     if tuner.algorithm == "hyperband" and tuner.max_epochs is not None and tuner.max_epochs < 2:
         raise UserError("hyperband needs max_epochs >= 2", source=source, key="tuner.max_epochs")
     init = space.hyperparameters.get("embedding_init")

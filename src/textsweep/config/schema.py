@@ -79,6 +79,20 @@ class EmbeddingsConfig(_Frozen):
         return self
 
 
+class RepeatsConfig(_Frozen):
+    """Adaptive repeats (racing): `min` executions of every grid combination, up to `max` for the
+    combinations still tied with the best."""
+
+    min: int = Field(2, ge=2)
+    max: int = Field(8, ge=2)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RepeatsConfig:
+        if self.max < self.min:
+            raise ValueError(f"max must be >= min ({self.min}); got {self.max}")
+        return self
+
+
 class TunerConfig(_Frozen):
     algorithm: Literal["random", "grid", "bayesian", "hyperband"] = "random"
     max_trials: int | None = Field(10, ge=1)
@@ -89,6 +103,7 @@ class TunerConfig(_Frozen):
     hyperband_iterations: int = Field(1, ge=1)
     num_initial_points: int | None = Field(None, ge=1)
     max_consecutive_failures: int = Field(3, ge=1)
+    repeats: RepeatsConfig | None = None
 
 
 class EarlyStoppingConfig(_Frozen):

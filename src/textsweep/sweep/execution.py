@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,6 +33,8 @@ from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
 from textsweep.sweep.parent import (
     SweepResult,
     close_parent,
+    failures_in_a_row,
+    racing_outcome,
     reopen_parent,
     start_parent,
     summary,
@@ -50,6 +52,7 @@ from textsweep.sweep.state import (
 )
 from textsweep.tracking import (
     TAG_ORACLE,
+    TAG_REPEATS,
     TAG_WORKERS,
     ExecutionState,
     RunStatus,
@@ -95,7 +98,6 @@ class _Outcome:
     failure: str | None = None
     last_error: str | None = None
     project: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def run_sweep(
@@ -176,7 +178,7 @@ def _live(
     outcome = _Outcome(project=project_dir(home_dir() / "tuner", sweep.name, parent_id))
     try:
         if mode.launcher:
-            _run_workers(mode, parent_id, tracker, out, outcome)
+            _run_workers(sweep, mode, parent_id, tracker, out, outcome)
         else:
             _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded,
                        (matrix, coverage), outcome)  # fmt: skip
@@ -195,9 +197,19 @@ def _live(
                     shutil.rmtree(outcome.project, ignore_errors=True)
     result = sweep_result(tracker, sweep, parent_id)
     if not mode.owner:
+        if outcome.failure is not None:
+            raise SweepFailed(outcome.failure)
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
     _raise_failure(sweep, result, outcome)
+    if cfg.tuner.repeats is not None:
+        how = racing_outcome(tracker, sweep, parent_id)
+        tracker.set_tags(parent_id, {TAG_REPEATS: how})
+        progress.say(
+            "adaptive repeats: decided (one value left, the others clearly worse)"
+            if how == "decided"
+            else "adaptive repeats: budget spent with more than one value still tied"
+        )
     if outcome.state == ExecutionState.FINISHED:
         from textsweep.export.registry import register_champion
 
@@ -295,7 +307,7 @@ def _run_tuner(
             project.catch_up(kt_tuner, context)
         kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
         outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
-    except RuntimeError as e:
+    except Exception as e:  # RuntimeError here; a gRPC error from a chief's oracle in a worker
         if "consecutive failures" not in str(e):
             raise
         limit = cfg.tuner.max_consecutive_failures
@@ -311,7 +323,7 @@ def _run_tuner(
 
 
 def _run_workers(
-    mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
+    sweep: Sweep, mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
 ) -> None:
     """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
     run = tracker.client.get_run(parent_id)
@@ -324,9 +336,13 @@ def _run_workers(
         list(mode.child_command), mode.workers, port, parent_id, out, close_dead_workers_runs
     )
     if failed:
+        limit = sweep.config.tuner.max_consecutive_failures
+        if failures_in_a_row(tracker, parent_id) >= limit:
+            outcome.status, outcome.state = RunStatus.FAILED, ExecutionState.FAILED
+            failed.insert(0, f"the sweep stopped after {limit} failed trials in a row")
         outcome.failure = (
-            f"{'; '.join(failed)}; see its output above and the runs under parent run "
-            f"{parent_id} in MLflow"
+            f"{'; '.join(failed)}; see the output above and the runs under parent run "
+            f"{parent_id} in MLflow (tag textsweep.error and traceback.txt)"
         )
         return
     outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED

@@ -150,6 +150,31 @@ def sweep_result(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepResult:
     )
 
 
+def failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
+    """The longest run of FAILED trials in the order they ended (Keras Tuner's own count)."""
+    ended = [r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.end_time]
+    longest = current = 0
+    for run in sorted(ended, key=lambda r: r.info.end_time):
+        current = current + 1 if run.info.status == RunStatus.FAILED else 0
+        longest = max(longest, current)
+    return longest
+
+
+def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
+    """`decided` or `budget`: how adaptive repeats ended, from the trial runs MLflow holds."""
+    from textsweep.sweep.racing import outcome
+
+    names = sweep.space.ordered_names()
+    metric = objective_metric(sweep.config.objective)
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for run in tracker.child_runs(parent_id, Role.TRIAL):
+        if run.info.status == RunStatus.FINISHED and metric in run.data.metrics:
+            key = tuple(run.data.params.get(n, "") for n in names)
+            groups.setdefault(key, []).append(run.data.metrics[metric])
+    samples = dict(enumerate(groups.values()))
+    return outcome(samples, sweep.directions())
+
+
 def _value(text: str) -> Any:
     for kind in (int, float):
         try:

@@ -60,6 +60,18 @@ def make_tuner(
                  "num_initial_points": t.num_initial_points}  # fmt: skip
     else:
         extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
+    if t.repeats is not None:
+        from textsweep.sweep.oracle import RacingOracle
+
+        common["oracle"] = RacingOracle(
+            list(sweep.space.iter_grid()),
+            (t.repeats.min, t.repeats.max),
+            sweep.directions(),
+            objective=common.pop("objective"),
+            seed=common.pop("seed"),
+            max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),
+        )
+        extra = {}
     ktcompat.write_json_atomically()
     folder = Path(common["directory"]) / parent_id
     problem = ktcompat.unreadable_state(folder) if context.resuming else None
@@ -70,12 +82,12 @@ def make_tuner(
         )
         ktcompat.clear_state(folder)
         context.resuming = False  # nothing left to reload
-        tuner = tuner_class(t.algorithm)(**common, **extra)
+        tuner = tuner_class("racing" if t.repeats else t.algorithm)(**common, **extra)
         rebuild_from_mlflow(tuner, context)
         context.resuming = True
         return tuner
     try:
-        return tuner_class(t.algorithm)(**common, **extra)
+        return tuner_class("racing" if t.repeats else t.algorithm)(**common, **extra)
     except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
         if not context.resuming:
             raise

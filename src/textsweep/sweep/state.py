@@ -46,9 +46,19 @@ INTERRUPTED_ERROR = (
 
 
 def config_fingerprint(sweep: Sweep) -> str:
-    """A hash of the resolved sweep: a resumed execution must run the same sweep."""
-    text = json.dumps(resolved_sweep(sweep), sort_keys=True)
+    """A hash of the resolved sweep: a resumed execution must run the same sweep.
+
+    Settings left unset (None) are left out, so a textsweep that learns a new optional setting
+    still resumes what an older one started.
+    """
+    text = json.dumps(_without_none(resolved_sweep(sweep)), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def project_dir(tuner_root: Path, sweep_name: str, parent_run_id: str) -> Path:
@@ -206,7 +216,7 @@ def _changed_keys(tracker: Tracker, run_id: str, now: Mapping[str, Any]) -> list
             then = json.loads(Path(path).read_text(encoding="utf-8"))
         except Exception:
             return []
-    old, new = _as_in_file(then), _as_in_file(now)
+    old, new = _as_in_file(_without_none(then)), _as_in_file(_without_none(now))
     return [
         f"{key}: {old.get(key, '(unset)')!r} then, {new.get(key, '(unset)')!r} now"
         for key in sorted(set(old) | set(new))

@@ -15,7 +15,9 @@ import io
 import math
 import re
 import shutil
+import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,8 +109,22 @@ class TrackedTuner:
         self.models = ModelKeeper.for_tuner(context, self.hypermodel, folder)
         if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
             ktcompat.restore_grid_order(self.oracle)
+        self._idle = False
+        create = self.oracle.create_trial
+
+        def create_trial(tuner_id: str) -> Any:
+            trial = create(tuner_id)
+            self._idle = trial.status == kt.engine.trial.TrialStatus.IDLE
+            return trial
+
+        self.oracle.create_trial = create_trial
         if context.interrupts is not None:
             ktcompat.defer_signals_in_state_writes(self.oracle, context.interrupts)
+
+    def pre_create_trial(self) -> None:
+        if self._idle:  # the oracle waits for other workers' trials: ask again in a moment
+            time.sleep(1.0)
+        super().pre_create_trial()  # type: ignore[misc]
 
     def _populate_initial_space(self) -> None:
         # declare() registers every conditional scope already; Keras Tuner's own discovery loop
@@ -208,12 +224,7 @@ class TrackedTuner:
     def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
         ctx, outcomes = self.ctx, self._outcomes
-        final: dict[str, float] = {}
-        for key in FINAL_KEYS:
-            mean, std = mean_std(o.final[key] for o in outcomes)
-            final[key] = mean
-            if len(outcomes) > 1:
-                final[f"{key}_std"] = std
+        final = mean_final([o.final for o in outcomes])
         ctx.tracker.log_metrics(run_id, final)
         if len(outcomes) > 1:
             rows = _mean_rows([o.rows for o in outcomes])
@@ -283,6 +294,17 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
 
 
+def mean_final(finals: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """A trial's final metrics: the mean over its executions, and `<metric>_std` when > 1."""
+    final: dict[str, float] = {}
+    for key in FINAL_KEYS:
+        mean, std = mean_std(f[key] for f in finals if key in f)
+        final[key] = mean
+        if len(finals) > 1:
+            final[f"{key}_std"] = std
+    return final
+
+
 def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
     """Per-epoch means over executions, for the epochs every execution reached."""
     length = min((len(r) for r in runs), default=0)
@@ -303,5 +325,6 @@ def tuner_class(algorithm: str) -> type:
         "grid": kt.GridSearch,
         "bayesian": kt.BayesianOptimization,
         "hyperband": kt.Hyperband,
+        "racing": kt.Tuner,  # with `sweep.oracle.RacingOracle` passed in
     }[algorithm]
     return type(f"Tracked{base.__name__}", (TrackedTuner, base), {})

@@ -214,6 +214,9 @@ def run_children(
             chief.wait()
         return failed
     finally:
+        for proc, relay in zip(started, relays, strict=True):
+            if proc.poll() is not None:
+                relay.join(timeout=5)  # the last words of a child that ended
         stopping.set()  # what the children say while they stop is the launcher's to say
         _stop(started)
         for relay in relays:

@@ -38,6 +38,7 @@ TAG_REPLACED_BY = "textsweep.replaced_by"
 TAG_ORACLE = "textsweep.oracle"  # host:port of a chief's Keras Tuner oracle
 TAG_WORKER = "textsweep.worker"  # the worker that ran a trial
 TAG_WORKERS = "textsweep.workers"  # how many local workers a launcher started
+TAG_REPEATS = "textsweep.repeats"  # how adaptive repeats ended: decided | budget
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_NOTE = "mlflow.note.content"

@@ -1,0 +1,203 @@
+"""More evidence for a finished execution: K more seeded executions of every finished trial.
+
+    result = add_executions(load_sweep("sweeps/dropout.yaml"), 2)   # textsweep run ... --more 2
+
+The latest FINISHED execution of the same sweep definition (`textsweep.config_hash`) is reopened;
+each of its finished trials is trained K more times with new seeds (`execution_seed` continues
+the trial's execution index), each time as an execution run nested under the trial run; the
+trial run's metrics become the mean over all its executions (with `<metric>_std`), as if it
+had run with more `executions_per_trial`. The report pools them. A trial logged with one
+execution gets its first execution copied into an execution run (`textsweep.copied_from`), so
+every execution is a run of its own.
+
+An interrupt keeps what finished: the execution runs that ended count, the one in progress is
+KILLED, and the parent is closed FINISHED again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import Any, TextIO
+
+from textsweep.config import Sweep
+from textsweep.errors import UserError
+from textsweep.runtime import configure_tensorflow, home_dir
+from textsweep.sweep.data import prepare_data
+from textsweep.sweep.interrupts import Interrupts
+from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
+from textsweep.sweep.parent import SweepResult, close_parent, reopen_parent, summary, sweep_result
+from textsweep.sweep.progress import Progress
+from textsweep.sweep.state import config_fingerprint, project_dir
+from textsweep.tracking import (
+    EPOCH_METRICS,
+    TAG_CONFIG_HASH,
+    TAG_ERROR,
+    TAG_EXECUTION,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_SWEEP,
+    TAG_TRIAL_ID,
+    ExecutionState,
+    Role,
+    RunStatus,
+    Tracker,
+)
+
+TAG_MORE = "textsweep.more"  # executions added per trial, over all `--more` rounds
+TAG_COPIED_FROM = "textsweep.copied_from"
+
+
+def add_executions(
+    sweep: Sweep, k: int, tracking_uri: str | None = None, out: TextIO | None = None
+) -> SweepResult:
+    """Train every finished trial of the latest finished execution `k` more times; see module."""
+    import time
+
+    uri = sweep.tracking_uri(tracking_uri)
+    source = str(sweep.path) if sweep.path else "<sweep>"
+    tracker = Tracker.find(uri, sweep.experiment)
+    parent = _latest_finished(tracker, sweep, uri, source)
+    progress = Progress(sweep.config.objective, sweep.directions(), None, out=out or sys.stdout)
+    started = time.monotonic()
+    assert tracker is not None
+    tuner_root = home_dir() / "tuner"
+    folder = project_dir(tuner_root, sweep.name, parent)
+    with Interrupts() as interrupts:
+        with interrupts.deferred():  # as in a new execution: one creation at a time
+            guard = ExecutionLock.acquire(tuner_root / sweep.name, source, name=SWEEP_LOCK_NAME)
+            try:
+                lock = ExecutionLock.acquire(folder, source)
+                reopen_parent(tracker, parent)
+            finally:
+                guard.release()
+        try:
+            progress.say(f"textsweep: {k} more execution(s) of every finished trial of {parent}")
+            before = int(tracker.client.get_run(parent).data.tags.get(TAG_MORE, "0") or 0)
+            try:
+                encoded, matrix, _ = prepare_data(sweep, progress)
+                training = sweep.config.training
+                configure_tensorflow(training.intra_op_threads, training.inter_op_threads)
+                _train_more(sweep, tracker, parent, k, encoded, matrix, progress)
+            finally:
+                with interrupts.deferred():
+                    tracker.set_tags(parent, {TAG_MORE: str(before + k)})
+                    close_parent(tracker, parent, RunStatus.FINISHED, ExecutionState.FINISHED)
+        finally:
+            lock.release()
+            shutil.rmtree(folder, ignore_errors=True)
+    result = sweep_result(tracker, sweep, parent)
+    progress.say(summary(result, sweep, time.monotonic() - started))
+    return result
+
+
+def _latest_finished(tracker: Tracker | None, sweep: Sweep, uri: str, source: str) -> str:
+    query = (
+        f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{Role.SWEEP}' and "
+        f"tags.`{TAG_CONFIG_HASH}` = '{config_fingerprint(sweep)}' and "
+        f"attributes.status = '{RunStatus.FINISHED}'"
+    )
+    runs = (
+        tracker.client.search_runs(
+            [tracker.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
+        )
+        if tracker is not None
+        else []
+    )
+    if not runs:
+        raise UserError(
+            f"--more: no finished execution of sweep {sweep.name!r} with this definition in "
+            f"{uri}; run it first (`textsweep run {sweep.path or sweep.name}`), with the same "
+            "file and --set options",
+            source=source,
+        )
+    return str(runs[0].info.run_id)
+
+
+def _train_more(
+    sweep: Sweep,
+    tracker: Tracker,
+    parent: str,
+    k: int,
+    encoded: Any,
+    matrix: Any,
+    progress: Progress,
+) -> None:
+    import keras
+    import keras_tuner as kt
+
+    from textsweep.models import ModelInputs
+    from textsweep.search_space import declare
+    from textsweep.sweep.hypermodel import EpochReporter, TextHyperModel, TrialData
+    from textsweep.sweep.project import coerce
+    from textsweep.sweep.tuner import execution_seed, mean_final
+    from textsweep.tracking import log_history_artifacts
+
+    inputs = ModelInputs(sweep.config.dataset.num_words, encoded.num_classes, matrix)
+    hypermodel = TextHyperModel(sweep, TrialData(encoded), inputs)
+    trials = [
+        t for t in tracker.child_runs(parent, Role.TRIAL) if t.info.status == RunStatus.FINISHED
+    ]
+    epochs = sweep.config.training.epochs
+    for number, trial in enumerate(trials, start=1):
+        trial_id = trial.data.tags.get(TAG_TRIAL_ID, "")
+        hp = kt.HyperParameters()
+        declare(sweep.space, hp)
+        space = {h.name: h for h in hp.space}
+        for name, text in trial.data.params.items():
+            if name in space:
+                hp.values[name] = coerce(space[name], text)
+        finals = _executions(tracker, trial)
+        progress.say(
+            f"trial {trial_id} ({number}/{len(trials)}): {len(finals)} execution(s) so far"
+        )
+        for j in range(k):
+            index = len(finals)
+            seed = execution_seed(sweep.config.tuner.seed, trial_id, index)
+            keras.utils.set_random_seed(seed)
+            tags = {TAG_PARENT: trial.info.run_id, TAG_ROLE: Role.EXECUTION,
+                    TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial_id}  # fmt: skip
+            run_id = tracker.start_run(f"{trial.info.run_name} #{index}", tags)
+            label = f"execution {j + 1}/{k}  "
+            reporter = EpochReporter(tracker, run_id, progress, epochs, label)
+            try:
+                model = hypermodel.build(hp)
+                history = hypermodel.fit(hp, model, epochs=epochs, callbacks=[reporter])
+            except BaseException as error:
+                tracker.set_tags(run_id, {TAG_ERROR: f"{type(error).__name__}: {error}"[:5000]})
+                killed = isinstance(error, KeyboardInterrupt)
+                tracker.end_run(run_id, RunStatus.KILLED if killed else RunStatus.FAILED)
+                if killed:
+                    raise
+                continue
+            outcome = history.textsweep
+            tracker.log_metrics(run_id, outcome.final)
+            log_history_artifacts(tracker, run_id, reporter.rows, f"trial {trial_id} #{index}")
+            tracker.end_run(run_id, RunStatus.FINISHED)
+            finals.append(outcome.final)
+        tracker.log_metrics(trial.info.run_id, mean_final(finals))
+
+
+def _executions(tracker: Tracker, trial: Any) -> list[dict[str, float]]:
+    """The final metrics of a trial's finished executions; one logged on the trial run itself
+    is copied into an execution run first, so that every execution is a run."""
+    children = [
+        r for r in tracker.child_runs(trial.info.run_id, Role.EXECUTION)
+        if r.info.status == RunStatus.FINISHED
+    ]  # fmt: skip
+    if children:
+        return [dict(r.data.metrics) for r in children]
+    metrics = {k: v for k, v in trial.data.metrics.items() if not k.endswith("_std")}
+    tags = {TAG_PARENT: trial.info.run_id, TAG_ROLE: Role.EXECUTION, TAG_EXECUTION: "0",
+            TAG_TRIAL_ID: trial.data.tags.get(TAG_TRIAL_ID, ""),
+            TAG_SEED: trial.data.tags.get(TAG_SEED, ""), TAG_COPIED_FROM: trial.info.run_id}  # fmt: skip
+    run_id = tracker.start_run(f"{trial.info.run_name} #0", tags)
+    tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in EPOCH_METRICS})
+    rows: dict[int, dict[str, float]] = {}
+    for key in EPOCH_METRICS:
+        for m in tracker.client.get_metric_history(trial.info.run_id, key):
+            rows.setdefault(m.step, {"epoch": m.step})[key] = m.value
+    tracker.log_curves(run_id, [rows[s] for s in sorted(rows)])
+    tracker.end_run(run_id, RunStatus.FINISHED)
+    return [metrics]

@@ -1,0 +1,70 @@
+"""The racing oracle for `tuner.repeats` (see `sweep.racing` for the rule).
+
+oracle = RacingOracle(list(space.iter_grid()), (2, 8), "max", objective=..., seed=1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras_tuner as kt
+
+from textsweep.sweep.racing import survivors
+
+Config = dict[str, Any]
+
+
+class RacingOracle(kt.Oracle):
+    """Keras Tuner oracle for `tuner.repeats`: grid combinations raced over repeated executions."""
+
+    def __init__(
+        self, configs: Sequence[Config], repeats: tuple[int, int], direction: str, **kwargs: Any
+    ):
+        # longest first, so a `configs` subset never matches before its superset
+        self.configs = sorted((dict(c) for c in configs), key=len, reverse=True)
+        self.repeats, self.direction = repeats, direction
+        super().__init__(max_trials=len(self.configs) * repeats[1], **kwargs)
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        index = self.next_config()
+        if index is None:
+            return {"status": kt.engine.trial.TrialStatus.STOPPED}
+        if index < 0:
+            return {"status": kt.engine.trial.TrialStatus.IDLE}
+        hp = self.get_space()
+        for name, value in self.configs[index].items():
+            hp.values[name] = value
+        return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": hp.values}
+
+    def next_config(self) -> int | None:
+        """The combination to run next; -1 to wait for the round to end; None when done."""
+        started = [0] * len(self.configs)
+        scores: dict[int, list[float]] = {i: [] for i in range(len(self.configs))}
+        for trial in self.trials.values():
+            i = self.config_of(trial.hyperparameters.values)
+            if i is None:
+                continue
+            started[i] += 1
+            if trial.status == "COMPLETED" and trial.score is not None:
+                scores[i].append(float(trial.score))
+        low, high = self.repeats
+        first = [i for i, n in enumerate(started) if n < low]
+        if first:
+            return min(first, key=lambda i: started[i])
+        alive = survivors(scores, self.direction)
+        level = max(started[i] for i in alive)
+        behind = [i for i in alive if started[i] < level]
+        if behind:
+            return behind[0]
+        if self.ongoing_trials:
+            return -1  # decide the next round on its whole evidence
+        if len(alive) <= 1 or level >= high:
+            return None
+        return alive[0]
+
+    def config_of(self, values: Mapping[str, Any]) -> int | None:
+        for i, config in enumerate(self.configs):
+            if all(values.get(k) == v for k, v in config.items()):
+                return i
+        return None

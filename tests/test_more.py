@@ -1,0 +1,61 @@
+"""`textsweep run SWEEP --more K`: more seeded executions of a finished execution's trials."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pytest
+from conftest import run_sweep_file
+
+from textsweep.config import load_sweep
+from textsweep.errors import UserError
+from textsweep.sweep.more import add_executions
+
+
+def _sweep(data: Path) -> dict:
+    return {
+        "name": "more",
+        "dataset": {"format": "imdb", "path": str(data), "num_words": 200, "seed": 1},
+        "search_space": {"hyperparameters": {
+            "model": {"type": "fixed", "value": "multihot_dense"},
+            "dense_units": {"type": "choice", "values": [4, 8]},
+        }},
+        "tuner": {"algorithm": "grid", "seed": 1},
+        "training": {"epochs": 1, "batch_size": 16},
+    }  # fmt: skip
+
+
+def test_more_adds_seeded_executions_and_the_trial_holds_their_mean(
+    tiny_imdb: Path, workdir: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    result, parent = run_sweep_file(workdir, _sweep(tiny_imdb))
+    sweep = load_sweep(workdir / "more.yaml")
+    again = add_executions(sweep, 2, out=io.StringIO())
+    assert again.parent_run_id == result.parent_run_id
+    client = MlflowClient(sweep.tracking_uri())
+    parent = client.get_run(result.parent_run_id)
+    assert (parent.info.status, parent.data.tags["textsweep.more"]) == ("FINISHED", "2")
+    exp = parent.info.experiment_id
+    for trial in client.search_runs([exp], "tags.`textsweep.role` = 'trial'"):
+        runs = client.search_runs(
+            [exp], f"tags.`mlflow.parentRunId` = '{trial.info.run_id}'"
+        )
+        assert sorted(r.data.tags["textsweep.execution"] for r in runs) == ["0", "1", "2"]
+        seeds = {r.data.tags["textsweep.seed"] for r in runs}
+        assert len(seeds) == 3
+        values = [r.data.metrics["best_val_accuracy"] for r in runs]
+        assert math.isclose(trial.data.metrics["best_val_accuracy"], sum(values) / 3)
+        assert "best_val_accuracy_std" in trial.data.metrics
+
+
+def test_more_without_a_finished_execution_is_refused(tiny_imdb: Path, workdir: Path) -> None:
+    import yaml
+
+    path = workdir / "more.yaml"
+    path.write_text(yaml.safe_dump(_sweep(tiny_imdb)), encoding="utf-8")
+    with pytest.raises(UserError, match=r"--more: no finished execution of sweep 'more'"):
+        add_executions(load_sweep(path), 1, out=io.StringIO())

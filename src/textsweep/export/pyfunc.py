@@ -161,4 +161,6 @@ def portable(keras_model: Any) -> Any:
 
     copy = keras.models.clone_model(keras_model, clone_function=clone)
     copy.set_weights(keras_model.get_weights())
-    return copy
+    # the clone keeps the original's compile state (and so its optimizer); a new Model over the
+    # same layers is never compiled
+    return keras.Model(copy.inputs, copy.outputs, name=keras_model.name)

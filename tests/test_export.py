@@ -190,7 +190,9 @@ def test_predict_labels_texts_from_arguments_and_stdin_without_the_dataset(workd
     sweep_file, _ = trained_parity_sweep(workdir)
     (workdir / "train.csv").unlink()  # predicting must not read the dataset
     (workdir / "test.csv").unlink()
-    out = textsweep("predict", str(sweep_file), "superb brilliant masterpiece", "awful boring waste", "--json")
+    (workdir / "texts.txt").write_text("awful boring waste\n", encoding="utf-8")
+    out = textsweep("predict", str(sweep_file), "superb brilliant masterpiece", "--file",
+                    str(workdir / "texts.txt"), "--json")  # fmt: skip
     rows = json.loads(out.stdout)
     assert [r["label"] for r in rows] == ["pos", "neg"], out.stderr
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-6 for r in rows)

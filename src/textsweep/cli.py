@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("texts", metavar="TEXT", nargs="*", help="texts to label")
     predict.add_argument("--file", type=Path, help="a file of texts, one per line")
-    predict.add_argument("--json", action="store_true", help="one JSON object per text")
+    predict.add_argument("--json", action="store_true", help="a JSON list, one object per text")
     predict.add_argument("--tracking-uri", help="MLflow tracking URI")
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")

@@ -68,9 +68,12 @@ def token_ids(texts: Sequence[str], vocabulary: Sequence[str]) -> Ragged:
 def inputs_for(texts: Sequence[str], spec: Mapping[str, Any]) -> np.ndarray:
     """The Keras model's input array for raw `texts`, by the spec's input kind.
 
-    TODO(models branch): n-gram bags (`ngrams`, `bag_mode` count/tf_idf) add an input kind whose
-    CSR bag matrix comes from that branch's public function over token-id lists and a JSON-able
-    spec; dispatch to it here once it lands, with its spec stored under this spec.
+    TODO(models branch): that branch replaces `Ragged.bags` with `textsweep.features.bags(
+    token_ids, BagSpec)` (a CSR [n, num_words]; n-grams, `bag_mode` multi_hot/count/tf_idf).
+    When it lands: `preprocess_spec` stores `cached_spec(encoded, ngrams, bag_mode, num_words,
+    cache).to_json()` under "bags", and the BAG branch below returns
+    `features.bags(ids, BagSpec.from_json(spec["bags"]))` (densified per batch for `predict` if
+    the Keras model wants dense input).
     """
     if spec.get("tokenizer_version") != TOKENIZER_VERSION:
         raise ValueError(

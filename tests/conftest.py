@@ -84,7 +84,7 @@ def run_sweep_file(folder: Path, sweep: dict[str, Any]) -> tuple[Any, Any]:
     from textsweep.sweep import run_sweep
 
     path = folder / f"{sweep['name']}.yaml"
-    tracking = {"uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}
+    tracking = {**sweep.get("tracking", {}), "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}
     path.write_text(yaml.safe_dump({**sweep, "tracking": tracking}), encoding="utf-8")
     loaded = load_sweep(path)
     result = run_sweep(loaded, out=io.StringIO())

@@ -149,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("format", "text-column", "label-column", "test-path", "limit", "num-words"):
         describe.add_argument(f"--{flag}", help=f"same as --set {flag.replace('-', '_')}=VALUE")
 
+    predict = sub.add_parser(
+        "predict",
+        help="label raw texts with a sweep's champion model or any MLflow model URI",
+        description="Label raw texts with a logged textsweep model: MODEL is a sweep file or "
+        "name (its models:/<sweep>@champion), or a models:/ or runs:/ URI. Texts come from the "
+        "arguments, --file (one per line), or stdin (one per line). The dataset is not read.",
+    )
+    predict.add_argument(
+        "model", metavar="MODEL", help="sweep file or name, models:/ or runs:/ URI"
+    )
+    predict.add_argument("texts", metavar="TEXT", nargs="*", help="texts to label")
+    predict.add_argument("--file", type=Path, help="a file of texts, one per line")
+    predict.add_argument("--json", action="store_true", help="a JSON list, one object per text")
+    predict.add_argument("--tracking-uri", help="MLflow tracking URI")
+
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")
     ui.add_argument("--port", type=_positive, default=5000, help="port on 127.0.0.1 (default 5000)")
     ui.add_argument(
@@ -225,6 +240,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers["embeddings"] = _embeddings_train
     handlers["data"] = _data_describe
     handlers["families"] = _families
+    handlers["predict"] = _predict
     return handlers[args.command](args)
 
 
@@ -371,6 +387,34 @@ def _data_describe(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={getattr(args, key)}")
     cfg, source = dataset_from_spec(args.spec, overrides)
     print(format_description(describe(cfg, source)))
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from textsweep.export import load_model, predict
+    from textsweep.runtime import configure_tensorflow
+
+    texts = list(args.texts)
+    if args.file is not None:
+        try:
+            texts += args.file.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise UserError(f"cannot read {args.file}: {e.strerror}", source="--file") from None
+    if not texts and args.file is None:
+        texts = sys.stdin.read().splitlines()
+    if not texts:
+        raise UserError("no text to label; pass TEXT arguments, --file or lines on stdin",
+                        source="TEXT")  # fmt: skip
+    configure_tensorflow()
+    rows = predict(load_model(args.model, args.tracking_uri), texts)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
+        return EXIT_OK
+    for row in rows:
+        print(f"{row.label}\t{row.probability:.3f}\t{row.text}")
     return EXIT_OK
 
 

@@ -125,6 +125,8 @@ class TrainingConfig(_Frozen):
 class TrackingConfig(_Frozen):
     uri: str | None = None
     experiment: str | None = None
+    # an end-to-end model (raw text in) logged for the execution's best trial, every trial, or none
+    log_models: Literal["best", "all", "none"] = "best"
 
 
 class SweepConfig(_Frozen):

@@ -36,6 +36,7 @@ from textsweep.sweep.parent import (
     close_parent,
     close_racing,
     failures_in_a_row,
+    raise_failure,
     reopen_parent,
     start_parent,
     summary,
@@ -211,9 +212,16 @@ def _live(
             raise SweepFailed(outcome.failure)
         progress.say(f"{workers.tuner_id()}: no trials left; done")
         return result
-    _raise_failure(sweep, result, outcome)
+    raise_failure(result, outcome.failure, outcome.last_error)
     if cfg.tuner.repeats is not None:
         progress.say(close_racing(tracker, sweep, parent_id))
+    if outcome.state == ExecutionState.FINISHED:
+        from textsweep.export.registry import register_champion
+
+        if (version := register_champion(tracker, sweep, result)) is not None:
+            progress.say(
+                f"model: registered as models:/{sweep.name}@champion (version {version.version})"
+            )
     answer.annotate_parent(tracker, sweep, result)
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
@@ -345,14 +353,3 @@ def _run_workers(
         )
         return
     outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
-
-
-def _raise_failure(sweep: Sweep, result: SweepResult, outcome: _Outcome) -> None:
-    if outcome.failure is not None:
-        raise SweepFailed(outcome.failure)
-    if result.completed == 0 and result.failed:
-        last = f"; the last error was: {outcome.last_error}" if outcome.last_error else ""
-        raise SweepFailed(
-            f"all {result.failed} trials failed{last}. See the FAILED runs in MLflow (parent "
-            f"run {result.parent_run_id}, tag textsweep.error and traceback.txt)."
-        )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from textsweep.config import Sweep
+from textsweep.errors import SweepFailed
 from textsweep.sweep.progress import count, duration, format_values
 from textsweep.sweep.state import parent_tags
 from textsweep.tracking import (
@@ -227,3 +228,15 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
         f"answer the question: textsweep report {sweep.path or sweep.name}{given}",
     ]
     return "\n".join(lines)
+
+
+def raise_failure(result: SweepResult, failure: str | None, last_error: str | None) -> None:
+    """Raise `SweepFailed` for a failed execution, or one whose trials all failed."""
+    if failure is not None:
+        raise SweepFailed(failure)
+    if result.completed == 0 and result.failed:
+        last = f"; the last error was: {last_error}" if last_error else ""
+        raise SweepFailed(
+            f"all {result.failed} trials failed{last}. See the FAILED runs in MLflow (parent "
+            f"run {result.parent_run_id}, tag textsweep.error and traceback.txt)."
+        )

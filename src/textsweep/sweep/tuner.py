@@ -27,6 +27,7 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
+from textsweep.export.keeper import ModelKeeper
 from textsweep.hardware import cudnn_warning, gpu_count
 from textsweep.models import used_values
 from textsweep.search_space import active_values
@@ -106,6 +107,7 @@ class TrackedTuner:
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
             super().__init__(*args, **kwargs)
         prewarm_plotting()
+        self.models = ModelKeeper.for_tuner(context, self.hypermodel, folder)
         if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
             ktcompat.restore_grid_order(self.oracle)
         self._idle = False
@@ -251,6 +253,11 @@ class TrackedTuner:
             "best_val_accuracy" if ctx.sweep.directions() == "max" else "best_val_loss"
         ]
         self._trial_objective = (objective, final["test_accuracy"])
+        self.models.trial_logged(trial.trial_id, run_id, objective)
+
+    def on_search_end(self) -> None:
+        super().on_search_end()  # type: ignore[misc]
+        self.models.finish()  # the best trial's model, to its run
 
     def _build_and_fit_model(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
@@ -280,6 +287,8 @@ class TrackedTuner:
             raise
         outcome: Outcome = history.textsweep
         outcome.rows = reporter.rows
+        values = self.hypermodel.values(trial.hyperparameters)
+        self.models.offer(trial.trial_id, values, history.model, outcome.final)
         # Keras Tuner keeps what this returns until the trial ends; the model need not stay alive
         history.set_model(None)
         if run_id != self._trial_run:

@@ -1,0 +1,290 @@
+"""The logged model reads raw text: parity with the trial's test accuracy, registry, predict."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NEGATIVE, NEUTRAL, POSITIVE, run_sweep_file
+
+from textsweep.errors import UserError
+
+MIXED = "okay fine average decent so-so".split()  # the cue words of a third, "mixed" class
+
+
+def text(rng: random.Random, label: str) -> str:
+    """Filler with cue words, in varied case and punctuation, so the tokenizer has work to do."""
+    cue = {"pos": POSITIVE, "neg": NEGATIVE, "mixed": MIXED}[label]
+    words = [rng.choice(NEUTRAL) for _ in range(rng.randint(5, 40))]
+    for i in rng.sample(range(len(words)), min(3, len(words))):
+        words[i] = rng.choice(cue).upper() if rng.random() < 0.2 else rng.choice(cue)
+    words.append(rng.choice(["unseenword", "film's", "<br />", "zzz"]))
+    return " ".join(words).capitalize() + rng.choice([".", "!", "?<br /><br />ok"])
+
+
+def write_table(path: Path, labels: list[str], per_class: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = [(text(rng, label), label) for label in labels for _ in range(per_class)]
+    rng.shuffle(rows)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return rows
+
+
+def write_glove(path: Path, dim: int) -> Path:
+    rng = np.random.default_rng(0)
+    words = POSITIVE + NEGATIVE + NEUTRAL
+    path.write_text("".join(f"{w} {' '.join(f'{x:.4f}' for x in rng.normal(size=dim))}\n"
+                            for w in words), encoding="utf-8")  # fmt: skip
+    return path
+
+
+CASES = {
+    "multihot_dense": ({"model": "multihot_dense"}, ["neg", "pos"]),
+    "embedding_flatten": ({"model": "embedding_flatten", "maxlen": 24}, ["neg", "pos"]),
+    "embedding_pool-3-classes": ({"model": "embedding_pool", "maxlen": 30}, ["mixed", "neg", "pos"]),
+    "embedding_lstm-pretrained": (
+        {"model": "embedding_lstm", "maxlen": 20, "lstm_units": 8, "embedding_dim": 8,
+         "embedding_init": "pretrained", "embedding_trainable": False}, ["neg", "pos"]),
+    "multihot_dense-3-classes": ({"model": "multihot_dense"}, ["mixed", "neg", "pos"]),
+}  # fmt: skip
+
+
+def sweep_for(tmp: Path, values: dict[str, Any], labels: list[str], **extra: Any) -> dict[str, Any]:
+    write_table(tmp / "train.csv", labels, per_class=40, seed=1)
+    sweep: dict[str, Any] = {
+        "name": "parity",
+        "question": "Does the logged model read raw text as training did?",
+        "dataset": {"format": "table", "path": str(tmp / "train.csv"),
+                    "test_path": str(tmp / "test.csv"), "num_words": 40, "seed": 1},
+        "search_space": {"hyperparameters": {k: {"type": "fixed", "value": v}
+                                             for k, v in values.items()}},
+        "tuner": {"algorithm": "random", "max_trials": 1},
+        "training": {"epochs": 2, "batch_size": 16},
+        **extra,
+    }  # fmt: skip
+    if values.get("embedding_init") == "pretrained":
+        sweep["embeddings"] = {"path": str(write_glove(tmp / "glove.txt", 8)), "format": "glove"}
+    return sweep
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_logged_model_on_raw_test_texts_reproduces_test_accuracy(workdir: Path, case: str) -> None:
+    from mlflow import MlflowClient
+
+    from textsweep.export import load_best
+
+    values, labels = CASES[case]
+    test_rows = write_table(workdir / "test.csv", labels, per_class=30, seed=2)
+    result, _ = run_sweep_file(workdir, sweep_for(workdir, values, labels))
+    uri = result.tracking_uri
+    model = load_best("parity", tracking_uri=uri)
+    table = model.predict(pd.DataFrame({"text": [t for t, _ in test_rows]}))
+    assert list(table.columns) == labels
+    predicted = np.asarray(labels)[table.to_numpy().argmax(axis=1)]
+    accuracy = float(np.mean(predicted == np.asarray([label for _, label in test_rows])))
+    logged = MlflowClient(uri).get_run(result.best_run_id).data.metrics["test_accuracy"]
+    assert abs(accuracy - logged) <= 0.002
+
+
+def test_champion_version_carries_trial_objective_accuracy_and_question(workdir: Path) -> None:
+    from mlflow import MlflowClient
+
+    values, labels = CASES["multihot_dense"]
+    write_table(workdir / "test.csv", labels, per_class=10, seed=2)
+    result, _ = run_sweep_file(workdir, sweep_for(workdir, values, labels))
+    version = MlflowClient(result.tracking_uri).get_model_version_by_alias("parity", "champion")
+    assert (version.run_id, version.tags) == (result.best_run_id, {
+        "textsweep.trial_id": result.best_trial_id,
+        "textsweep.objective": "val_accuracy",
+        "textsweep.objective_value": f"{result.best_objective:.6g}",
+        "textsweep.test_accuracy": f"{result.best_test_accuracy:.6g}",
+        "textsweep.question": "Does the logged model read raw text as training did?",
+        "textsweep.parent_run_id": result.parent_run_id,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("mode, logged", [("all", 2), ("best", 1), ("none", 0)])
+def test_log_models_setting_decides_which_trial_runs_hold_a_model(
+    workdir: Path, mode: str, logged: int
+) -> None:
+    from mlflow import MlflowClient
+
+    labels = ["neg", "pos"]
+    write_table(workdir / "test.csv", labels, per_class=10, seed=2)
+    sweep = sweep_for(workdir, {"model": "multihot_dense"}, labels)
+    sweep["search_space"]["hyperparameters"]["dense_units"] = {"type": "choice", "values": [4, 8]}
+    sweep["tuner"] = {"algorithm": "grid"}
+    sweep["tracking"] = {"log_models": mode}
+    result, _ = run_sweep_file(workdir, sweep)
+    client = MlflowClient(result.tracking_uri)
+    trials = client.search_runs([result.experiment_id], "tags.`textsweep.role` = 'trial'")
+    with_model = [r for r in trials if "model" in {a.path for a in client.list_artifacts(r.info.run_id)}]
+    assert (len(trials), len(with_model)) == (2, logged)
+    if mode == "best":
+        assert with_model[0].info.run_id == result.best_run_id
+    registered = client.search_model_versions("name = 'parity'")
+    assert len(registered) == (0 if mode == "none" else 1)
+
+
+@pytest.mark.parametrize("model, message", [
+    ("no-such-sweep", r"cannot use 'no-such-sweep' as a model: the Model Registry .* has no model "
+                      r"'no-such-sweep' with alias @champion"),
+    ("models:/x", r"cannot use 'models:/x' as a model: expected models:/<name>@<alias>"),
+    ("runs:/", r"cannot use 'runs:/' as a model: a runs:/ URI needs a run id"),
+])  # fmt: skip
+def test_a_model_that_is_not_there_is_named_in_the_error(
+    workdir: Path, model: str, message: str
+) -> None:
+    from mlflow import MlflowClient
+
+    from textsweep.export import load_model
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()  # creates the store
+    with pytest.raises(UserError, match=message):
+        load_model(model, tracking_uri=uri)
+
+
+def test_no_store_is_a_user_error(workdir: Path) -> None:
+    from textsweep.export import load_model
+
+    with pytest.raises(UserError, match=r"cannot use 'quickstart' as a model: there is no MLflow "
+                                        r"store at mlruns/mlflow.db; run the sweep first"):  # fmt: skip
+        load_model("quickstart")
+
+
+def trained_parity_sweep(folder: Path) -> tuple[Path, Any]:
+    """The multihot parity sweep, run: its file (tracking into folder/mlruns) and result."""
+    values, labels = CASES["multihot_dense"]
+    write_table(folder / "test.csv", labels, per_class=10, seed=2)
+    result, _ = run_sweep_file(folder, sweep_for(folder, values, labels))
+    return folder / "parity.yaml", result
+
+
+def textsweep(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "textsweep", *args], input=stdin,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_predict_labels_texts_from_arguments_and_stdin_without_the_dataset(workdir: Path) -> None:
+    sweep_file, _ = trained_parity_sweep(workdir)
+    (workdir / "train.csv").unlink()  # predicting must not read the dataset
+    (workdir / "test.csv").unlink()
+    (workdir / "texts.txt").write_text("awful boring waste\n", encoding="utf-8")
+    out = textsweep("predict", str(sweep_file), "superb brilliant masterpiece", "--file",
+                    str(workdir / "texts.txt"), "--json")  # fmt: skip
+    rows = json.loads(out.stdout)
+    assert [r["label"] for r in rows] == ["pos", "neg"], out.stderr
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-6 for r in rows)
+    piped = textsweep("predict", "parity", "--tracking-uri", f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}",
+                      stdin="superb brilliant masterpiece\nawful boring waste\n")  # fmt: skip
+    assert [line.split("\t")[0] for line in piped.stdout.splitlines()] == ["pos", "neg"], piped.stderr
+
+
+def test_predict_with_a_model_that_is_not_there_exits_2_naming_it(workdir: Path) -> None:
+    out = textsweep("predict", "models:/nothing@champion", "a film")
+    assert out.returncode == 2
+    assert re.search(r"cannot use 'models:/nothing@champion' as a model: there is no MLflow store",
+                     out.stderr), out.stderr  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_mlflow_serves_the_champion_on_raw_text(workdir: Path) -> None:
+    _, result = trained_parity_sweep(workdir)
+    port = free_port()
+    # as in an activated virtual environment: MLflow starts `uvicorn` from PATH
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": result.tracking_uri, "PATH": path}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/parity@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [["superb brilliant fun"]]}})
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(),
+                                                 {"Content-Type": "application/json"})  # fmt: skip
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = json.loads(response.read())
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(server.stderr.read().decode() if server.stderr else "") from None
+                time.sleep(1)
+        (row,) = answer["predictions"]
+        assert set(row) == {"neg", "pos"} and abs(row["neg"] + row["pos"] - 1) < 1e-6
+    finally:
+        stop_group(server)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group (gunicorn/uvicorn workers too), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def test_log_models_accepts_only_best_all_or_none() -> None:
+    from textsweep.config import load_sweep
+
+    with pytest.raises(UserError, match=r"quickstart.yaml: tracking.log_models: Input should be "
+                                        r"'best', 'all' or 'none'; got 'sometimes'"):  # fmt: skip
+        load_sweep(Path(__file__).parents[1] / "sweeps" / "quickstart.yaml",
+                   ["tracking.log_models=sometimes"])  # fmt: skip
+
+
+SPEC = {"tokenizer_version": 2, "vocabulary": ["", "[UNK]", "film", "great"], "labels": ["neg", "pos"]}
+
+
+def test_raw_text_becomes_the_ids_training_used_alone_or_in_a_batch() -> None:
+    from textsweep.export.preprocess import inputs_for
+
+    sequence = {**SPEC, "input": "sequence", "maxlen": 4}
+    assert inputs_for(["Great<br />film, GREAT cast!"], sequence).tolist() == [[3, 2, 3, 1]]
+    bag = {**SPEC, "input": "bag"}
+    alone = inputs_for(["great film"], bag)
+    batch = inputs_for(["great film", "a great, great film with a cast"], bag)
+    assert alone.tolist() == [[2, 3, 0]]
+    assert batch.tolist() == [[2, 3, 0, 0], [1, 2, 3, 0]]  # the same multi-hot for "great film"
+
+
+def test_a_model_from_another_tokenizer_version_is_refused() -> None:
+    from textsweep.export.preprocess import inputs_for
+
+    with pytest.raises(ValueError, match=r"trained with tokenizer version 1; this textsweep "
+                                         r"tokenizes with version 2"):  # fmt: skip
+        inputs_for(["a film"], {**SPEC, "tokenizer_version": 1, "input": "bag"})

@@ -1,4 +1,5 @@
-"""The notebook API: `textsweep.run` and `textsweep.report`, as the README shows them."""
+"""The notebook API: `textsweep.run`, `textsweep.report` and `textsweep.load_best`, as the README
+shows them."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ def test_notebook_example_runs_and_reports(tiny_imdb: Path, workdir: Path) -> No
     assert (parent.data.params["training.epochs"], parent.info.status) == ("1", "FINISHED")
     answer = textsweep.report("api-demo", tracking_uri=uri, out=workdir / "report")
     assert answer.answer_text().startswith("How wide should the Dense layer be?")
+    model = textsweep.load_best("api-demo", tracking_uri=uri)
+    table = model.predict(["a wonderful, moving film", "dull and far too long"])
+    assert (list(table.columns), len(table)) == (["neg", "pos"], 2)
+    assert ((table.sum(axis=1) - 1.0).abs() < 1e-5).all()
 
 
 def test_overrides_name_the_key(tiny_imdb: Path, workdir: Path) -> None:

@@ -64,7 +64,8 @@ CASES = {
     "embedding_lstm-pretrained": (
         {"model": "embedding_lstm", "maxlen": 20, "lstm_units": 8, "embedding_dim": 8,
          "embedding_init": "pretrained", "embedding_trainable": False}, ["neg", "pos"]),
-    "multihot_dense-3-classes": ({"model": "multihot_dense"}, ["mixed", "neg", "pos"]),
+    "multihot_dense-bigram-tf_idf-3-classes": (
+        {"model": "multihot_dense", "ngrams": 2, "bag_mode": "tf_idf"}, ["mixed", "neg", "pos"]),
 }  # fmt: skip
 
 
@@ -275,11 +276,18 @@ def test_raw_text_becomes_the_ids_training_used_alone_or_in_a_batch() -> None:
 
     sequence = {**SPEC, "input": "sequence", "maxlen": 4}
     assert inputs_for(["Great<br />film, GREAT cast!"], sequence).tolist() == [[3, 2, 3, 1]]
-    bag = {**SPEC, "input": "bag"}
+    from textsweep.features import bags, fit_bags
+    from textsweep.vocabulary import Ragged
+
+    train = Ragged.from_sequences([np.array([3, 2, 3]), np.array([2, 3]), np.array([1, 2])])
+    spec = fit_bags(train, ngrams=2, bag_mode="tf_idf", width=6)
+    bag = {**SPEC, "input": "bag", "bags": json.loads(spec.to_json())}
     alone = inputs_for(["great film"], bag)
     batch = inputs_for(["great film", "a great, great film with a cast"], bag)
-    assert alone.tolist() == [[2, 3, 0]]
-    assert batch.tolist() == [[2, 3, 0, 0], [1, 2, 3, 0]]  # the same multi-hot for "great film"
+    # the spec's n-gram vocabulary and idf weights, alone or among others: the rows training made
+    assert alone.toarray().tolist() == bags([[3, 2]], spec).toarray().tolist()
+    assert batch.toarray().tolist() == bags([[3, 2], [1, 3, 3, 2, 1, 1, 1]], spec).toarray().tolist()
+    assert batch[0].toarray().tolist() == alone.toarray().tolist()
 
 
 def test_a_model_from_another_tokenizer_version_is_refused() -> None:

@@ -3,15 +3,16 @@
     import textsweep
     results, parent_run_id = textsweep.run("sweeps/quickstart.yaml", max_trials=2)
     print(textsweep.report("sweeps/quickstart.yaml").answer_text())
+    textsweep.load_best("sweeps/quickstart.yaml").predict(["a wonderful, moving film"])
 """
 
 import sys
 import types
 
-from textsweep.api import report, run
+from textsweep.api import load_best, report, run
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "report", "run"]
+__all__ = ["__version__", "load_best", "report", "run"]
 
 
 class _Package(types.ModuleType):

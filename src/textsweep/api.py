@@ -6,6 +6,8 @@
     results.sort_values("best_val_accuracy").tail(3)    # a pandas DataFrame, one row per trial
     answer = textsweep.report("sweeps/quickstart.yaml")
     print(answer.answer_text())
+    model = textsweep.load_best("sweeps/quickstart.yaml")   # the champion, an MLflow pyfunc
+    model.predict(pd.DataFrame({"text": ["a wonderful, moving film"]}))   # a column per class
 
 Overrides are the sweep file's keys: `max_trials` and `epochs` are the CLI's shortcuts, and a
 double underscore stands for a dot (`dataset__limit=1000` is `--set dataset.limit=1000`).
@@ -142,3 +144,14 @@ def report(
     from textsweep.report import make_report
 
     return make_report(str(sweep), tracking_uri, Path(out) if out else None, **options)
+
+
+def load_best(sweep: str | Path, *, tracking_uri: str | None = None) -> Any:
+    """The sweep's champion (`models:/<sweep>@champion`) as an MLflow pyfunc reading raw text.
+
+    `sweep` is a sweep file or a sweep name; `.predict` takes a DataFrame with a `text` column
+    (or a list of strings) and returns one probability column per class.
+    """
+    from textsweep.export import load_best as champion
+
+    return champion(sweep, tracking_uri)

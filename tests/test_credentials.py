@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textsweep.credentials import mask, mask_text, masked_data
+from textsweep.credentials import browser_base, mask, mask_text, masked_data
+from textsweep.tracking.views import compare_url
 
 SECRET = "S3cretPW"
 
@@ -37,6 +38,20 @@ SECRET = "S3cretPW"
 )
 def test_mask_hides_passwords_and_tokens(uri: str, shown: str) -> None:
     assert mask(uri) == shown
+
+
+@pytest.mark.parametrize(
+    ("uri", "link"),
+    [
+        ("http://alice:S3cretPW@host:5000/", "http://host:5000"),
+        ("http://alice:p@ss@host/x", "http://host/x"),
+        ("https://host/store?token=abc", "https://host/store"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ],
+)
+def test_browser_links_carry_no_credentials(uri: str, link: str) -> None:
+    assert browser_base(uri) == link
+    assert compare_url(uri, "3").startswith(f"{link}/#/experiments/3/runs?")
 
 
 def test_mask_text_and_data_mask_every_uri_inside() -> None:

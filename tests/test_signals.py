@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-TRIAL_LINE = "trial 1/2 (id 0)"
+TRIAL_LINE = "trial t0 (1 of 2)"
 # seconds after the first trial's line: model building (where raises used to be lost), the
 # first batches, and later in the epoch
 OFFSETS = [

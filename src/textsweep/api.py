@@ -149,8 +149,9 @@ def report(
 def load_best(sweep: str | Path, *, tracking_uri: str | None = None) -> Any:
     """The sweep's champion (`models:/<sweep>@champion`) as an MLflow pyfunc reading raw text.
 
-    `sweep` is a sweep file or a sweep name; `.predict` takes a DataFrame with a `text` column
-    (or a list of strings) and returns one probability column per class.
+    `sweep` is a sweep file or a sweep name; `.predict` takes a list of strings (or a DataFrame
+    with a `text` column) and returns one probability column per class; `.pyfunc` is MLflow's
+    own model object.
     """
     from textsweep.export import load_best as champion
 

@@ -14,14 +14,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from textsweep import __version__
-from textsweep.credentials import mask, mask_text
-from textsweep.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SWEEP_FAILED, SweepFailed, UserError
-
-if TYPE_CHECKING:
-    from textsweep.search_space import SearchSpace
+from textsweep.credentials import mask_text
+from textsweep.errors import EXIT_BAD_INPUT, EXIT_SWEEP_FAILED, SweepFailed, UserError
 
 
 def _positive(text: str) -> int:
@@ -236,193 +232,10 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    handlers = {"run": _run, "validate": _validate, "report": _report, "ui": _ui}
-    handlers["embeddings"] = _embeddings_train
-    handlers["data"] = _data_describe
-    handlers["families"] = _families
-    handlers["predict"] = _predict
+    from textsweep import commands
+
+    handlers = {"run": commands.run, "validate": commands.validate, "report": commands.report,
+                "ui": commands.ui, "embeddings": commands.embeddings_train,
+                "data": commands.data_describe, "families": commands.families,
+                "predict": commands.predict}  # fmt: skip
     return handlers[args.command](args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from textsweep.api import check_inputs, run_overrides
-    from textsweep.config import load_sweep
-    from textsweep.sweep import run_sweep
-
-    overrides = run_overrides(args.overrides, args.max_trials, args.epochs)
-    sweep = load_sweep(args.sweep, overrides)
-    check_inputs(sweep, args.tracking_uri)
-    if args.more:
-        if args.workers:
-            raise UserError("--more runs in one process; leave out --workers", source="--more")
-        from textsweep.sweep.more import add_executions
-
-        add_executions(sweep, args.more, tracking_uri=args.tracking_uri)
-        return EXIT_OK
-    run_sweep(
-        sweep,
-        tracking_uri=args.tracking_uri,
-        resume=args.resume,
-        fresh=args.fresh,
-        workers_count=args.workers or 0,
-        sweep_arg=args.sweep,
-        overrides=overrides,
-    )
-    return EXIT_OK
-
-
-def _validate(args: argparse.Namespace) -> int:
-    from textsweep.api import check_inputs
-    from textsweep.config import load_sweep
-    from textsweep.search_space import describe_spec
-    from textsweep.sweep.budget import planned_trials
-
-    for path in args.sweeps:
-        sweep = load_sweep(path, args.overrides)
-        check_inputs(sweep)
-        c = sweep.config
-        print(f"{path}: ok — sweep {sweep.name!r}")
-        if c.question:
-            print(f"  question: {c.question}")
-        where = sweep.space_path or "inline"
-        print(f"  search space ({where}):")
-        for name in sweep.space.ordered_names():
-            print(f"    {name}: {describe_spec(sweep.space.hyperparameters[name])}")
-        for line in family_lines(sweep.space):
-            print(f"  {line}")
-        n = planned_trials(sweep)
-        what = "grid trials" if c.tuner.algorithm == "grid" else "trials"
-        print(
-            f"  tuner: {c.tuner.algorithm}, {n} {what} x {c.tuner.executions_per_trial} execution(s)"
-        )
-        if c.tuner.algorithm == "grid":
-            print(f"  grid size: {sweep.space.grid_size()}")
-        _warn_unused(sweep)
-        print(f"  tracking: {mask(sweep.tracking_uri())}  experiment {sweep.experiment!r}")
-    return EXIT_OK
-
-
-def _warn_unused(sweep: Any) -> None:
-    """Warn about hyperparameters without `when:` that some families ignore."""
-    from textsweep.search_space.usage import distinct_models, ignored_by, when_hint
-
-    ignored = ignored_by(sweep.space)
-    for name, families in ignored.items():
-        print(f"  warning: {name} has no `when:`, and {' and '.join(families)} never reads it; "
-              f"add `{when_hint(sweep.space, name)}` to it")  # fmt: skip
-    if ignored and sweep.config.tuner.algorithm == "grid":
-        n = distinct_models(sweep.space, sweep.config.training.batch_size)
-        if n is not None:
-            print(f"  distinct models: {n} (the other grid trials repeat one of them)")
-
-
-def family_lines(space: SearchSpace) -> list[str]:
-    """For each family a space can pick: the names it reads that the space leaves at their default."""
-    from textsweep.models import get
-
-    model = space.hyperparameters["model"]
-    lines = []
-    for name in model.candidates() or []:
-        left = {k: v for k, v in get(str(name)).defaults.items() if k not in space.hyperparameters}
-        defaults = ", ".join(f"{k}={v}" for k, v in left.items()) or "none"
-        lines.append(f"family {name}: defaults used: {defaults}")
-    return lines
-
-
-def _families(args: argparse.Namespace) -> int:
-    from textsweep.models import families
-
-    if args.sweep:
-        from textsweep.config import load_sweep
-
-        load_sweep(args.sweep)  # imports its `families:` modules
-
-    for family in families():
-        reads = "sequences (maxlen)" if family.sequences else "bags of tokens"
-        print(f"{family.name}  [{reads}]  {family.layers}")
-        for name, default in family.defaults.items():
-            print(f"    {name} = {default!r}")
-    return EXIT_OK
-
-
-def _report(args: argparse.Namespace) -> int:
-    from textsweep.api import report
-
-    rep = report(
-        args.sweep,
-        tracking_uri=args.tracking_uri,
-        out=args.out,
-        run_id=args.run_id,
-        pool=args.pool,
-    )
-    print(rep.answer_text())
-    return EXIT_OK
-
-
-def _embeddings_train(args: argparse.Namespace) -> int:
-    from textsweep.config import load_sweep
-    from textsweep.embeddings import sidecar_path, train_for_sweep
-
-    sweep = load_sweep(args.sweep, args.overrides)
-    out = train_for_sweep(
-        sweep,
-        args.out,
-        progress=lambda line: print(line, flush=True),
-        dim=args.dim,
-        window=args.window,
-        min_count=args.min_count,
-        epochs=args.epochs,
-    )
-    print(f"wrote {out} (how it was made: {sidecar_path(out)}); use it in a sweep with "
-          f"`embeddings: {{path: {out}}}`")  # fmt: skip
-    return EXIT_OK
-
-
-def _data_describe(args: argparse.Namespace) -> int:
-    from textsweep.data.describe import dataset_from_spec, describe, format_description
-
-    overrides = list(args.overrides)
-    for key in ("format", "text_column", "label_column", "test_path", "limit", "num_words"):
-        if getattr(args, key) is not None:
-            overrides.append(f"{key}={getattr(args, key)}")
-    cfg, source = dataset_from_spec(args.spec, overrides)
-    print(format_description(describe(cfg, source)))
-    return EXIT_OK
-
-
-def _predict(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-
-    from textsweep.export import load_model, predict
-    from textsweep.runtime import configure_tensorflow
-
-    texts = list(args.texts)
-    if args.file is not None:
-        try:
-            texts += args.file.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise UserError(f"cannot read {args.file}: {e.strerror}", source="--file") from None
-    if not texts and args.file is None:
-        texts = sys.stdin.read().splitlines()
-    if not texts:
-        raise UserError("no text to label; pass TEXT arguments, --file or lines on stdin",
-                        source="TEXT")  # fmt: skip
-    configure_tensorflow()
-    rows = predict(load_model(args.model, args.tracking_uri), texts)
-    if args.json:
-        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
-        return EXIT_OK
-    for row in rows:
-        print(f"{row.label}\t{row.probability:.3f}\t{row.text}")
-    return EXIT_OK
-
-
-def _ui(args: argparse.Namespace) -> int:
-    from textsweep.config import default_tracking_uri
-    from textsweep.tracking.uri import check_tracking_uri
-    from textsweep.ui import serve
-
-    uri = args.tracking_uri or default_tracking_uri()
-    check_tracking_uri(uri, "--tracking-uri")
-    return serve(uri, args.port)

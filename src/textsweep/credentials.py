@@ -3,6 +3,7 @@
     mask("http://alice:S3cret@mlflow.example.com:5000")   # 'http://alice:***@mlflow.example.com:5000'
     mask("https://host/store?token=abc&x=1")             # 'https://host/store?token=***&x=1'
     mask_text("error at postgresql://bob:pw@db/mlflow")  # every URI in a text, masked
+    browser_base("http://alice:S3cret@host:5000")         # 'http://host:5000', a link to open
 
 A tracking URI may carry a password (`http://user:password@host`, a database URI) or a token
 in its query; it is still used as given, only what is shown is masked.
@@ -27,6 +28,15 @@ _SECRET_QUERY = re.compile(
 def mask(uri: str) -> str:
     """`uri` with the password of `user:password@` and secret-looking query values replaced."""
     return mask_text(uri)
+
+
+def browser_base(uri: str) -> str:
+    """A server URI as a browser link: no `user:password@` (the browser asks), no query."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri.rstrip("/"))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def mask_text(text: str) -> str:

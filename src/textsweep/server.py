@@ -11,8 +11,10 @@ textsweep lowers these so a sweep gives up within `RETRY_WINDOW` and stops resum
 
 from __future__ import annotations
 
+import base64
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from textsweep.errors import SweepFailed, UserError
@@ -70,9 +72,8 @@ def check_reachable(
     """
     if not is_remote(uri):
         return
-    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
     try:
-        with urllib.request.urlopen(url, timeout=timeout):
+        with urllib.request.urlopen(_probe(uri), timeout=timeout):
             return
     except urllib.error.HTTPError:
         return  # it answered
@@ -83,6 +84,26 @@ def check_reachable(
             "(e.g. `mlflow server --host 127.0.0.1 --port 5000`) or check the URI",
             source=source,
         ) from None
+
+
+def _probe(uri: str) -> urllib.request.Request:
+    """A cheap request to the server at `uri`; `user:password@` in it becomes a Basic header,
+    as MLflow's own client (requests) sends it."""
+    parts = urllib.parse.urlsplit(uri.rstrip("/"))
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"  # IPv6
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    path = parts.path + "/api/2.0/mlflow/experiments/search"
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, path, "max_results=1", ""))
+    request = urllib.request.Request(url)
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        request.add_header("Authorization", f"Basic {token}")
+    return request
 
 
 def lost(error: BaseException) -> bool:

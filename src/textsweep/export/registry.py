@@ -186,13 +186,37 @@ def load_model(model: str, tracking_uri: str | None = None) -> Any:
         return mlflow.pyfunc.load_model(local)
 
 
-def load_best(sweep_or_name: str | Path, tracking_uri: str | None = None) -> Any:
-    """The champion model of a sweep (a sweep file or a sweep name), as an MLflow pyfunc model.
+def load_best(sweep_or_name: str | Path, tracking_uri: str | None = None) -> BestModel:
+    """The champion model of a sweep (a sweep file or a sweep name), reading raw text.
 
     model = load_best("sweeps/quickstart.yaml")
-    model.predict(pd.DataFrame({"text": ["a wonderful film"]}))   # a column per class
+    model.predict(["a wonderful film"])      # a DataFrame, a column per class
     """
-    return load_model(str(sweep_or_name), tracking_uri)
+    return BestModel(load_model(str(sweep_or_name), tracking_uri))
+
+
+class BestModel:
+    """An MLflow pyfunc model whose `predict` also takes a string or a list of strings.
+
+    MLflow's pyfunc wants a DataFrame with a `text` column (the model's signature); a list would
+    reach it as a column named 0. Everything else (`metadata`, `unwrap_python_model`, ...) is the
+    pyfunc model's own, and `pyfunc` is the model itself.
+    """
+
+    def __init__(self, pyfunc: Any) -> None:
+        self.pyfunc = pyfunc
+
+    def predict(self, texts: Any) -> Any:
+        import pandas as pd
+
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, pd.DataFrame):
+            texts = pd.DataFrame({"text": [str(t) for t in texts]})
+        return self.pyfunc.predict(texts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pyfunc, name)
 
 
 @dataclass(frozen=True)

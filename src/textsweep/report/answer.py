@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from textsweep.credentials import browser_base
 from textsweep.report.inference import Interval, Verdict
 from textsweep.report.plots import label
 from textsweep.report.records import SweepRecords, Value
@@ -43,7 +44,7 @@ class Answer:
 def ui_base(tracking_uri: str) -> str:
     """The MLflow UI a run link points at: the server itself, or `textsweep ui` for a local store."""
     if tracking_uri.startswith(("http://", "https://")):
-        return tracking_uri.rstrip("/")
+        return browser_base(tracking_uri)
     return LOCAL_UI
 
 

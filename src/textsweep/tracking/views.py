@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from textsweep.credentials import browser_base
 from textsweep.tracking.names import TAG_ROLE, Role, objective_metric
 
 if TYPE_CHECKING:
@@ -119,4 +120,5 @@ def set_compare_view(client: MlflowClient, experiment_id: str, sweep: Sweep) -> 
 
 def compare_url(base: str, experiment_id: str) -> str:
     """The experiment's runs page in the comparison view (see `set_compare_view`)."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_ID}"
+    link = browser_base(base)
+    return f"{link}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_ID}"

@@ -43,11 +43,13 @@ def is_remote(uri: str) -> bool:
 def bound_retries() -> None:
     """Bound MLflow's HTTP retries (see `RETRY_ENV`) unless the user set them; children inherit.
 
-    Also keeps MLflow from printing "View run ... at: URL" after every run against a server.
+    Also keeps MLflow from printing "View run ... at: URL" after every run against a server, and
+    its artifact download bars (registering the champion) from cutting into textsweep's lines.
     """
     for name, value in RETRY_ENV.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def prepare_client(uri: str) -> None:

@@ -11,6 +11,7 @@ two executions of each value and a non-zero variance between them; otherwise the
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -83,7 +84,11 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
         return None
     if float(np.mean(a)) == float(np.mean(b)):
         return 1.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():
+        # scipy's "precision loss" note when one sample's values are all equal (its variance is
+        # then 0, which Welch's test handles); it would interrupt the sweep's output
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 class Verdict(StrEnum):

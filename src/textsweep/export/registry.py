@@ -216,6 +216,8 @@ class BestModel:
         return self.pyfunc.predict(texts)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "pyfunc":  # not set yet (copy, unpickling): no endless lookup
+            raise AttributeError(name)
         return getattr(self.pyfunc, name)
 
 

@@ -45,6 +45,37 @@ def test_quickstart_like_sweep_of_four_single_executions_makes_no_claim(
     assert data["parent_run_id"] == result.parent_run_id
 
 
+def test_hints_repeat_the_set_options_the_sweep_ran_with(workdir: Path, tiny_imdb: Path) -> None:
+    import io
+
+    import yaml
+    from mlflow import MlflowClient
+
+    from textsweep.config import load_sweep
+    from textsweep.sweep import run_sweep
+
+    uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    sweep = {
+        "name": "quick",
+        "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 100, "seed": 1},
+        "search_space": QUICKSTART_LIKE,
+        "tuner": {"algorithm": "random", "max_trials": 2, "seed": 1},
+        "training": {"epochs": 1, "batch_size": 16},
+        "tracking": {"uri": uri},
+    }
+    path = workdir / "quick.yaml"
+    path.write_text(yaml.safe_dump(sweep), encoding="utf-8")
+    overrides = ["name=other", "tuner.max_trials=4"]
+    out = io.StringIO()
+    result = run_sweep(load_sweep(path, overrides), out=out, sweep_arg=str(path), overrides=overrides)
+    # `textsweep report quick.yaml` would look for the sweep the file names ('quick'): not this one
+    assert f"answer the question: textsweep report other --tracking-uri {uri}" in out.getvalue()
+    args = MlflowClient(uri).get_run(result.parent_run_id).data.tags["textsweep.run_args"]
+    assert args == f"{path} --set name=other --set tuner.max_trials=4"
+    report = make_report("other", tracking_uri=uri, out_dir=workdir / "out")
+    assert f"textsweep run {args} --more 2" in report.answer[0]
+
+
 @pytest.mark.slow
 def test_a_raced_sweep_is_reported_with_its_repeats_pooled_and_its_outcome(
     workdir: Path, tiny_imdb: Path

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +239,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
             source=str(path),
         )
     raw = apply_overrides(raw, overrides)
-    return sweep_from_mapping(raw, path)
+    return replace(sweep_from_mapping(raw, path), overrides=tuple(overrides))
 
 
 def sweep_from_mapping(raw: Mapping[str, Any], path: Path | None) -> Sweep:

@@ -184,6 +184,7 @@ class Sweep:
     space: SearchSpace
     path: Path | None
     space_path: Path | None
+    overrides: tuple[str, ...] = ()  # the `--set` options it was loaded with
 
     @property
     def name(self) -> str:

@@ -101,7 +101,7 @@ class SweepRecords:
     declared: tuple[str, ...] | None = None  # may vary per the search space; None: unknown
     dataset_format: str = ""
     tracking_uri: str = ""
-    sweep_ref: str = ""  # how the user named the sweep (a file or a name), for commands we print
+    sweep_ref: str = ""  # `textsweep run` arguments of the execution (else its file), for hints
     racing: str = ""  # how adaptive repeats ended (`decided` or `budget`), when the sweep raced
 
     def usable(self) -> list[Execution]:
@@ -197,7 +197,7 @@ def load_records(
         declared=None if declared is None else tuple(n for n, v in declared.items() if v),
         dataset_format=params.get("dataset.format", ""),
         tracking_uri=tracking_uri,
-        sweep_ref=sweep_ref or f"sweeps/{sweep_name}.yaml",
+        sweep_ref=parent.data.tags.get(tracking.TAG_RUN_ARGS) or sweep_ref or f"sweeps/{sweep_name}.yaml",
         racing=parent.data.tags.get(tracking.TAG_REPEATS, ""),
     )
 

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from textsweep import server
 from textsweep.config import Sweep
+from textsweep.credentials import mask
 from textsweep.errors import SweepFailed, UserError
 from textsweep.runtime import configure_tensorflow, home_dir
 from textsweep.sweep import answer, workers
@@ -55,6 +56,7 @@ from textsweep.sweep.state import (
 )
 from textsweep.tracking import (
     TAG_ORACLE,
+    TAG_RUN_ARGS,
     TAG_WORKERS,
     ExecutionState,
     RunStatus,
@@ -153,6 +155,7 @@ def run_sweep(
         if role is None:
             again = rerun_command(sweep, sweep_arg, overrides, tracking_uri)
             plan = plan_execution(sweep, uri, home_dir() / "tuner", resume, fresh, again)
+            plan.command = again
         else:
             plan = Plan()  # a new execution, or the one a chief or launcher started
         try:
@@ -247,7 +250,7 @@ def _open_parent(
         if mode.role == "worker":
             tracker = workers.WorkerTracker.of(tracker, workers.tuner_id())
         return parent_id, tracker
-    tags: dict[str, str] = {}
+    tags = {TAG_RUN_ARGS: mask(plan.command.removeprefix("textsweep run "))} if plan.command else {}
     if mode.role == "chief":
         tags[TAG_ORACLE] = workers.oracle_address()
     if mode.launcher:

@@ -221,11 +221,14 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
     else:
         url = views.compare_url("http://127.0.0.1:5000", result.experiment_id)
         look = f"textsweep ui{given}, then open {url}"
+    # with --set the file alone names another sweep: the report finds this one by its name
+    report_ref = sweep.name if sweep.overrides or not sweep.path else str(sweep.path)
+    report_uri = given or (f" --tracking-uri {uri}" if report_ref == sweep.name else "")
     lines += [
         f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
         f"parent run {result.parent_run_id} in {uri}",
         f"compare the trials: {look}",
-        f"answer the question: textsweep report {sweep.path or sweep.name}{given}",
+        f"answer the question: textsweep report {report_ref}{report_uri}",
     ]
     return "\n".join(lines)
 

@@ -139,6 +139,7 @@ class Plan:
     resume: UnfinishedExecution | None = None
     lock: ExecutionLock | None = None
     stale: list[UnfinishedExecution] = field(default_factory=list)
+    command: str = ""  # the user's `textsweep run ...`, with its options
 
 
 def rerun_command(

@@ -39,6 +39,7 @@ TAG_ORACLE = "textsweep.oracle"  # host:port of a chief's Keras Tuner oracle
 TAG_WORKER = "textsweep.worker"  # the worker that ran a trial
 TAG_WORKERS = "textsweep.workers"  # how many local workers a launcher started
 TAG_REPEATS = "textsweep.repeats"  # how adaptive repeats ended: decided | budget
+TAG_RUN_ARGS = "textsweep.run_args"  # `textsweep run` arguments of the execution (masked)
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_NOTE = "mlflow.note.content"

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from textsweep.credentials import browser_base
 from textsweep.errors import SweepFailed, UserError
 
 # MLflow's own variables; a value the user set is kept
@@ -91,15 +92,9 @@ def check_reachable(
 def _probe(uri: str) -> urllib.request.Request:
     """A cheap request to the server at `uri`; `user:password@` in it becomes a Basic header,
     as MLflow's own client (requests) sends it."""
-    parts = urllib.parse.urlsplit(uri.rstrip("/"))
-    netloc = parts.hostname or ""
-    if ":" in netloc:
-        netloc = f"[{netloc}]"  # IPv6
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    path = parts.path + "/api/2.0/mlflow/experiments/search"
-    url = urllib.parse.urlunsplit((parts.scheme, netloc, path, "max_results=1", ""))
+    url = browser_base(uri) + "/api/2.0/mlflow/experiments/search?max_results=1"
     request = urllib.request.Request(url)
+    parts = urllib.parse.urlsplit(uri)
     if parts.username is not None:
         user = urllib.parse.unquote(parts.username)
         password = urllib.parse.unquote(parts.password or "")

@@ -52,7 +52,7 @@ from textsweep.sweep.state import (
     plan_execution,
     project_dir,
     refuse_if_running,
-    rerun_command,
+    run_args,
 )
 from textsweep.tracking import (
     TAG_ORACLE,
@@ -153,9 +153,9 @@ def run_sweep(
     mode = Mode(role, workers_count, command)
     with Interrupts() as interrupts:
         if role is None:
-            again = rerun_command(sweep, sweep_arg, overrides, tracking_uri)
-            plan = plan_execution(sweep, uri, home_dir() / "tuner", resume, fresh, again)
-            plan.command = again
+            args = run_args(sweep, sweep_arg, overrides, tracking_uri)
+            plan = plan_execution(sweep, uri, home_dir() / "tuner", resume, fresh, args)
+            plan.run_args = args
         else:
             plan = Plan()  # a new execution, or the one a chief or launcher started
         try:
@@ -250,7 +250,7 @@ def _open_parent(
         if mode.role == "worker":
             tracker = workers.WorkerTracker.of(tracker, workers.tuner_id())
         return parent_id, tracker
-    tags = {TAG_RUN_ARGS: mask(plan.command.removeprefix("textsweep run "))} if plan.command else {}
+    tags = {TAG_RUN_ARGS: mask(plan.run_args)} if plan.run_args else {}
     if mode.role == "chief":
         tags[TAG_ORACLE] = workers.oracle_address()
     if mode.launcher:

@@ -139,14 +139,14 @@ class Plan:
     resume: UnfinishedExecution | None = None
     lock: ExecutionLock | None = None
     stale: list[UnfinishedExecution] = field(default_factory=list)
-    command: str = ""  # the user's `textsweep run ...`, with its options
+    run_args: str = ""  # the arguments of the user's `textsweep run`, with its options
 
 
-def rerun_command(
+def run_args(
     sweep: Sweep, sweep_arg: str | None, overrides: Sequence[str], tracking_uri: str | None
 ) -> str:
-    """The user's `textsweep run` command with its options, for hints that add --resume to it."""
-    words = ["textsweep", "run", sweep_arg or str(sweep.path or sweep.name)]
+    """The arguments of the user's `textsweep run`, for hints that add --resume or --more."""
+    words = [sweep_arg or str(sweep.path or sweep.name)]
     for override in overrides:
         words += ["--set", override]
     if tracking_uri:
@@ -160,16 +160,16 @@ def plan_execution(
     tuner_root: Path,
     resume: bool,
     fresh: bool,
-    command: str | None = None,
+    args: str | None = None,
 ) -> Plan:
     """Decide between resuming and starting anew, before any data is read; creates nothing.
 
     Raises `UserError` when the choice is the user's: an unfinished execution exists and neither
     `resume` nor `fresh` was asked for, or `resume` was asked for and there is nothing to resume.
-    Its hints repeat `command` (the user's, with its options) followed by --resume or --fresh.
+    Its hints repeat `textsweep run ARGS` (the user's options) followed by --resume or --fresh.
     """
     source = str(sweep.path) if sweep.path else "<sweep>"
-    command = command or f"textsweep run {sweep.path or sweep.name}"
+    command = f"textsweep run {args or sweep.path or sweep.name}"
     tracker = Tracker.find(uri, sweep.experiment)
     executions = unfinished_executions(tracker, sweep, tuner_root) if tracker else []
     idle = [e for e in executions if e.holder() is None]

@@ -359,6 +359,10 @@ def test_an_interrupted_execution_is_reported_only_with_a_warning_everywhere(
     assert report.answer_text().startswith(warning) and markdown[1].startswith(warning)
     assert data["warnings"][0].startswith(warning) and note.startswith(f"**{warning}")
     assert "textsweep run sweeps/u.yaml --resume" in data["warnings"][0]
+    # the command repeats the options the execution ran with (textsweep.run_args)
+    client.set_tag(killed, "textsweep.run_args", "sweeps/u.yaml --set training.epochs=2")
+    again = make_report("u", uri, tmp_path / "out2")
+    assert "`textsweep run sweeps/u.yaml --set training.epochs=2 --resume`" in again.answer_text()
 
 
 def test_run_id_picks_an_execution_and_must_be_a_sweep_execution(
@@ -455,3 +459,76 @@ def test_racing_repeats_of_one_configuration_are_pooled_into_one_sample(
         (32, 3),
         (16, 2),
     ]
+
+
+def test_a_tie_within_the_sweeps_margin_is_reported_decided_for_the_cheapest(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = one_way(client, exp, "u", {16: 0.860, 32: 0.861, 64: 0.862}, executions=4)
+    tied = build_report(load_records(uri, "u"))
+    assert tied.json["answer"]["status"] == "tied"  # no margin: a tie is only a tie
+    client.log_param(parent, "tuner.repeats.margin", "0.01")
+    report = build_report(load_records(uri, "u"))
+    row = report.json["hyperparameters"]["lstm_units"]
+    assert (row["recommended"], row["decided"], row["within_margin"]) == (16, True, True)
+    assert report.json["answer"]["status"] == "decided"
+    sentence = report.answer[0]
+    assert "lstm_units = 16: val_accuracy 0.860" in sentence
+    assert "the cheapest value shown within 0.01 of every value tied with the best (at 95%)" in (
+        sentence
+    )
+    assert "one-sided Welch non-inferiority" in report.json["answer"]["rule"]
+    # a margin too narrow for the spread leaves it tied
+    exp2 = new_experiment(client, tmp_path, "v")
+    narrow = one_way(client, exp2, "v", {16: 0.860, 32: 0.861}, executions=4)
+    client.log_param(narrow, "tuner.repeats.margin", "0.001")
+    assert build_report(load_records(uri, "v")).json["answer"]["status"] == "tied"
+
+
+def test_with_a_margin_a_noisy_cheaper_value_is_named_not_recommended(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "u")
+    parent = parent_run(client, exp, "u", 1, space=UNITS_SPACE)
+    client.log_param(parent, "tuner.repeats.margin", "0.01")
+    runs = {16: [0.83, 0.86, 0.84, 0.85], 32: [0.859, 0.861, 0.860, 0.862],
+            64: [0.860, 0.862, 0.861, 0.863]}  # fmt: skip
+    trial = 0
+    for units, objectives in runs.items():
+        for objective in objectives:
+            hp = {"lstm_units": str(units)}
+            trial_run(client, exp, parent, trial, hp, [objective], units * 1000.0)
+            trial += 1
+    report = build_report(load_records(uri, "u"))
+    row = report.json["hyperparameters"]["lstm_units"]
+    assert [v["verdict"] for v in row["values"]] == ["tied", "tied", "best"]
+    assert (row["recommended"], row["decided"]) == (32, True)
+    sentence = report.answer[0]
+    assert "lstm_units = 32" in sentence and "best mean 64" in sentence
+    assert "16 tied but not shown within 0.01" in sentence
+
+
+def test_with_a_margin_a_joint_grid_is_decided_when_the_best_is_within_it_of_every_tie(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    space = {**UNITS_SPACE, "dropout": {"type": "choice", "values": [0.1, 0.2]}}
+    uri, client = store(tmp_path, empty_db)
+    exp = new_experiment(client, tmp_path, "j")
+    parent = parent_run(client, exp, "j", 1, space=space)
+    trial = 0
+    for units, dropout, base in [(16, 0.1, 0.860), (16, 0.2, 0.861), (32, 0.1, 0.862),
+                                 (32, 0.2, 0.861)]:  # fmt: skip
+        for i in range(4):
+            hp = {"lstm_units": str(units), "dropout": str(dropout)}
+            trial_run(client, exp, parent, trial, hp, [base + 0.002 * (i - 1.5)], units * 1e3)
+            trial += 1
+    tied = build_report(load_records(uri, "j"))
+    assert tied.summary.design == "joint" and tied.json["answer"]["status"] == "tied"
+    client.log_param(parent, "tuner.repeats.margin", "0.01")
+    report = build_report(load_records(uri, "j"))
+    assert report.json["answer"]["status"] == "decided"
+    assert "shown within 0.01 of every trial tied with it (at 95%)" in report.answer[0]
+    assert "lstm_units=32" in report.answer[0] and "dropout=0.1" in report.answer[0]

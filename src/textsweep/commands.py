@@ -70,6 +70,11 @@ def validate(args: argparse.Namespace) -> int:
         )
         if c.tuner.algorithm == "grid":
             print(f"  grid size: {sweep.space.grid_size()}")
+        if (r := c.tuner.repeats) is not None:
+            until = f"decided (margin {r.margin:g})" if r.margin is not None else "one is left"
+            print(
+                f"  adaptive repeats: {r.min} to {r.max} executions per combination, until {until}"
+            )
         _warn_unused(sweep)
         print(f"  tracking: {mask(sweep.tracking_uri())}  experiment {sweep.experiment!r}")
     return EXIT_OK

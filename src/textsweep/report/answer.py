@@ -20,7 +20,10 @@ from textsweep.report.summary import Summary, TrialStats
 LOCAL_UI = "http://127.0.0.1:5000"  # `textsweep ui` / `mlflow ui` over a local store
 TEST = "Welch's t-test against the best, Holm-adjusted, alpha 0.05"
 RACING = {
-    "decided": " Adaptive repeats ended decided: every other value was dropped as clearly worse.",
+    "decided": (
+        " Adaptive repeats ended decided: every other value was dropped as clearly worse, or one "
+        "was shown within tuner.repeats.margin of every value left."
+    ),
     "budget": (
         " Adaptive repeats ended with the budget spent: the values left were still tied at "
         "tuner.repeats.max executions."
@@ -82,7 +85,7 @@ def answer(records: SweepRecords, rows: Sequence[HyperparameterStats], summary: 
     if summary.design == "one-way":
         body, rule, status, rec = _one_way(rows[0], records.objective)
     elif summary.design == "joint":
-        body, rule, status, rec = _joint(best, summary, records.objective)
+        body, rule, status, rec = _joint(best, summary, records.objective, records.margin)
     else:
         body = (
             f"only one setting was tried ({_settings(best.hyperparameters)}): "
@@ -110,6 +113,13 @@ def _one_way(row: HyperparameterStats, objective: str) -> tuple[str, str, str, d
         if row.size_like
         else f"the best mean, with the values tied with it; {TEST}"
     )
+    if row.margin is not None:
+        rule += (
+            f"; decided by the first value{' (cheapest first)' if row.size_like else ''} whose 95% "
+            f"interval is within ± {row.margin:g} and that one-sided Welch non-inferiority tests "
+            f"show within {row.margin:g} of every value tied with the best (alpha 0.05, "
+            "Bonferroni over the candidates)"
+        )
     if unknown:
         body = (
             f"not enough executions to tell: {row.name} = {_label(best)} had the best mean, "
@@ -121,7 +131,21 @@ def _one_way(row: HyperparameterStats, objective: str) -> tuple[str, str, str, d
     tied = [v for v in row.values if v.verdict == Verdict.TIED and v is not chosen]
     worse = [v for v in row.values if v.verdict == Verdict.WORSE]
     body = f"{row.name} = {_label(chosen)}: {score(chosen.objective, objective)}"
-    if chosen is not best:
+    if row.within_margin:
+        what = "the cheapest value" if row.size_like else "the best mean"
+        body += f", {what} shown within {row.margin:g} of every value tied with the best (at 95%)"
+        if chosen is not best:
+            body += f"; best mean {_label(best)} ({score(best.objective, objective)})"
+            tied = [v for v in tied if v is not best]
+        cheaper = [
+            v for v in tied if row.size_like and row.values.index(v) < row.values.index(chosen)
+        ]
+        if cheaper:
+            body += (
+                f"; {names([_label(v) for v in cheaper])} tied but not shown within {row.margin:g}"
+            )
+        tied = [v for v in tied if v not in cheaper]
+    elif chosen is not best:
         family = (
             f" within {chosen.models[0]}" if len(chosen.models) == 1 and chosen.models[0] else ""
         )
@@ -141,7 +165,7 @@ def _one_way(row: HyperparameterStats, objective: str) -> tuple[str, str, str, d
 
 
 def _joint(
-    best: TrialStats, summary: Summary, objective: str
+    best: TrialStats, summary: Summary, objective: str, margin: float | None = None
 ) -> tuple[str, str, str, dict[str, Value]]:
     others = summary.ranked_trials[1:]
     interval = best.objective or Interval(best.n, best.objective_mean, None, None, None)
@@ -150,6 +174,12 @@ def _joint(
         f"{score(interval, objective)}"
     )
     rule = f"the trial with the best mean, {len(summary.varied)} hyperparameters varied together; {TEST}, over trials"
+    if margin is not None:
+        rule += (
+            f"; decided when its 95% interval is within ± {margin:g} and one-sided Welch "
+            f"non-inferiority tests show it within {margin:g} of every trial tied with it "
+            "(alpha 0.05)"
+        )
     unknown = [t for t in others if t.verdict == Verdict.UNKNOWN]
     tied = [t for t in others if t.verdict == Verdict.TIED]
     if unknown:
@@ -158,6 +188,12 @@ def _joint(
             "needs two executions with some variance"
         )
         status = THIN
+    elif tied and summary.within_margin and margin is not None:
+        body += (
+            f"; shown within {margin:g} of every trial tied with it (at 95%): "
+            f"{names([t.trial_id for t in tied])}"
+        )
+        status = DECIDED
     elif tied:
         body += f"; tied with trial(s) {names([t.trial_id for t in tied])}"
         status = TIED

@@ -91,6 +91,75 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
         return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def noninferior(
+    chosen: Sequence[float], other: Sequence[float], margin: float, direction: str = "max"
+) -> float | None:
+    """One-sided Welch p-value against "`other` beats `chosen` by `margin` or more".
+
+    A small p says `chosen` is within `margin` of `other` (a non-inferiority test: H0 is
+    mean(other) - mean(chosen) >= margin, in the objective's better direction). None without
+    variance behind it, as for `welch`.
+
+        noninferior([0.860, 0.862, 0.858], [0.861, 0.863, 0.859], 0.01)  # about 0.003
+    """
+    from scipy import stats
+
+    if len(chosen) < MIN_EXECUTIONS or len(other) < MIN_EXECUTIONS:
+        return None
+    if float(np.var(chosen, ddof=1)) + float(np.var(other, ddof=1)) <= TINY_VARIANCE:
+        return None
+    sign = 1.0 if direction == "max" else -1.0
+    shifted = [float(x) + sign * margin for x in chosen]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # see `welch`
+        test = stats.ttest_ind(
+            shifted, list(other), equal_var=False, alternative="greater" if sign > 0 else "less"
+        )
+    return float(test.pvalue)
+
+
+def within_margin(
+    samples: Mapping[K, Sequence[float]],
+    chosen: K,
+    margin: float,
+    direction: str = "max",
+    alpha: float = ALPHA,
+) -> bool:
+    """`chosen` is settled to `margin`: its 95% interval is no wider than +- `margin`, and it is
+    shown within `margin` of every other key (`noninferior` p < `alpha` for each).
+
+    All the tests must pass (an intersection-union test), so no multiplicity correction is due;
+    a comparison without variance behind it fails.
+    """
+    half = interval(samples[chosen]).half_width
+    if half is None or half > margin:
+        return False
+    for key, xs in samples.items():
+        if key == chosen or not len(xs):
+            continue
+        p = noninferior(samples[chosen], xs, margin, direction)
+        if p is None or p >= alpha:
+            return False
+    return True
+
+
+def first_within_margin(
+    samples: Mapping[K, Sequence[float]],
+    candidates: Sequence[K],
+    margin: float,
+    direction: str = "max",
+    alpha: float = ALPHA,
+) -> K | None:
+    """The first of `candidates` (cheapest first) that is `within_margin` of every key; None if
+    none is. Each candidate is tested at `alpha / len(candidates)` (Bonferroni), since the answer
+    is picked among them.
+
+        first_within_margin({16: a, 32: b, 64: c}, [16, 32, 64], 0.01)  # 32: 16 may be worse
+    """
+    each = alpha / max(1, len(candidates))
+    return next((c for c in candidates if within_margin(samples, c, margin, direction, each)), None)
+
+
 class Verdict(StrEnum):
     """A value compared with the best one."""
 

@@ -74,7 +74,8 @@ def choose_parents(
         warnings.append(
             f"WARNING: execution {chosen.info.run_id} did not finish (status "
             f"{chosen.info.status}, state {state}); {what}these numbers cover only the trials "
-            f"it completed. Finish it with `textsweep run {ref} --resume`."
+            "it completed. Finish it with "
+            f"`textsweep run {chosen.data.tags.get(tracking.TAG_RUN_ARGS) or ref} --resume`."
         )
     pooled = [chosen]
     if pool:

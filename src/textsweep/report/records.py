@@ -103,6 +103,7 @@ class SweepRecords:
     tracking_uri: str = ""
     sweep_ref: str = ""  # `textsweep run` arguments of the execution (else its file), for hints
     racing: str = ""  # how adaptive repeats ended (`decided` or `budget`), when the sweep raced
+    margin: float | None = None  # tuner.repeats.margin: "within this of the others" decides
 
     def usable(self) -> list[Execution]:
         return [e for e in self.executions if e.usable]
@@ -163,10 +164,8 @@ def load_records(
     chosen = choose_parents(
         client, tracking_uri, sweep_name, experiment, parent_run_id, pool, sweep_ref or None
     )
-    parent = chosen.parents[0]
-    objective = (
-        parent.data.tags.get(TAG_OBJECTIVE) or parent.data.params.get("objective") or "val_accuracy"
-    )
+    parent, params = chosen.parents[0], chosen.parents[0].data.params
+    objective = parent.data.tags.get(TAG_OBJECTIVE) or params.get("objective") or "val_accuracy"
     declared = _declared(client, parent.info.run_id)
     names = tuple(declared) if declared is not None else HYPERPARAMETERS
     executions: list[Execution] = []
@@ -180,7 +179,6 @@ def load_records(
             "report again",
             source=sweep_name,
         )
-    params = parent.data.params
     return SweepRecords(
         sweep=parent.data.tags.get(tracking.TAG_SWEEP, sweep_name),
         question=parent.data.tags.get(TAG_QUESTION, ""),
@@ -197,8 +195,11 @@ def load_records(
         declared=None if declared is None else tuple(n for n, v in declared.items() if v),
         dataset_format=params.get("dataset.format", ""),
         tracking_uri=tracking_uri,
-        sweep_ref=parent.data.tags.get(tracking.TAG_RUN_ARGS) or sweep_ref or f"sweeps/{sweep_name}.yaml",
+        sweep_ref=parent.data.tags.get(tracking.TAG_RUN_ARGS)
+        or sweep_ref
+        or f"sweeps/{sweep_name}.yaml",
         racing=parent.data.tags.get(tracking.TAG_REPEATS, ""),
+        margin=float(params["tuner.repeats.margin"]) if "tuner.repeats.margin" in params else None,
     )
 
 

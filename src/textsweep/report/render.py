@@ -50,13 +50,14 @@ def answer_line(row: HyperparameterStats, objective: str) -> str:
     chosen = next(v for v in row.values if v.value == row.recommended)
     text = f"{row.name}: {_label(chosen)} ({score(chosen.objective, objective)})"
     if chosen is not best:
-        text += (
-            f", the cheapest tied with the best {_label(best)} ({score(best.objective, objective)})"
-        )
+        how = "best" if row.within_margin else "the cheapest tied with the best"
+        text += f", {how} {_label(best)} ({score(best.objective, objective)})"
     same = [v for v in row.values if v.indistinguishable_from_best and v not in (chosen, best)]
     worse = [v for v in row.values if v.indistinguishable_from_best is False]
     if same:
         text += f"; tied: {_names(same)}"
+    if row.within_margin:
+        text += f"; decided: none tied with the best is {row.margin:g} or more better"
     if worse:
         text += f"; worse: {_names(worse)}"
     if row.confounded_with:

@@ -96,6 +96,8 @@ def _row_json(row: HyperparameterStats) -> dict[str, Any]:
         "tested": row.tested,
         "enough_executions": row.enough,
         "decided": row.decided,
+        "margin": row.margin,
+        "within_margin": row.within_margin,
         "size_like": row.size_like,
         "cheapest_by": row.cheapest_by or None,
         "binned": row.binned,

@@ -36,6 +36,7 @@ from textsweep.report.inference import (
     Interval,
     Verdict,
     decide,
+    first_within_margin,
     interval,
     omega_squared,
     probability_best,
@@ -58,6 +59,13 @@ METHODS = {
         "Welch's two-sided t-test of each value against the value with the best mean, "
         "Holm-adjusted, alpha 0.05; 'not enough executions to tell' unless both values have at "
         "least 2 executions and non-zero variance"
+    ),
+    "margin": (
+        "with tuner.repeats.margin m: the recommendation is decided by the first value (cheapest "
+        "first for size-like settings, else the best mean alone) whose 95% interval is no wider "
+        "than +- m and for which, against every value tied with the best, a one-sided Welch test "
+        "rejects 'that value is better by m or more' (non-inferiority; all must pass; alpha 0.05 "
+        "Bonferroni-divided over the candidates)"
     ),
     "importance_one_way": (
         "omega squared: bias-corrected share of the objective's variance explained by the "
@@ -128,6 +136,9 @@ class HyperparameterStats:
     tested: bool = True  # the values were compared by the decision test
     size_like: bool = False
     cheapest_by: str = ""  # "parameters" or "training time", for size-like settings
+    margin: float | None = None  # the sweep's tuner.repeats.margin
+    # with a margin, the recommended value is the first settled to it (`first_within_margin`)
+    within_margin: bool = False
 
     @property
     def enough(self) -> bool:
@@ -136,7 +147,9 @@ class HyperparameterStats:
 
     @property
     def decided(self) -> bool:
-        return self.enough and all(v.verdict in (Verdict.BEST, Verdict.WORSE) for v in self.values)
+        """Every other value clearly worse, or the recommended one within the margin of the rest."""
+        separated = all(v.verdict in (Verdict.BEST, Verdict.WORSE) for v in self.values)
+        return self.enough and (separated or self.within_margin)
 
 
 def varied(executions: Sequence[Execution], declared: Sequence[str] | None = None) -> list[str]:
@@ -169,7 +182,8 @@ def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
     partitions = {name: _partition(groups) for name, groups in grouped.items()}
     rows = []
     for name, groups in grouped.items():
-        row = _one(name, groups, records.direction, tested, one_way=design == "one-way")
+        row = _one(name, groups, records.direction, tested, one_way=design == "one-way",
+                   margin=records.margin)  # fmt: skip
         aliases = tuple(n for n in grouped if n != name and partitions[n] == partitions[name])
         rows.append(dataclasses.replace(row, confounded_with=aliases))
     return rows
@@ -181,7 +195,12 @@ def _partition(groups: Sequence[Group]) -> frozenset[frozenset[str]]:
 
 
 def _one(
-    name: str, groups: list[Group], direction: str, tested: bool, one_way: bool
+    name: str,
+    groups: list[Group],
+    direction: str,
+    tested: bool,
+    one_way: bool,
+    margin: float | None = None,
 ) -> HyperparameterStats:
     samples = {i: [float(e.objective) for e in g.members] for i, g in enumerate(groups)}  # type: ignore[arg-type]
     decision = decide(samples, direction)
@@ -206,6 +225,13 @@ def _one(
             )
         )
     recommended, by = recommend(values, direction, size_like(name)) if tested else (None, "")
+    shown = False
+    if margin is not None and tested:
+        tied = [i for i, v in enumerate(values) if v.verdict in (Verdict.BEST, Verdict.TIED)]
+        picks = cheapest_first(values, tied) if size_like(name) else [decision.best]
+        pick = first_within_margin({i: samples[i] for i in tied}, picks, margin, direction)
+        if pick is not None:
+            recommended, shown = values[pick].value, True
     return HyperparameterStats(
         name=name,
         importance=omega_squared(list(samples.values())) if one_way else None,
@@ -216,7 +242,24 @@ def _one(
         tested=tested,
         size_like=size_like(name),
         cheapest_by=by,
+        margin=margin,
+        within_margin=shown,
     )
+
+
+def cheapest_first(values: Sequence[ValueStats], keys: Sequence[int]) -> list[int]:
+    """`keys` (indexes of `values`) by `recommend`'s cost, then by the value itself: parameters
+    within one model family, else mean training time; by value alone when neither is known."""
+    chosen = [values[i] for i in keys]
+    families = {m for v in chosen for m in v.models}
+    cost: dict[int, float]
+    if len(families) <= 1 and all(v.params_count_mean is not None for v in chosen):
+        cost = {i: float(round(values[i].params_count_mean or 0.0)) for i in keys}
+    elif all(v.train_seconds_mean is not None for v in chosen):
+        cost = {i: values[i].train_seconds_mean or 0.0 for i in keys}
+    else:
+        cost = {i: 0.0 for i in keys}
+    return sorted(keys, key=lambda i: (cost[i], i))  # groups come in value order
 
 
 def recommend(values: Sequence[ValueStats], direction: str, cheapest: bool) -> tuple[Value, str]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from textsweep.report.expected_max import ExpectedMax, expected_max_curve
 from textsweep.report.importance import Importance, model_importance
-from textsweep.report.inference import Interval, Verdict, decide, interval
+from textsweep.report.inference import Interval, Verdict, decide, interval, within_margin
 from textsweep.report.records import Execution, SweepRecords, Value
 from textsweep.report.stats import (
     LEAK_THRESHOLDS,
@@ -62,6 +62,8 @@ class Summary:
     importance: Importance | None = None
     expected_max: tuple[ExpectedMax, ...] = ()
     leaks: tuple[Leak, ...] = ()
+    # with tuner.repeats.margin: the best configuration is shown within it of every tied one
+    within_margin: bool = False
 
 
 def summarize(records: SweepRecords) -> Summary:
@@ -79,21 +81,29 @@ def summarize(records: SweepRecords) -> Summary:
     samples = {k: [float(e.objective) for e in runs] for k, runs in usable.items()}  # type: ignore[arg-type]
     decision = decide(samples, records.direction) if samples else None
     ranked = []
+    sign = -1.0 if records.direction == "max" else 1.0
     for key, ok in usable.items():
+        # a configuration run in several trials is named (and linked) by its best execution, the
+        # one the terminal calls best and `tracking.log_models: best` registers
+        top = min(ok, key=lambda e: sign * float(e.objective))  # type: ignore[arg-type]
         ranked.append(
             TrialStats(
-                trial_id=ok[0].trial_id,
+                trial_id=top.trial_id,
                 hyperparameters=dict(ok[0].hyperparameters),
                 n=len(ok),
                 objective_mean=float(np.mean(samples[key])),
                 test_accuracy_mean=mean_of(present([e.test_accuracy for e in ok])),
-                run_id=ok[0].trial_run_id,
+                run_id=top.trial_run_id,
                 objective=interval(samples[key]),
                 verdict=None if decision is None else decision.verdicts[key],
             )
         )
-    sign = -1.0 if records.direction == "max" else 1.0
     ranked.sort(key=lambda t: (sign * t.objective_mean, t.verdict != Verdict.BEST))
+    settled = False
+    if decision is not None and records.margin is not None:
+        tied = [k for k, v in decision.verdicts.items() if v in (Verdict.BEST, Verdict.TIED)]
+        left = {k: samples[k] for k in tied}
+        settled = within_margin(left, decision.best, records.margin, records.direction)
     names = varied(records.usable(), records.declared)
     design = design_of(records, names)
     importance = None
@@ -113,6 +123,7 @@ def summarize(records: SweepRecords) -> Summary:
             expected_max_curve([t.objective_mean for t in ranked], records.direction)
         ),
         leaks=tuple(leaks(records, ranked)),
+        within_margin=settled,
     )
 
 

@@ -1,6 +1,6 @@
 """The racing oracle for `tuner.repeats` (see `sweep.racing` for the rule).
 
-oracle = RacingOracle(list(space.iter_grid()), (2, 8), "max", objective=..., seed=1)
+oracle = RacingOracle(list(space.iter_grid()), (2, 8), "max", margin=0.01, objective=..., seed=1)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import keras_tuner as kt
 
-from textsweep.sweep.racing import survivors
+from textsweep.sweep.racing import cost_order, settled, survivors
 
 Config = dict[str, Any]
 
@@ -19,11 +19,17 @@ class RacingOracle(kt.Oracle):
     """Keras Tuner oracle for `tuner.repeats`: grid combinations raced over repeated executions."""
 
     def __init__(
-        self, configs: Sequence[Config], repeats: tuple[int, int], direction: str, **kwargs: Any
+        self,
+        configs: Sequence[Config],
+        repeats: tuple[int, int],
+        direction: str,
+        margin: float | None = None,
+        **kwargs: Any,
     ):
         # longest first, so a `configs` subset never matches before its superset
         self.configs = sorted((dict(c) for c in configs), key=len, reverse=True)
-        self.repeats, self.direction = repeats, direction
+        self.repeats, self.direction, self.margin = repeats, direction, margin
+        self.order = cost_order(self.configs)
         super().__init__(max_trials=len(self.configs) * repeats[1], **kwargs)
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -59,7 +65,7 @@ class RacingOracle(kt.Oracle):
             return behind[0]
         if self.ongoing_trials:
             return -1  # decide the next round on its whole evidence
-        if len(alive) <= 1 or level >= high:
+        if level >= high or settled(scores, self.direction, self.margin, self.order):
             return None
         return alive[0]
 

@@ -67,6 +67,7 @@ def make_tuner(
             list(sweep.space.iter_grid()),
             (t.repeats.min, t.repeats.max),
             sweep.directions(),
+            margin=t.repeats.margin,
             objective=common.pop("objective"),
             seed=common.pop("seed"),
             max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),

@@ -1,22 +1,30 @@
 """Adaptive repeats (racing): more executions only for the values still tied with the best.
 
-    tuner: {algorithm: grid, repeats: {min: 2, max: 8}}
+    tuner: {algorithm: grid, repeats: {min: 2, max: 8, margin: 0.01}}
 
 Each grid combination first gets `min` executions, each its own Keras Tuner trial with its own
 seed. After every round, the combinations clearly worse than the best are dropped, by the test
 the report uses (Welch's t-test against the best, Holm-corrected at 0.05,
-`report.inference`); the others get one more execution each, until one is left (decided) or
-every one left has `max` (budget spent). The oracle is `sweep.oracle.RacingOracle`, a Keras
-Tuner oracle, so it runs in the chief with `--workers` like any other; its state is derived
-from its trials, so `--resume` needs nothing more. This module holds the decisions only (no
-Keras Tuner import), so the launcher and the report can use them.
+`report.inference.decide`); the others get one more execution each, until the recommendation is
+decided or every one left has `max` (budget spent). Decided: one combination is left, or, with a
+`margin`, one is settled to it: its 95% interval is no wider than +- `margin`, and one-sided
+Welch non-inferiority tests show it within `margin` of every other one left
+(`report.inference.first_within_margin`). The candidates are the report's: for one size-like
+hyperparameter (units, dimensions, layers, maxlen, ...) every combination left, cheapest first,
+the first settled being the answer (tests Bonferroni-corrected over the candidates); else the
+best mean alone. The oracle is `sweep.oracle.RacingOracle`, a Keras Tuner oracle, so it runs in
+the chief with `--workers` like any other; its state is derived from its trials, so `--resume`
+needs nothing more. This module holds the decisions only (no Keras Tuner import), so the
+launcher and the report can use them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from textsweep.report.inference import ALPHA, Verdict, decide
+from textsweep.report.inference import ALPHA, Verdict, decide, first_within_margin
+from textsweep.report.stats import size_like
 
 
 def survivors(
@@ -34,6 +42,59 @@ def survivors(
     return sorted(k for k in samples if verdicts.get(k) != Verdict.WORSE)
 
 
-def outcome(samples: Mapping[int, Sequence[float]], direction: str) -> str:
-    """`decided` when one group is left, else `budget` (the repeats ran out first)."""
-    return "decided" if len(survivors(samples, direction)) == 1 else "budget"
+def cost_order(configs: Sequence[Mapping[str, Any]]) -> list[int] | None:
+    """Indexes of `configs`, cheapest first, when they differ in one numeric size-like setting.
+
+    `cost_order([{"lstm_units": 64}, {"lstm_units": 16}])` == [1, 0]; None otherwise (several
+    settings vary, or the one that varies is not size-like), where the best mean is recommended.
+    """
+    names = {n for c in configs for n in c if len({repr(d.get(n)) for d in configs}) > 1}
+    if len(names) != 1:
+        return None
+    (name,) = names
+    values = [c.get(name) for c in configs]
+    if not size_like(name) or not all(isinstance(v, int | float) for v in values):
+        return None
+    return sorted(range(len(configs)), key=lambda i: values[i])  # type: ignore[arg-type,return-value]
+
+
+def candidates(
+    alive: Sequence[int],
+    samples: Mapping[int, Sequence[float]],
+    direction: str,
+    order: Sequence[int] | None,
+) -> list[int]:
+    """What the recommendation is picked from: the combinations left, cheapest first, when
+    `order` ranks them by cost; else the best mean alone."""
+    if order is not None:
+        return [i for i in order if i in alive]
+    scored = {i: samples[i] for i in alive if samples[i]}
+    return [decide(scored, direction).best] if scored else []
+
+
+def settled(
+    samples: Mapping[int, Sequence[float]],
+    direction: str,
+    margin: float | None = None,
+    order: Sequence[int] | None = None,
+) -> bool:
+    """The race is decided: one group is left, or, with `margin`, a candidate is settled to it
+    (`report.inference.first_within_margin`; see the module docstring)."""
+    alive = survivors(samples, direction)
+    if len(alive) <= 1:
+        return True
+    if margin is None:
+        return False
+    left = {i: samples[i] for i in alive}
+    picks = candidates(alive, samples, direction, order)
+    return first_within_margin(left, picks, margin, direction) is not None
+
+
+def outcome(
+    samples: Mapping[int, Sequence[float]],
+    direction: str,
+    margin: float | None = None,
+    order: Sequence[int] | None = None,
+) -> str:
+    """`decided` when `settled`, else `budget` (the repeats ran out first)."""
+    return "decided" if settled(samples, direction, margin, order) else "budget"

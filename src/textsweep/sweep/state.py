@@ -196,7 +196,7 @@ def plan_execution(
                 source=source,
             )
         lock = ExecutionLock.acquire(chosen.project_dir, source)
-        return Plan(resume=chosen, lock=lock)
+        return Plan(resume=chosen, lock=lock, run_args=args or "")
     if executions and not fresh:
         latest = executions[0]
         more = f" (and {len(executions) - 1} older)" if len(executions) > 1 else ""
@@ -214,7 +214,7 @@ def plan_execution(
             f"`{command} --fresh` (the unfinished one is then marked abandoned)",
             source=source,
         )
-    return Plan(stale=idle)
+    return Plan(stale=idle, run_args=args or "")
 
 
 def _check_same_sweep(

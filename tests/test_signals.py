@@ -210,3 +210,28 @@ def test_refusals_name_the_live_process_and_repeat_the_users_options(
     resumed = textsweep(*shlex.split(hint)[1:])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "2 trials completed" in resumed.stdout
+
+
+def test_a_signal_during_a_store_call_is_raised_once_the_call_is_done(tmp_path: Path) -> None:
+    # a raise inside SQLAlchemy used to leave the SQLite connection holding its lock: the
+    # runs could then never be marked KILLED ("database is locked" until the retries gave up)
+    from mlflow import MlflowClient
+
+    from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
+    from textsweep.tracking.names import RunStatus
+    from textsweep.tracking.store import Tracker, retry_locked, shield_store_calls
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker.open(uri, "signals")
+
+    def create_run_as_the_signal_comes() -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs before the next line...
+        return tracker.client.create_run(tracker.experiment_id)  # ...which still happens
+
+    with Interrupts() as interrupts, shield_store_calls(interrupts.deferred):
+        with pytest.raises(SweepInterrupted):
+            retry_locked(create_run_as_the_signal_comes)
+        (run,) = tracker.client.search_runs([tracker.experiment_id])
+        tracker.end_run(run.info.run_id, RunStatus.KILLED)
+    run = MlflowClient(tracking_uri=uri).get_run(run.info.run_id)
+    assert run.info.status == "KILLED"

@@ -62,6 +62,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
+from textsweep.tracking.store import retry_locked, shield_store_calls
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,10 @@ def run_sweep(
             workers.child_command(sweep_arg or str(sweep.path or sweep.name), overrides, uri)
         )
     mode = Mode(role, workers_count, command)
-    with Interrupts() as interrupts:
+    with Interrupts() as interrupts, shield_store_calls(interrupts.deferred):
         if role is None:
             args = run_args(sweep, sweep_arg, overrides, tracking_uri)
             plan = plan_execution(sweep, uri, home_dir() / "tuner", resume, fresh, args)
-            plan.run_args = args
         else:
             plan = Plan()  # a new execution, or the one a chief or launcher started
         try:
@@ -336,7 +336,7 @@ def _run_workers(
     sweep: Sweep, mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
 ) -> None:
     """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
-    run = tracker.client.get_run(parent_id)
+    run = retry_locked(lambda: tracker.client.get_run(parent_id))
     port = int(run.data.tags[TAG_ORACLE].rsplit(":", 1)[1])
 
     def close_runs_of(dead_worker: str) -> None:

@@ -16,6 +16,7 @@ KILLED, and the parent is closed FINISHED again.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from typing import Any, TextIO
@@ -44,6 +45,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
+from textsweep.tracking.store import retry_locked, shield_store_calls
 
 TAG_MORE = "textsweep.more"  # executions added per trial, over all `--more` rounds
 TAG_COPIED_FROM = "textsweep.copied_from"
@@ -64,7 +66,7 @@ def add_executions(
     assert tracker is not None
     tuner_root = home_dir() / "tuner"
     folder = project_dir(tuner_root, sweep.name, parent)
-    with Interrupts() as interrupts:
+    with Interrupts() as interrupts, shield_store_calls(interrupts.deferred):
         with interrupts.deferred():  # as in a new execution: one creation at a time
             guard = ExecutionLock.acquire(tuner_root / sweep.name, source, name=SWEEP_LOCK_NAME)
             try:
@@ -74,7 +76,8 @@ def add_executions(
                 guard.release()
         try:
             progress.say(f"textsweep: {k} more execution(s) of every finished trial of {parent}")
-            before = int(tracker.client.get_run(parent).data.tags.get(TAG_MORE, "0") or 0)
+            run = retry_locked(lambda: tracker.client.get_run(parent))
+            before = int(run.data.tags.get(TAG_MORE, "0") or 0)
             try:
                 encoded, matrix, _ = prepare_data(sweep, progress)
                 training = sweep.config.training
@@ -196,7 +199,8 @@ def _executions(tracker: Tracker, trial: Any) -> list[dict[str, float]]:
     tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in EPOCH_METRICS})
     rows: dict[int, dict[str, float]] = {}
     for key in EPOCH_METRICS:
-        for m in tracker.client.get_metric_history(trial.info.run_id, key):
+        history = functools.partial(tracker.client.get_metric_history, trial.info.run_id, key)
+        for m in retry_locked(history):
             rows.setdefault(m.step, {"epoch": m.step})[key] = m.value
     tracker.log_curves(run_id, [rows[s] for s in sorted(rows)])
     tracker.end_run(run_id, RunStatus.FINISHED)

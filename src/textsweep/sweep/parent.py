@@ -77,6 +77,11 @@ def sweep_settings(sweep: Sweep) -> dict[str, Any]:
         "tuner.executions_per_trial": c.tuner.executions_per_trial,
         "tuner.seed": c.tuner.seed,
     }
+    if c.tuner.repeats is not None:
+        settings["tuner.repeats.min"] = c.tuner.repeats.min
+        settings["tuner.repeats.max"] = c.tuner.repeats.max
+        if c.tuner.repeats.margin is not None:
+            settings["tuner.repeats.margin"] = c.tuner.repeats.margin
     if d.path:
         settings["dataset.path"] = d.path
     return settings
@@ -110,7 +115,7 @@ def start_parent(tracker: Tracker, sweep: Sweep, encoded: Encoded, tags: dict[st
 
 def reopen_parent(tracker: Tracker, parent_id: str) -> None:
     """Mark a resumed execution's parent RUNNING again and count the resume."""
-    run = tracker.client.get_run(parent_id)
+    run = retry_locked(lambda: tracker.client.get_run(parent_id))
     times = int(run.data.tags.get(TAG_RESUMED, "0") or 0) + 1
     tracker.reopen_run(parent_id)
     tracker.set_tags(parent_id, {TAG_STATE: ExecutionState.RUNNING, TAG_RESUMED: str(times)})
@@ -167,8 +172,9 @@ def failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
 
 def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
     """`decided` or `budget`: how adaptive repeats ended, from the trial runs MLflow holds."""
-    from textsweep.sweep.racing import outcome
+    from textsweep.sweep.racing import cost_order, outcome
 
+    repeats = sweep.config.tuner.repeats
     names = sweep.space.ordered_names()
     metric = objective_metric(sweep.config.objective)
     groups: dict[tuple[str, ...], list[float]] = {}
@@ -177,7 +183,8 @@ def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
             key = tuple(run.data.params.get(n, "") for n in names)
             groups.setdefault(key, []).append(run.data.metrics[metric])
     samples = dict(enumerate(groups.values()))
-    return outcome(samples, sweep.directions())
+    order = cost_order([{n: _value(v) for n, v in zip(names, key, strict=True)} for key in groups])
+    return outcome(samples, sweep.directions(), repeats.margin if repeats else None, order)
 
 
 def close_racing(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
@@ -185,7 +192,10 @@ def close_racing(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
     how = racing_outcome(tracker, sweep, parent_id)
     tracker.set_tags(parent_id, {TAG_REPEATS: how})
     if how == "decided":
-        return "adaptive repeats: decided (one value left, the others clearly worse)"
+        repeats = sweep.config.tuner.repeats
+        margin = repeats.margin if repeats is not None else None
+        why = "the others clearly worse" if margin is None else f"or one within {margin:g} of all"
+        return f"adaptive repeats: decided (one value left, {why})"
     return "adaptive repeats: budget spent with more than one value still tied"
 
 

@@ -52,6 +52,7 @@ from textsweep.tracking import (
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
+from textsweep.tracking.store import retry_locked
 
 FINAL_KEYS = ("best_val_accuracy", "best_val_loss", "best_epoch", "test_loss", "test_accuracy",
               "train_seconds", "params_count")  # fmt: skip
@@ -191,7 +192,8 @@ class TrackedTuner:
             f"and tags.`{TAG_TRIAL_ID}` = '{trial_id}'"
         )
         client = ctx.tracker.client
-        return len(client.search_runs([ctx.tracker.experiment_id], filter_string=query))
+        exp = ctx.tracker.experiment_id
+        return len(retry_locked(lambda: client.search_runs([exp], filter_string=query)))
 
     def _try_run_and_update_trial(
         self, trial: kt.engine.trial.Trial, *args: Any, **kw: Any

@@ -16,6 +16,7 @@ import functools
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -212,13 +213,13 @@ class Tracker:
             retry_locked(lambda: self.client.log_batch(run_id, tags=items))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.client.log_text(run_id, text, artifact_file)
+        _shielded(lambda: self.client.log_text(run_id, text, artifact_file))
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        _shielded(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(run_id, figure, artifact_file)
+        _shielded(lambda: self.client.log_figure(run_id, figure, artifact_file))
 
     def end_run(self, run_id: str, status: str = RunStatus.FINISHED) -> None:
         self.flush()
@@ -230,11 +231,13 @@ class Tracker:
 
     def child_runs(self, parent_id: str, role: str) -> list[Any]:
         """Runs directly under `parent_id` with `textsweep.role` = role, oldest first."""
-        return self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{TAG_PARENT}` = '{parent_id}' and tags.`{TAG_ROLE}` = '{role}'",
-            order_by=["attributes.start_time ASC"],
-            max_results=50000,
+        return _shielded(
+            lambda: self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{TAG_PARENT}` = '{parent_id}' and tags.`{TAG_ROLE}` = '{role}'",
+                order_by=["attributes.start_time ASC"],
+                max_results=50000,
+            )
         )
 
 
@@ -251,12 +254,39 @@ def retry_locked(call: Callable[[], T]) -> T:
     delay = 0.05
     while True:
         try:
-            return call()
+            return _shielded(call)
         except Exception as e:
             if "database is locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+# A signal handler that raises inside a database call (SIGINT between two SQLAlchemy steps) can
+# leave the SQLite connection in a transaction that is never closed: its lock stays, and every
+# later write, the runs' KILLED status included, waits "database is locked" until it gives up.
+# While a sweep handles signals, its `Interrupts.deferred` is installed here, and each store call
+# on the main thread finishes before the signal is raised.
+_guards: list[Callable[[], contextlib.AbstractContextManager[None]]] = []
+
+
+@contextlib.contextmanager
+def shield_store_calls(
+    guard: Callable[[], contextlib.AbstractContextManager[None]],
+) -> Iterator[None]:
+    """Run every store call inside `guard()` (a signal-deferring block) while this is open."""
+    _guards.append(guard)
+    try:
+        yield
+    finally:
+        _guards.remove(guard)
+
+
+def _shielded(call: Callable[[], T]) -> T:
+    if not _guards or threading.current_thread() is not threading.main_thread():
+        return call()  # the background writer: signals are only ever raised on the main thread
+    with _guards[-1]():
+        return call()
 
 
 @contextlib.contextmanager

@@ -59,3 +59,29 @@ def test_more_without_a_finished_execution_is_refused(tiny_imdb: Path, workdir: 
     path.write_text(yaml.safe_dump(_sweep(tiny_imdb)), encoding="utf-8")
     with pytest.raises(UserError, match=r"--more: no finished execution of sweep 'more'"):
         add_executions(load_sweep(path), 1, out=io.StringIO())
+
+
+@pytest.mark.slow
+def test_more_moves_the_champion_to_the_best_trial_of_the_pooled_means(
+    tiny_imdb: Path, workdir: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    sweep = {**_sweep(tiny_imdb), "tracking": {"log_models": "all"}}
+    result, _ = run_sweep_file(workdir, sweep)
+    loaded = load_sweep(workdir / "more.yaml")
+    client = MlflowClient(loaded.tracking_uri())
+    # a champion that is not the best trial's model (as after the means moved)
+    exp = client.get_run(result.parent_run_id).info.experiment_id
+    other = next(r for r in client.search_runs([exp], "tags.`textsweep.role` = 'trial'")
+                 if r.info.run_id != result.best_run_id)  # fmt: skip
+    stale = client.create_model_version(
+        "more", f"{other.info.artifact_uri}/model", other.info.run_id
+    )
+    client.set_registered_model_alias("more", "champion", stale.version)
+    out = io.StringIO()
+    again = add_executions(loaded, 1, out=out)
+    champion = client.get_model_version_by_alias("more", "champion")
+    assert champion.run_id == again.best_run_id
+    if again.best_run_id != other.info.run_id:
+        assert "registered as models:/more@champion" in out.getvalue()

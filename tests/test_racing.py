@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from conftest import run_sweep_file
 
+from textsweep.config import load_sweep
 from textsweep.report import make_report
 from textsweep.report.inference import first_within_margin, noninferior, within_margin
+from textsweep.sweep.more import add_executions
 from textsweep.sweep.racing import cost_order, outcome, settled, survivors
 
 
@@ -155,3 +158,18 @@ def test_a_margin_ends_a_race_of_tied_sizes_decided_and_the_report_agrees(
     assert row["decided"] and row["within_margin"] and row["recommended"] == 4
     assert report.json["answer"]["status"] == "decided"
     assert "the cheapest value shown within 5 of every value tied with the best" in report.answer[0]
+    from mlflow import MlflowClient
+
+    # --more judges the race again on the pooled executions: the tag follows the evidence
+    client = MlflowClient(sweep_uri := load_sweep(workdir / "race-margin.yaml").tracking_uri())
+    client.set_tag(parent.info.run_id, "textsweep.repeats", "budget")
+    out = io.StringIO()
+    add_executions(load_sweep(workdir / "race-margin.yaml"), 1, out=out)
+    assert "adaptive repeats: decided" in out.getvalue()
+    assert MlflowClient(sweep_uri).get_run(parent.info.run_id).data.tags["textsweep.repeats"] == (
+        "decided"
+    )
+    again = make_report(str(workdir / "race-margin.yaml"), out_dir=workdir / "out2")
+    values = again.json["hyperparameters"]["dense_units"]["values"]
+    assert sorted(v["n"] for v in values) == [4, 4]  # 2 trials each, 2 executions each
+    assert again.json["answer"]["status"] == "decided"

@@ -27,7 +27,14 @@ from textsweep.runtime import configure_tensorflow, home_dir
 from textsweep.sweep.data import prepare_data
 from textsweep.sweep.interrupts import Interrupts
 from textsweep.sweep.locks import SWEEP_LOCK_NAME, ExecutionLock
-from textsweep.sweep.parent import SweepResult, close_parent, reopen_parent, summary, sweep_result
+from textsweep.sweep.parent import (
+    SweepResult,
+    close_parent,
+    close_racing,
+    reopen_parent,
+    summary,
+    sweep_result,
+)
 from textsweep.sweep.progress import Progress
 from textsweep.sweep.state import config_fingerprint, project_dir
 from textsweep.tracking import (
@@ -86,13 +93,43 @@ def add_executions(
             finally:
                 with interrupts.deferred():
                     tracker.set_tags(parent, {TAG_MORE: str(before + k)})
+                    if sweep.config.tuner.repeats is not None:  # the race, judged again
+                        progress.say(close_racing(tracker, sweep, parent))
                     close_parent(tracker, parent, RunStatus.FINISHED, ExecutionState.FINISHED)
         finally:
             lock.release()
             shutil.rmtree(folder, ignore_errors=True)
     result = sweep_result(tracker, sweep, parent)
+    _follow_champion(tracker, sweep, result, progress)
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
+
+
+def _follow_champion(
+    tracker: Tracker, sweep: Sweep, result: SweepResult, progress: Progress
+) -> None:
+    """The pooled means may name another best trial: register its model as the champion, or say
+    why the champion stays (that trial logged no model)."""
+    from mlflow.exceptions import MlflowException
+
+    from textsweep.export.registry import CHAMPION, register_champion
+
+    if result.best_run_id is None:
+        return
+    name = sweep.name
+    try:
+        current = retry_locked(lambda: tracker.client.get_model_version_by_alias(name, CHAMPION))
+    except MlflowException:
+        current = None  # no champion yet (tracking.log_models: none, or it was removed)
+    if current is not None and current.run_id == result.best_run_id:
+        return
+    if (version := register_champion(tracker, sweep, result)) is not None:
+        progress.say(f"model: the best trial is now t{result.best_trial_id}; registered as "
+                     f"models:/{name}@{CHAMPION} (version {version.version})")  # fmt: skip
+    elif current is not None:
+        progress.say(f"model: the best trial is now t{result.best_trial_id}, which logged no "
+                     f"model; models:/{name}@{CHAMPION} stays version {current.version} (set "
+                     "tracking.log_models: all to keep every trial's model)")  # fmt: skip
 
 
 def _latest_finished(tracker: Tracker | None, sweep: Sweep, uri: str, source: str) -> str:

@@ -22,6 +22,7 @@ from textsweep.sweep.state import parent_tags
 from textsweep.tracking import (
     TAG_NOTE,
     TAG_OBJECTIVE,
+    TAG_PARENT,
     TAG_QUESTION,
     TAG_REPEATS,
     TAG_RESUMED,
@@ -171,17 +172,33 @@ def failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
 
 
 def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
-    """`decided` or `budget`: how adaptive repeats ended, from the trial runs MLflow holds."""
+    """`decided` or `budget`: how adaptive repeats ended, from the runs MLflow holds.
+
+    Each finished trial gives its executions' values (as the report pools them, after
+    `run --more` too), or its own value when it has no execution runs.
+    """
     from textsweep.sweep.racing import cost_order, outcome
 
     repeats = sweep.config.tuner.repeats
     names = sweep.space.ordered_names()
     metric = objective_metric(sweep.config.objective)
-    groups: dict[tuple[str, ...], list[float]] = {}
-    for run in tracker.child_runs(parent_id, Role.TRIAL):
+    trials = [
+        r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.status == RunStatus.FINISHED
+    ]
+    executions: dict[str, list[float]] = {}
+    for run in tracker.role_runs(Role.EXECUTION) if trials else []:
         if run.info.status == RunStatus.FINISHED and metric in run.data.metrics:
+            executions.setdefault(run.data.tags.get(TAG_PARENT, ""), []).append(
+                run.data.metrics[metric]
+            )
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for run in trials:
+        values = executions.get(run.info.run_id) or (
+            [run.data.metrics[metric]] if metric in run.data.metrics else []
+        )
+        if values:
             key = tuple(run.data.params.get(n, "") for n in names)
-            groups.setdefault(key, []).append(run.data.metrics[metric])
+            groups.setdefault(key, []).extend(values)
     samples = dict(enumerate(groups.values()))
     order = cost_order([{n: _value(v) for n, v in zip(names, key, strict=True)} for key in groups])
     return outcome(samples, sweep.directions(), repeats.margin if repeats else None, order)

@@ -240,6 +240,16 @@ class Tracker:
             )
         )
 
+    def role_runs(self, role: str) -> list[Any]:
+        """Every run of the experiment with `textsweep.role` = role (one query, not one per parent)."""
+        return retry_locked(
+            lambda: self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{TAG_ROLE}` = '{role}'",
+                max_results=50000,
+            )
+        )
+
 
 _LOCKED_RETRY_SECONDS = 120.0
 

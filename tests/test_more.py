@@ -85,3 +85,35 @@ def test_more_moves_the_champion_to_the_best_trial_of_the_pooled_means(
     assert champion.run_id == again.best_run_id
     if again.best_run_id != other.info.run_id:
         assert "registered as models:/more@champion" in out.getvalue()
+
+
+@pytest.mark.slow
+def test_more_keeps_a_model_for_a_best_trial_that_logged_none(
+    tiny_imdb: Path, workdir: Path
+) -> None:
+    import shutil
+    from urllib.parse import urlparse
+
+    from mlflow import MlflowClient
+
+    from textsweep.export.registry import load_model, predict
+
+    result, _ = run_sweep_file(workdir, _sweep(tiny_imdb))  # log_models: best
+    loaded = load_sweep(workdir / "more.yaml")
+    client = MlflowClient(loaded.tracking_uri())
+    # as if the pooled means had moved the best to a trial that logged no model
+    best = client.get_run(result.best_run_id)
+    shutil.rmtree(Path(urlparse(best.info.artifact_uri).path) / "model")
+    client.delete_tag(best.info.run_id, "textsweep.model")
+    client.delete_registered_model("more")
+    out = io.StringIO()
+    again = add_executions(loaded, 1, out=out)
+    exp = best.info.experiment_id
+    trials = client.search_runs([exp], "tags.`textsweep.role` = 'trial'")
+    holding = [t.info.run_id for t in trials if "textsweep.model" in t.data.tags]
+    assert holding == [again.best_run_id]
+    champion = client.get_model_version_by_alias("more", "champion")
+    assert champion.run_id == again.best_run_id
+    assert "registered as models:/more@champion (version 1)" in out.getvalue()
+    model = load_model("models:/more@champion", loaded.tracking_uri())
+    assert len(predict(model, ["a wonderful film", "dull"])) == 2

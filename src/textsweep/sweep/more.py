@@ -10,6 +10,11 @@ had run with more `executions_per_trial`. The report pools them. A trial logged 
 execution gets its first execution copied into an execution run (`textsweep.copied_from`), so
 every execution is a run of its own.
 
+The pooled means may name another best trial. With `tracking.log_models: best`, the best new
+execution of that trial is logged as its model when it has none, and the champion alias moves to
+it; when no model can follow (`log_models: none`), the terminal says why the champion stays.
+A raced sweep's `textsweep.repeats` tag is judged again on the pooled executions.
+
 An interrupt keeps what finished: the execution runs that ended count, the one in progress is
 KILLED, and the parent is closed FINISHED again.
 """
@@ -17,9 +22,11 @@ KILLED, and the parent is closed FINISHED again.
 from __future__ import annotations
 
 import functools
+import math
 import shutil
 import sys
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from textsweep.config import Sweep
 from textsweep.errors import UserError
@@ -53,6 +60,9 @@ from textsweep.tracking import (
     Tracker,
 )
 from textsweep.tracking.store import retry_locked, shield_store_calls
+
+if TYPE_CHECKING:
+    from textsweep.export.keeper import ModelKeeper
 
 TAG_MORE = "textsweep.more"  # executions added per trial, over all `--more` rounds
 TAG_COPIED_FROM = "textsweep.copied_from"
@@ -89,7 +99,12 @@ def add_executions(
                 encoded, matrix, _ = prepare_data(sweep, progress)
                 training = sweep.config.training
                 configure_tensorflow(training.intra_op_threads, training.inter_op_threads)
-                _train_more(sweep, tracker, parent, k, encoded, matrix, progress)
+                keepers = _train_more(
+                    sweep, tracker, parent, k, (encoded, matrix), folder, progress
+                )
+                best = sweep_result(tracker, sweep, parent).best_run_id
+                if (keeper := keepers.get(best or "")) is not None:
+                    keeper.finish()  # its best new execution, to its trial run
             finally:
                 with interrupts.deferred():
                     tracker.set_tags(parent, {TAG_MORE: str(before + k)})
@@ -160,13 +175,17 @@ def _train_more(
     tracker: Tracker,
     parent: str,
     k: int,
-    encoded: Any,
-    matrix: Any,
+    data: tuple[Any, Any],
+    folder: Path,
     progress: Progress,
-) -> None:
+) -> dict[str, ModelKeeper]:
+    """`data`: the encoded dataset and the embedding matrix. Returns, for each trial run without
+    a model (`log_models: best`), a `ModelKeeper` holding its best new execution's model."""
     import keras
     import keras_tuner as kt
 
+    from textsweep.export.keeper import MODELS_FOLDER, ModelKeeper
+    from textsweep.export.registry import TAG_MODEL
     from textsweep.models import ModelInputs
     from textsweep.search_space import declare
     from textsweep.sweep.hypermodel import EpochReporter, TextHyperModel, TrialData
@@ -174,11 +193,19 @@ def _train_more(
     from textsweep.sweep.tuner import execution_seed, mean_final
     from textsweep.tracking import log_history_artifacts
 
-    inputs = ModelInputs(sweep.config.dataset.num_words, encoded.num_classes, matrix)
+    encoded, matrix = data
+    num_words = sweep.config.dataset.num_words
+    inputs = ModelInputs(num_words, encoded.num_classes, matrix)
     hypermodel = TextHyperModel(sweep, TrialData(encoded), inputs)
     trials = [
         t for t in tracker.child_runs(parent, Role.TRIAL) if t.info.status == RunStatus.FINISHED
     ]
+    # the pooled means may name a best trial that logged no model (`log_models: best` logged
+    # the first best): each such trial keeps its best new execution, and the best one is logged
+    keep = sweep.config.tracking.log_models == "best"
+    info = {"sweep": sweep.name, "objective": sweep.config.objective}
+    shutil.rmtree(folder / MODELS_FOLDER, ignore_errors=True)  # a killed `--more`'s
+    keepers: dict[str, ModelKeeper] = {}
     epochs = sweep.config.training.epochs
     for number, trial in enumerate(trials, start=1):
         trial_id = trial.data.tags.get(TAG_TRIAL_ID, "")
@@ -189,8 +216,13 @@ def _train_more(
             if name in space:
                 hp.values[name] = coerce(space[name], text)
         finals = _executions(tracker, trial)
+        keeper = ModelKeeper("best" if keep and not trial.data.tags.get(TAG_MODEL) else "none",
+                             folder / MODELS_FOLDER / trial.info.run_id, sweep.directions(),
+                             tracker, (encoded, num_words), info, progress.say)  # fmt: skip
+        if keeper.mode != "none":
+            keepers[trial.info.run_id] = keeper
         progress.say(
-            f"trial {trial_id} ({number}/{len(trials)}): {len(finals)} execution(s) so far"
+            f"trial t{trial_id} ({number}/{len(trials)}): {len(finals)} execution(s) so far"
         )
         for j in range(k):
             index = len(finals)
@@ -216,7 +248,12 @@ def _train_more(
             log_history_artifacts(tracker, run_id, reporter.rows, f"trial {trial_id} #{index}")
             tracker.end_run(run_id, RunStatus.FINISHED)
             finals.append(outcome.final)
-        tracker.log_metrics(trial.info.run_id, mean_final(finals))
+            keeper.offer(trial_id, hypermodel.values(hp), history.model, outcome.final)
+        mean = mean_final(finals)
+        tracker.log_metrics(trial.info.run_id, mean)
+        objective = "best_val_accuracy" if sweep.directions() == "max" else "best_val_loss"
+        keeper.trial_logged(trial_id, trial.info.run_id, mean.get(objective, math.nan))
+    return keepers
 
 
 def _executions(tracker: Tracker, trial: Any) -> list[dict[str, float]]:

@@ -12,7 +12,7 @@ every execution is a run of its own.
 
 The pooled means may name another best trial. With `tracking.log_models: best`, the best new
 execution of that trial is logged as its model when it has none, and the champion alias moves to
-it; when no model can follow (`log_models: none`), the terminal says why the champion stays.
+it; when no model could be kept for it, the terminal says that the champion stays.
 A raced sweep's `textsweep.repeats` tag is judged again on the pooled executions.
 
 An interrupt keeps what finished: the execution runs that ended count, the one in progress is
@@ -124,7 +124,7 @@ def _follow_champion(
     tracker: Tracker, sweep: Sweep, result: SweepResult, progress: Progress
 ) -> None:
     """The pooled means may name another best trial: register its model as the champion, or say
-    why the champion stays (that trial logged no model)."""
+    that the champion stays (that trial holds no model)."""
     from mlflow.exceptions import MlflowException
 
     from textsweep.export.registry import CHAMPION, register_champion
@@ -142,9 +142,8 @@ def _follow_champion(
         progress.say(f"model: the best trial is now t{result.best_trial_id}; registered as "
                      f"models:/{name}@{CHAMPION} (version {version.version})")  # fmt: skip
     elif current is not None:
-        progress.say(f"model: the best trial is now t{result.best_trial_id}, which logged no "
-                     f"model; models:/{name}@{CHAMPION} stays version {current.version} (set "
-                     "tracking.log_models: all to keep every trial's model)")  # fmt: skip
+        progress.say(f"model: the best trial is now t{result.best_trial_id}, which holds no "
+                     f"model; models:/{name}@{CHAMPION} stays version {current.version}")  # fmt: skip
 
 
 def _latest_finished(tracker: Tracker | None, sweep: Sweep, uri: str, source: str) -> str:

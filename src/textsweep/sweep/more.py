@@ -58,6 +58,7 @@ from textsweep.tracking import (
     Role,
     RunStatus,
     Tracker,
+    objective_metric,
 )
 from textsweep.tracking.store import retry_locked, shield_store_calls
 
@@ -102,8 +103,8 @@ def add_executions(
                 keepers = _train_more(
                     sweep, tracker, parent, k, (encoded, matrix), folder, progress
                 )
-                best = sweep_result(tracker, sweep, parent).best_run_id
-                if (keeper := keepers.get(best or "")) is not None:
+                result = sweep_result(tracker, sweep, parent)  # the pooled means' best trial
+                if (keeper := keepers.get(result.best_run_id or "")) is not None:
                     keeper.finish()  # its best new execution, to its trial run
             finally:
                 with interrupts.deferred():
@@ -114,7 +115,6 @@ def add_executions(
         finally:
             lock.release()
             shutil.rmtree(folder, ignore_errors=True)
-    result = sweep_result(tracker, sweep, parent)
     _follow_champion(tracker, sweep, result, progress)
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
@@ -250,8 +250,8 @@ def _train_more(
             keeper.offer(trial_id, hypermodel.values(hp), history.model, outcome.final)
         mean = mean_final(finals)
         tracker.log_metrics(trial.info.run_id, mean)
-        objective = "best_val_accuracy" if sweep.directions() == "max" else "best_val_loss"
-        keeper.trial_logged(trial_id, trial.info.run_id, mean.get(objective, math.nan))
+        objective = mean.get(objective_metric(sweep.config.objective), math.nan)
+        keeper.trial_logged(trial_id, trial.info.run_id, objective)
     return keepers
 
 

@@ -23,7 +23,7 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.export.keeper import ModelKeeper
+from textsweep.export.keeper import ModelKeeper, config_key
 from textsweep.hardware import cudnn_warning, gpu_count
 from textsweep.models import used_values
 from textsweep.search_space import active_values
@@ -92,6 +92,7 @@ class TrackedTuner:
         self._trial_run: str | None = None
         self._trial_error: str | None = None
         self._trial_objective: tuple[float, float] | None = None
+        self._trial_config = ""
         self._outcomes: list[Outcome] = []
         folder = Path(kwargs["directory"]) / kwargs["project_name"]
         if context.resuming:
@@ -151,6 +152,7 @@ class TrackedTuner:
             ktcompat.stop_if_tracking_lost(error)
             raise
         self._trial_run, self._outcomes = run_id, []
+        self._trial_config = config_key(values)
         self._trial_error = self._trial_objective = None
         try:
             results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
@@ -211,7 +213,7 @@ class TrackedTuner:
             ctx.tracker.end_run(run_id, RunStatus.FINISHED)
             ctx.trial_runs[trial.trial_id] = run_id
             objective, test_accuracy = self._trial_objective or (math.nan, math.nan)
-            ctx.progress.trial_end(trial.trial_id, objective, test_accuracy)
+            ctx.progress.trial_end(trial.trial_id, objective, test_accuracy, self._trial_config)
             return
         error = self._trial_error
         if error is None:  # Keras Tuner rejected a trial that ran (e.g. a NaN objective)

@@ -26,6 +26,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from textsweep import tuners
 from textsweep.config import Sweep
 from textsweep.export.keeper import ModelKeeper
 from textsweep.hardware import cudnn_warning, gpu_count
@@ -109,8 +110,7 @@ class TrackedTuner:
             super().__init__(*args, **kwargs)
         prewarm_plotting()
         self.models = ModelKeeper.for_tuner(context, self.hypermodel, folder)
-        if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
-            ktcompat.restore_grid_order(self.oracle)
+        tuners.of(context.sweep.config.tuner).after_reload(self.oracle)
         self._idle = False
         create = self.oracle.create_trial
 
@@ -335,12 +335,6 @@ def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
     return out
 
 
-def tuner_class(algorithm: str) -> type:
-    base = {
-        "random": kt.RandomSearch,
-        "grid": kt.GridSearch,
-        "bayesian": kt.BayesianOptimization,
-        "hyperband": kt.Hyperband,
-        "racing": kt.Tuner,  # with `sweep.oracle.RacingOracle` passed in
-    }[algorithm]
+def tuner_class(base: type) -> type:
+    """`base` (a Keras Tuner tuner class an algorithm chose) with `TrackedTuner` mixed in."""
     return type(f"Tracked{base.__name__}", (TrackedTuner, base), {})

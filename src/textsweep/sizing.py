@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
+from textsweep.models.registry import ModelInputs, Size
 
 if TYPE_CHECKING:
     from textsweep.config import Sweep
-    from textsweep.models import ModelInputs, Size
 
 FLOAT = 4  # bytes
 # per parameter: weights, their gradient, Adam's two moments, and the best epoch's copy
@@ -60,7 +60,7 @@ def estimate(
     built once for these values and measured (`measured_size`), or, with `build=False`, gets
     `lower_bound` (its embedding alone).
     """
-    from textsweep.models import ModelInputs, get
+    from textsweep.models import get
 
     batch = int(values.get("batch_size") or batch_size)
     inputs = ModelInputs(num_words, num_classes)
@@ -106,7 +106,7 @@ def _measured(items: tuple[tuple[str, Any], ...], num_words: int, num_classes: i
 
     import tensorflow as tf
 
-    from textsweep.models import ModelInputs, build_model
+    from textsweep.models import build_model
 
     with tf.device("/CPU:0"):
         model = build_model(dict(items), ModelInputs(num_words, num_classes))

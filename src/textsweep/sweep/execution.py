@@ -62,7 +62,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
-from textsweep.tracking.store import shield_store_calls
+from textsweep.tracking.calls import shield_store_calls
 
 
 @dataclass(frozen=True)

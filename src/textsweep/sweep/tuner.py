@@ -53,7 +53,7 @@ from textsweep.tracking import (
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
-from textsweep.tracking.store import retry_locked
+from textsweep.tracking.calls import retry_locked
 
 
 @dataclass

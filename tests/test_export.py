@@ -113,14 +113,18 @@ def test_champion_version_carries_trial_objective_accuracy_and_question(workdir:
     write_table(workdir / "test.csv", labels, per_class=10, seed=2)
     result, _ = run_sweep_file(workdir, sweep_for(workdir, values, labels))
     version = MlflowClient(result.tracking_uri).get_model_version_by_alias("parity", "champion")
-    assert (version.run_id, version.tags) == (result.best_run_id, {
+    expected = {
         "textsweep.trial_id": result.best_trial_id,
         "textsweep.objective": "val_accuracy",
         "textsweep.objective_value": f"{result.best_objective:.6g}",
+        "textsweep.objective_n": str(result.best_n),
         "textsweep.test_accuracy": f"{result.best_test_accuracy:.6g}",
         "textsweep.question": "Does the logged model read raw text as training did?",
         "textsweep.parent_run_id": result.parent_run_id,
-    })  # fmt: skip
+    }
+    assert version.run_id == result.best_run_id
+    assert {k: version.tags.get(k) for k in expected} == expected
+    assert {"textsweep.evaluation", "textsweep.values", "textsweep.decided"} <= set(version.tags)
 
 
 @pytest.mark.parametrize("mode, logged", [("all", 2), ("best", 1), ("none", 0)])

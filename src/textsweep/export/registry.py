@@ -5,7 +5,7 @@
     model = load_model("runs:/<run id>/model")    # or models:/<name>@<alias>, models:/<name>/<v>
     rows = predict(model, ["a wonderful film"])   # label and probability per text
 
-Models are read through an `MlflowClient` bound to the tracking URI asked for; nothing here sets
+Models are read through `tracking`'s Reader bound to the tracking URI asked for; nothing here sets
 MLflow's global tracking URI.
 """
 
@@ -37,12 +37,10 @@ from textsweep.tracking.names import (
     TAG_TRIAL_ID,
     TAG_VALUES,
 )
-from textsweep.tracking.reader import NotFound
+from textsweep.tracking.reader import NotFound, Reader
 from textsweep.tracking.records import VersionRecord
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from textsweep.config import Sweep
     from textsweep.sweep.parent import SweepResult
     from textsweep.tracking import Tracker
@@ -251,15 +249,13 @@ class ModelRef:
     described: str
 
 
-def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[MlflowClient, ModelRef]:
+def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[Reader, ModelRef]:
     """A sweep file or name (its champion), `models:/NAME@ALIAS`, `models:/NAME/VERSION` or
     `runs:/RUN_ID/PATH`, as the run and artifact path that hold the model.
 
     Raises:
         UserError: nothing of that name or URI is found (names what was asked for).
     """
-    from mlflow import MlflowClient
-
     from textsweep.config import DEFAULT_TRACKING_URI
     from textsweep.tracking import sqlite_path
     from textsweep.tracking.calls import quiet_mlflow_logs
@@ -289,24 +285,24 @@ def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[MlflowCl
         raise _bad(model, f"there is no MLflow store at {db}; run the sweep first, or pass "
                           "--tracking-uri")  # fmt: skip
     quiet_mlflow_logs()
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = Reader.connect(uri)
     if name is None:
         return client, ref
-    from mlflow.exceptions import MlflowException
-
-    try:
-        found = (
-            client.get_model_version(name, version)
-            if version is not None
-            else client.get_model_version_by_alias(name, alias or CHAMPION)
-        )
-    except MlflowException:
+    found = (
+        client.version(name, version)
+        if version is not None
+        else client.version_by_alias(name, alias or CHAMPION)
+    )
+    if found is None:
         which = f"version {version}" if version else f"alias @{alias or CHAMPION}"
-        raise _bad(model, f"the Model Registry at {uri} has no model {name!r} with {which}; "
-                          "run the sweep (with tracking.log_models best or all) first") from None  # fmt: skip
+        raise _bad(
+            model,
+            f"the Model Registry at {uri} has no model {name!r} with {which}; "
+            "run the sweep (with tracking.log_models best or all) first",
+        )
     if not found.run_id:
         raise _bad(model, f"model {name!r} version {found.version} names no run")
-    run = client.get_run(found.run_id)
+    run = client.run(found.run_id)
     prefix = run.info.artifact_uri.rstrip("/") + "/"
     source = found.source or ""
     path = source[len(prefix) :] if source.startswith(prefix) else MODEL_ARTIFACT
@@ -320,17 +316,15 @@ def _bad(model: str, why: str) -> UserError:
 def load_model(model: str, tracking_uri: str | None = None) -> Any:
     """The pyfunc model that `model` names (see `resolve_model`), loaded into memory."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     from textsweep.export.pyfunc import quiet_artifact_progress
 
     client, ref = resolve_model(model, tracking_uri)
     with tempfile.TemporaryDirectory(prefix="textsweep-model-") as tmp, quiet_artifact_progress():
         try:
-            local = client.download_artifacts(ref.run_id, ref.artifact_path, tmp)
-        except MlflowException as e:
-            raise _bad(model, f"run {ref.run_id} has no artifact {ref.artifact_path!r} "
-                              f"({e.message.splitlines()[0]})") from None  # fmt: skip
+            local = client.download(ref.run_id, ref.artifact_path, Path(tmp))
+        except NotFound as e:
+            raise _bad(model, str(e)) from None
         if not (Path(local) / "MLmodel").is_file():
             raise _bad(model, f"{ref.described} holds no MLflow model (no MLmodel file)")
         return mlflow.pyfunc.load_model(local)

@@ -165,9 +165,11 @@ def make_report(
 
     from textsweep import server
     from textsweep.report import render
+    from textsweep.tracking.store import check_database
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
     server.prepare_client(uri)
+    check_database(uri)  # a damaged SQLite file: one message naming it
     ref = sweep_ref if sweep_ref.endswith((".yaml", ".yml")) else f"sweeps/{name}.yaml"
     records = load_records(uri, name, experiment=experiment, parent_run_id=run_id, pool=pool,
                            sweep_ref=ref)  # fmt: skip

@@ -62,7 +62,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
-from textsweep.tracking.store import retry_locked, shield_store_calls
+from textsweep.tracking.store import retry_locked, shield_store_calls, store_failure
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ def _live(
         outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
         raise
     except Exception as e:
-        outcome.lost = server.lost(e)
+        # the store cannot be written: leave the runs as a crash would, for --resume
+        outcome.lost = server.lost(e) or store_failure(e) is not None
         server.reraise_lost(e, uri)
         raise
     finally:

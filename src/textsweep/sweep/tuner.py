@@ -232,9 +232,13 @@ class TrackedTuner:
         ctx.progress.trial_failed(trial.trial_id, error)
 
     def _record_error(self, run_id: str, message: str, with_traceback: bool = True) -> None:
-        self.ctx.tracker.set_tags(run_id, {TAG_ERROR: message[:5000]})
-        if with_traceback:
-            self.ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+        try:
+            self.ctx.tracker.set_tags(run_id, {TAG_ERROR: message[:5000]})
+            if with_traceback:
+                self.ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+        except Exception as error:  # the store itself failed: stop, never a failed trial
+            ktcompat.stop_if_tracking_lost(error)
+            raise
 
     def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""

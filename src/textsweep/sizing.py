@@ -45,8 +45,8 @@ def estimate(
     family = values["model"]
     batch = int(values.get("batch_size") or batch_size)
     params, activations = 0, 0  # activations: floats per example kept for the backward pass
-    if family == "multihot_dense":
-        width = num_words
+    if family == "multihot_dense" or "embedding_dim" not in values or "maxlen" not in values:
+        width = num_words  # a bag of tokens (a user family's own layers are not counted)
         activations += num_words
     else:
         maxlen, dim = int(values["maxlen"]), int(values["embedding_dim"])
@@ -54,7 +54,7 @@ def estimate(
         activations += maxlen * dim
         if family == "embedding_flatten":
             width = maxlen * dim
-        elif family == "embedding_pool":
+        elif family != "embedding_lstm":  # embedding_pool, or a user family: its embedding
             width = dim
         else:
             units, sides = int(values["lstm_units"]), 2 if values["bidirectional"] else 1
@@ -63,7 +63,7 @@ def estimate(
                 params += sides * 4 * (units * (width + units) + units)
                 activations += sides * maxlen * 6 * units  # gates, cell and output per step
                 width = sides * units
-    for _ in range(int(values["dense_layers"])):
+    for _ in range(int(values.get("dense_layers", 0))):
         units = int(values["dense_units"])
         params += width * units + units
         activations += units

@@ -140,3 +140,36 @@ def test_predict_refuses_a_tampered_preprocess_json_with_exit_2(copy: Path) -> N
     assert "Traceback" not in done.stderr
     assert "error: preprocess.json: vocabulary: expected a list of words" in done.stderr
     assert done.stdout == ""
+
+
+def test_predict_escapes_texts_decodes_latin1_files_and_warns_about_empty_texts(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Issue 24 case 6 (--file, arguments): one TSV row per text, nothing raw on the terminal."""
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes(b"caf\xe9 superb\n\nwonderful\tfilm \x1b[31mred\r\nback\\slash\n")
+    done = textsweep(trained, "predict", "seq.yaml", "two\nlines", "--file", str(texts))
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()
+    assert [row.split("\t")[2] for row in rows] == [
+        "two\\nlines", "caf\ufffd superb", "", "wonderful\\tfilm \\x1b[31mred", "back\\\\slash"]
+    assert all(len(row.split("\t")) == 3 for row in rows)
+    assert "\x1b" not in done.stdout
+    assert f"warning: --file {texts}: bytes that are not UTF-8; decoded as UTF-8 with U+FFFD" \
+        in done.stderr  # fmt: skip
+    assert "warning: 1 empty text(s) (number 3)" in done.stderr
+
+
+def test_predict_decodes_non_utf8_stdin_with_a_warning(trained: Path) -> None:
+    """Issue 24 case 6 (stdin): a single Latin-1 byte no longer crashes it."""
+    done = textsweep(trained, "predict", "seq.yaml", stdin=b"na\xefve and superb\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\t")[2] == "na\ufffdve and superb\n"
+    assert "warning: stdin: bytes that are not UTF-8; decoded as UTF-8 with U+FFFD" in done.stderr
+
+
+def test_tsv_field_escapes_every_control_character() -> None:
+    from textsweep.commands import tsv_field
+
+    assert tsv_field("a\tb\nc\rd\\e\x1b[0m\x07\u202eok\u200d") == (
+        "a\\tb\\nc\\rd\\\\e\\x1b[0m\\x07\\u202eok\u200d")

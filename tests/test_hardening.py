@@ -85,3 +85,37 @@ def test_imdb_folder_skips_review_files_linked_out_of_it(tmp_path: Path) -> None
     d = load_dataset(DatasetConfig(format="imdb", path=str(tmp_path / "data"), seed=1))
     assert "zzsecret" not in " ".join(d.train.texts)
     assert any("skipped 1 entry that resolve" in w and "99_9.txt" in w for w in d.warnings)
+
+
+# --- case 7: tracking.experiment is validated like name -------------------------------------------
+
+
+def _sweep_file(folder: Path, **extra: Any) -> Path:
+    body = {
+        "name": "hard",
+        "dataset": {"format": "imdb", "path": str(folder / "data"), "num_words": 50},
+        "search_space": {"hyperparameters": {"model": {"type": "fixed", "value": "multihot_dense"}}},
+        "tuner": {"algorithm": "random", "max_trials": 1},
+        **extra,
+    }
+    path = folder / "hard.yaml"
+    path.write_text(yaml.safe_dump(body), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("experiment", ["x" * 600, "..", "a..b", "runs/../..", "has space", ""])
+def test_a_bad_experiment_name_is_refused_at_validation(tmp_path: Path, experiment: str) -> None:
+    """Issue 24 case 7 (the subprocess cases are in tests/bad_inputs/experiment_*.yaml)."""
+    from textsweep.config import load_sweep
+
+    path = _sweep_file(tmp_path, tracking={"experiment": experiment})
+    with pytest.raises(UserError, match=r"hard\.yaml: tracking\.experiment: expected an "
+                       r"experiment name of at most 100 letters"):  # fmt: skip
+        load_sweep(path)
+
+
+def test_a_good_experiment_name_passes(tmp_path: Path) -> None:
+    from textsweep.config import load_sweep
+
+    assert load_sweep(_sweep_file(tmp_path, tracking={"experiment": "lstm-units_v1.2"})).experiment \
+        == "lstm-units_v1.2"  # fmt: skip

@@ -119,3 +119,98 @@ def test_a_good_experiment_name_passes(tmp_path: Path) -> None:
 
     assert load_sweep(_sweep_file(tmp_path, tracking={"experiment": "lstm-units_v1.2"})).experiment \
         == "lstm-units_v1.2"  # fmt: skip
+
+
+# --- case 8: tables (long texts, NaN/Infinity labels, nested Parquet values) ----------------------
+
+
+def _rows(n: int = 8) -> list[tuple[str, str]]:
+    return [(f"text number {i} {'good' if i % 2 else 'bad'}", "pos" if i % 2 else "neg")
+            for i in range(n)]  # fmt: skip
+
+
+def table(path: Path, **settings: Any) -> Any:
+    return load_dataset(DatasetConfig(format="table", path=str(path), seed=1, **settings))
+
+
+@pytest.mark.parametrize("quoting", [True, False])
+def test_a_csv_text_over_128_kib_is_read(tmp_path: Path, quoting: bool) -> None:
+    """Issue 24 case 8: csv's field size limit no longer refuses it, nor with quoting: false."""
+    long = "word " * 60_000  # 300 KB
+    lines = ["text,label"] + [f"{t},{label}" for t, label in _rows()] + [f"{long},pos"]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    d = table(tmp_path / "r.csv", quoting=quoting)
+    assert any(len(t) >= 290_000 for t in d.train.texts + d.test.texts)
+
+
+def test_csv_nan_labels_are_missing_not_two_classes(tmp_path: Path) -> None:
+    lines = ["text,label"] + [f"{t},{label}" for t, label in _rows()] + ["x y,NaN", "z w,nan"]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    d = table(tmp_path / "r.csv")
+    assert d.class_names == ("neg", "pos")
+    assert any("dropped 2 row(s) without a label (first: line 10); an empty, null or NaN label"
+               in w for w in d.warnings)  # fmt: skip
+
+
+def test_jsonl_infinity_label_is_refused_naming_the_line(tmp_path: Path) -> None:
+    import json
+
+    lines = [json.dumps({"text": t, "label": i % 2}) for i, (t, _) in enumerate(_rows())]
+    lines.append('{"text": "forever", "label": Infinity}')
+    (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"r\.jsonl: dataset\.label_column: line 9: the label is "
+                       r"Infinity, which is no class"):  # fmt: skip
+        table(tmp_path / "r.jsonl")
+
+
+def test_jsonl_list_text_is_refused_naming_the_line(tmp_path: Path) -> None:
+    import json
+
+    lines = [json.dumps({"text": t, "label": label}) for t, label in _rows()]
+    lines.insert(3, json.dumps({"text": ["a", "list"], "label": "pos"}))
+    (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"r\.jsonl: dataset\.text_column: line 4: expected a "
+                       r"string or a number; got a JSON array"):  # fmt: skip
+        table(tmp_path / "r.jsonl")
+
+
+@pytest.mark.parametrize("column", ["label", "text"])
+def test_parquet_list_or_struct_columns_are_refused_naming_column_and_row(
+    tmp_path: Path, column: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _rows()
+    texts: list[Any] = [t for t, _ in rows]
+    labels: list[Any] = [label for _, label in rows]
+    if column == "label":
+        labels = [None, *([[x] for x in labels[1:]])]
+    else:
+        texts = [{"body": t} for t in texts]
+    pq.write_table(pa.table({"text": texts, "label": labels}), tmp_path / "r.parquet")
+    key = "label_column" if column == "label" else "text_column"
+    row = 2 if column == "label" else 1
+    with pytest.raises(UserError, match=rf"r\.parquet: dataset\.{key}: column '{column}' holds "
+                       rf".* values \(first at row {row}: .*\); expected one string or number"):  # fmt: skip
+        table(tmp_path / "r.parquet")
+
+
+# --- case 8: validate says a capped grid count is a lower bound -----------------------------------
+
+
+def test_validate_shows_a_capped_grid_size_as_at_least(tmp_path: Path) -> None:
+    """A 6,000,000-point grid: not "grid size: 1000000"."""
+    from conftest import write_aclimdb
+
+    write_aclimdb(tmp_path / "data", per_class=2, unsup=0)
+    path = _sweep_file(tmp_path, search_space={"hyperparameters": {
+        "model": {"type": "fixed", "value": "multihot_dense"},
+        "dense_units": {"type": "int", "min": 1, "max": 1000},
+        "dropout": {"type": "choice", "values": [i / 100 for i in range(100)]},
+        "learning_rate": {"type": "choice", "values": [0.001 * (i + 1) for i in range(60)]}}},
+        tuner={"algorithm": "grid"})  # fmt: skip
+    done = textsweep(tmp_path, "validate", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "  grid size: at least 1,000,000 (counting stops there)" in done.stdout
+    assert "1000000" not in done.stdout

@@ -48,6 +48,7 @@ def validate(args: argparse.Namespace) -> int:
     from textsweep.api import check_inputs
     from textsweep.config import load_sweep
     from textsweep.search_space import describe_spec
+    from textsweep.search_space.schema import GRID_COUNT_CAP
     from textsweep.sweep.budget import planned_trials
 
     for path in args.sweeps:
@@ -63,13 +64,18 @@ def validate(args: argparse.Namespace) -> int:
             print(f"    {name}: {describe_spec(sweep.space.hyperparameters[name])}")
         for line in family_lines(sweep.space):
             print(f"  {line}")
-        n = planned_trials(sweep)
+        n: int | str | None = planned_trials(sweep)
         what = "grid trials" if c.tuner.algorithm == "grid" else "trials"
+        size: int | str | None = sweep.space.grid_size() if c.tuner.algorithm == "grid" else None
+        if isinstance(size, int) and size >= GRID_COUNT_CAP:  # counting stopped at the cap
+            size = f"at least {GRID_COUNT_CAP:,} (counting stops there)"
+            if isinstance(n, int) and n >= GRID_COUNT_CAP:
+                n = f"at least {GRID_COUNT_CAP:,}"
         print(
             f"  tuner: {c.tuner.algorithm}, {n} {what} x {c.tuner.executions_per_trial} execution(s)"
         )
         if c.tuner.algorithm == "grid":
-            print(f"  grid size: {sweep.space.grid_size()}")
+            print(f"  grid size: {size}")
         if (r := c.tuner.repeats) is not None:
             until = f"decided (margin {r.margin:g})" if r.margin is not None else "one is left"
             print(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ _PATH, _TEXT, _LABEL = "dataset.path", "dataset.text_column", "dataset.label_col
 # Bytes that are not UTF-8, kept as lone surrogates by "surrogateescape" until each text is checked;
 # valid UTF-8 never decodes to these, so every one marks a bad byte.
 _ESCAPED = re.compile("[\udc80-\udcff]+")
+_FIELD_LIMIT = 2**31 - 1  # the largest csv accepts everywhere
+# labels that mean "none" (pandas writes NaN for a missing value): dropped like empty ones
+_MISSING_LABELS = ("nan",)
 
 
 def load_table(cfg: DatasetConfig, source: str) -> TextDataset:
@@ -88,7 +92,7 @@ def read_table(path: Path, cfg: DatasetConfig, notes: list[str]) -> Records:
     if unlabelled:
         notes.append(
             f"{path}: dropped {len(unlabelled)} row(s) without a label "
-            f"(first: {unit} {where[unlabelled[0]]})"
+            f"(first: {unit} {where[unlabelled[0]]}); an empty, null or NaN label is none"
         )
         keep = [i for i, label in enumerate(labels) if label is not None]
         texts, where = [texts[i] for i in keep], [where[i] for i in keep]
@@ -100,6 +104,7 @@ def _read_delimited(
     path: Path, cfg: DatasetConfig, delimiter: str, notes: list[str]
 ) -> tuple[list[str], list[str | None], list[int], int]:
     text = _decode_file(path)
+    csv.field_size_limit(_FIELD_LIMIT)  # csv's default (128 KiB) refuses a long text
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
@@ -183,10 +188,19 @@ def _read_json_lines(
                 key="dataset.path",
             ) from None
         value = _field(record, cfg.text_column, _TEXT, path, n)
+        _scalar(value, _TEXT, path, f"line {n}")
         body, bad = _clean("" if value is None else str(value))
         not_utf8 += bad
         texts.append(body)
         label = _field(record, cfg.label_column, _LABEL, path, n)
+        _scalar(label, _LABEL, path, f"line {n}")
+        if isinstance(label, float) and label in (math.inf, -math.inf):
+            raise UserError(
+                f"line {n}: the label is {json.dumps(label)}, which is no class; write the class "
+                "as a string or a finite number",
+                source=str(path),
+                key=_LABEL,
+            )
         if label is not None:
             kind = "boolean" if isinstance(label, bool) else type(label).__name__
             kinds.setdefault("number" if kind in ("int", "float") else kind, (n, label))
@@ -222,6 +236,17 @@ def _read_parquet(
             source=str(path),
             key="dataset.path",
         ) from None
+    for name, key in ((t_name, _TEXT), (l_name, _LABEL)):
+        kind = table.column(name).type
+        if pa.types.is_nested(kind):  # lists, structs, maps: str() would make up a class
+            values = table.column(name).to_pylist()
+            row = next((i + 1 for i, v in enumerate(values) if v is not None), 1)
+            raise UserError(
+                f"column {name!r} holds {kind} values (first at row {row}: "
+                f"{str(values[row - 1])[:80]}); expected one string or number per row",
+                source=str(path),
+                key=key,
+            )
     column = table.column(t_name)
     if pa.types.is_string(column.type):
         column = column.cast(pa.binary())  # decode ourselves, so bad bytes are counted, not fatal
@@ -338,4 +363,15 @@ def _label(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = _clean(str(value))[0].strip()
-    return text or None
+    return text if text and text.lower() not in _MISSING_LABELS else None
+
+
+def _scalar(value: Any, key: str, path: Path, where: str) -> None:
+    """Refuse a list or an object where one text or label belongs (str() would make a class)."""
+    if isinstance(value, list | dict):
+        raise UserError(
+            f"{where}: expected a string or a number; got a JSON "
+            f"{'array' if isinstance(value, list) else 'object'} ({json.dumps(value)[:80]})",
+            source=str(path),
+            key=key,
+        )

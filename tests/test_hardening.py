@@ -214,3 +214,26 @@ def test_validate_shows_a_capped_grid_size_as_at_least(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "  grid size: at least 1,000,000 (counting stops there)" in done.stdout
     assert "grid size: 1000000" not in done.stdout and ", 1000000 grid trials" not in done.stdout
+
+
+# --- case 8: embeddings train --out an existing folder --------------------------------------------
+
+
+def test_embeddings_train_out_an_existing_folder_is_exit_2_without_a_sidecar(
+    tmp_path: Path,
+) -> None:
+    from conftest import write_aclimdb
+
+    write_aclimdb(tmp_path / "data", per_class=3, unsup=2)
+    path = _sweep_file(tmp_path)
+    out = tmp_path / "vectors"
+    out.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = textsweep(tmp_path, "embeddings", "train", str(path), "--out", str(out),
+                     "--min-count", "1", "--dim", "4", "--epochs", "1")  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"error: --out: {out} is a folder, where the vectors file would go; give --out a " \
+        f"file path, such as {out / 'vectors.txt'}" in done.stderr  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no vectors.json beside it
+    assert list(out.iterdir()) == []

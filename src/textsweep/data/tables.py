@@ -18,13 +18,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 from textsweep.config import DatasetConfig
 from textsweep.data import Records, TextDataset, labelled_dataset, require_path
+from textsweep.data.cells import refuse_nested_columns, refuse_non_scalar
 from textsweep.errors import UserError
 
 DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -188,19 +188,12 @@ def _read_json_lines(
                 key="dataset.path",
             ) from None
         value = _field(record, cfg.text_column, _TEXT, path, n)
-        _scalar(value, _TEXT, path, f"line {n}")
+        refuse_non_scalar(value, _TEXT, path, f"line {n}")
         body, bad = _clean("" if value is None else str(value))
         not_utf8 += bad
         texts.append(body)
         label = _field(record, cfg.label_column, _LABEL, path, n)
-        _scalar(label, _LABEL, path, f"line {n}")
-        if isinstance(label, float) and label in (math.inf, -math.inf):
-            raise UserError(
-                f"line {n}: the label is {json.dumps(label)}, which is no class; write the class "
-                "as a string or a finite number",
-                source=str(path),
-                key=_LABEL,
-            )
+        refuse_non_scalar(label, _LABEL, path, f"line {n}", label=True)
         if label is not None:
             kind = "boolean" if isinstance(label, bool) else type(label).__name__
             kinds.setdefault("number" if kind in ("int", "float") else kind, (n, label))
@@ -236,17 +229,7 @@ def _read_parquet(
             source=str(path),
             key="dataset.path",
         ) from None
-    for name, key in ((t_name, _TEXT), (l_name, _LABEL)):
-        kind = table.column(name).type
-        if pa.types.is_nested(kind):  # lists, structs, maps: str() would make up a class
-            values = table.column(name).to_pylist()
-            row = next((i + 1 for i, v in enumerate(values) if v is not None), 1)
-            raise UserError(
-                f"column {name!r} holds {kind} values (first at row {row}: "
-                f"{str(values[row - 1])[:80]}); expected one string or number per row",
-                source=str(path),
-                key=key,
-            )
+    refuse_nested_columns(table, {t_name: _TEXT, l_name: _LABEL}, path)
     column = table.column(t_name)
     if pa.types.is_string(column.type):
         column = column.cast(pa.binary())  # decode ourselves, so bad bytes are counted, not fatal
@@ -365,13 +348,3 @@ def _label(value: Any) -> str | None:
     text = _clean(str(value))[0].strip()
     return text if text and text.lower() not in _MISSING_LABELS else None
 
-
-def _scalar(value: Any, key: str, path: Path, where: str) -> None:
-    """Refuse a list or an object where one text or label belongs (str() would make a class)."""
-    if isinstance(value, list | dict):
-        raise UserError(
-            f"{where}: expected a string or a number; got a JSON "
-            f"{'array' if isinstance(value, list) else 'object'} ({json.dumps(value)[:80]})",
-            source=str(path),
-            key=key,
-        )

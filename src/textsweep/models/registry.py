@@ -9,6 +9,8 @@ Looking a family up imports no TensorFlow; only `Family.build` does.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,9 +167,6 @@ def _builds_from(module: str) -> bool:
 
 def _import_family_module(module: str, base: Path | None, source: str, key: str) -> str:
     """Import `module`, from `base` when its top-level name is a file or folder there; where."""
-    import importlib.machinery
-    import importlib.util
-
     top = module.partition(".")[0]
     local = None
     if base is not None and top.isidentifier():

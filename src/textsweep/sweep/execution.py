@@ -62,7 +62,8 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
-from textsweep.tracking.store import retry_locked, shield_store_calls, store_failure
+from textsweep.tracking.failures import store_failure
+from textsweep.tracking.store import retry_locked, shield_store_calls
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,7 @@ def _live(
         outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
         raise
     except Exception as e:
-        # the store cannot be written: leave the runs as a crash would, for --resume
-        outcome.lost = server.lost(e) or store_failure(e) is not None
+        outcome.lost = server.lost(e) or store_failure(e) is not None  # left as a crash leaves it
         server.reraise_lost(e, uri)
         raise
     finally:

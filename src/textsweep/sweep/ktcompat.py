@@ -17,7 +17,7 @@ from typing import Any
 
 from textsweep import server
 from textsweep.sweep.interrupts import Interrupts
-from textsweep.tracking.store import StoreWriteFailed, store_failure
+from textsweep.tracking.failures import StoreWriteFailed, store_failure
 
 TESTED = ("1.4.7", "1.4.8")
 

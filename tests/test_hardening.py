@@ -7,6 +7,8 @@ TensorFlow) are marked; the rest read real files in-process or run `textsweep va
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +239,53 @@ def test_embeddings_train_out_an_existing_folder_is_exit_2_without_a_sidecar(
         f"file path, such as {out / 'vectors.txt'}" in done.stderr  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no vectors.json beside it
     assert list(out.iterdir()) == []
+
+
+# --- case 8: report while the first execution runs; hints quoted for paths with spaces ------------
+
+
+@pytest.mark.slow
+def test_report_during_the_first_execution_and_quoted_hints(tmp_path: Path) -> None:
+    """`report` while the sweep's first (only) execution runs says it runs, counts no running
+    trial as failed, and gives no --resume advice; the run's closing hint quotes its path."""
+    import time
+
+    from conftest import write_aclimdb
+
+    folder = tmp_path / "my sweeps"
+    folder.mkdir()
+    write_aclimdb(folder / "data", per_class=20, unsup=0)
+    sweep = {"name": "quick",
+             "dataset": {"format": "imdb", "path": str(folder / "data"), "num_words": 60, "seed": 1},
+             "search_space": {"hyperparameters": {
+                 "model": {"type": "fixed", "value": "multihot_dense"}}},
+             "tuner": {"algorithm": "random", "max_trials": 1, "seed": 1},
+             "training": {"epochs": 60, "batch_size": 8},
+             "tracking": {"uri": f"sqlite:///{folder / 'st ore' / 'mlflow.db'}"}}  # fmt: skip
+    path = folder / "quick one.yaml"
+    path.write_text(yaml.safe_dump(sweep), encoding="utf-8")
+    env = {**os.environ, "TEXTSWEEP_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "textsweep", "run", str(path)],
+                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while "trial t0" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        reported = textsweep(tmp_path, "report", str(path), "--out", str(tmp_path / "r"))
+        still_running = process.poll() is None
+        process.wait(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert reported.returncode == 0, reported.stdout + reported.stderr
+    assert "Traceback" not in reported.stderr
+    assert still_running, "the sweep ended before the report read it; make its trial longer"
+    assert re.search(r"WARNING: execution \w+ is running now \(in process \d+\); these "
+                     r"numbers cover only the trials it has finished so far", reported.stdout)  # fmt: skip
+    assert "--resume" not in reported.stdout
+    assert "; 0 failed trials ignored)" in reported.stdout, reported.stdout
+    assert process.returncode == 0, log.read_text()
+    assert f"answer the question: textsweep report {shlex.quote(str(path))}" in log.read_text()

@@ -207,3 +207,23 @@ def test_a_damaged_database_is_exit_2_naming_it(
         in done.stderr  # fmt: skip
     assert "restore it from a copy" in done.stderr
     assert db.read_bytes() == before
+
+
+def test_a_store_damaged_inside_is_exit_2_for_report(tmp_path: Path) -> None:
+    """A real store whose pages after the first are scrambled: `report` names it, exit 2."""
+    from textsweep.tracking.store import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'st' / 'mlflow.db'}"
+    tracker = Tracker.open(uri, "deep")
+    run = tracker.start_run("x", {"textsweep.role": "sweep", "textsweep.sweep": "deep"})
+    tracker.log_metrics(run, {"a": 1.0})
+    db = tmp_path / "st" / "mlflow.db"
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[2 * page :] = bytes((b * 7 + 13) % 256 for b in data[2 * page :])
+    db.write_bytes(bytes(data))
+    done = _textsweep(tmp_path, "report", "deep", "--tracking-uri", uri)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"the tracking database {db} is damaged or not an MLflow database (database disk " \
+        "image is malformed)" in done.stderr  # fmt: skip

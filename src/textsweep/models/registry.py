@@ -174,6 +174,7 @@ def _import_family_module(module: str, base: Path | None, source: str, key: str)
     if local is None or top in sys.modules and _origin(sys.modules[top]) == local.origin:
         loaded = importlib.import_module(module)
         return _origin(loaded) or module
+    assert base is not None
     shadowed = top in sys.builtin_module_names or top in sys.modules or (
         importlib.machinery.PathFinder.find_spec(top, _installed_path(base)) is not None
     )

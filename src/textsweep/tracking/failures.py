@@ -52,7 +52,10 @@ def store_failure(error: BaseException) -> StoreWriteFailed | None:
         text = str(current)
         if isinstance(current, OSError) and current.errno in _ROFS_ERRNOS + _FULL_ERRNOS:
             where = current.filename or (_db_files[-1] if _db_files else "the tracking store")
-            return StoreWriteFailed(_failure_text(current.errno, f"{current.strerror}: {where}"))
+            what = "the tracking store" if _in_store(current.filename) else "a file"
+            return StoreWriteFailed(
+                _failure_text(current.errno, f"{current.strerror}: {where}", what)
+            )
         if any(m in text for m in _SQLITE_FULL + _SQLITE_READONLY + _SQLITE_DAMAGED):
             db = _db_files[-1] if _db_files else None
             return StoreWriteFailed(_database_text(text, db))
@@ -63,12 +66,22 @@ def store_failure(error: BaseException) -> StoreWriteFailed | None:
 _RESUME = "continue with the same `textsweep run` command and --resume"
 
 
-def _failure_text(code: int | None, what: str) -> str:
+def _in_store(filename: object) -> bool:
+    """Whether `filename` (None: unknown, so the store) is in the folder of an opened store."""
+    if not filename:
+        return True
+    path = Path(str(filename)).resolve()
+    return any(path.is_relative_to(db.resolve().parent) for db in _db_files)
+
+
+def _failure_text(code: int | None, what: str, thing: str = "the tracking store") -> str:
     if code in _FULL_ERRNOS:
-        return (f"the disk is full: the tracking store cannot be written ({what}); the runs "
+        return (f"the disk is full: {thing} cannot be written ({what}); the runs "
                 f"logged so far are kept. Free space, then {_RESUME}")  # fmt: skip
-    return (f"the tracking store cannot be written ({what}); the runs logged so far are kept. "
-            f"Make it writable (or give a --tracking-uri you can write to), then {_RESUME}")  # fmt: skip
+    fix = "give a --tracking-uri you can write to" if thing == "the tracking store" else (
+        "set TEXTSWEEP_HOME to a folder you can write to")  # fmt: skip
+    return (f"{thing} cannot be written ({what}); the runs logged so far are kept. "
+            f"Make it writable (or {fix}), then {_RESUME}")  # fmt: skip
 
 
 def _database_text(text: str, db: Path | None) -> str:

@@ -57,13 +57,15 @@ def serve_model(
             raise UserError(f"port {port} on {host} is not free ({e.strerror}); pick another with "
                             f"--port, e.g. `--port {port + 1}`", source="--port") from None  # fmt: skip
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+    env = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **os.environ, "MLFLOW_TRACKING_URI": uri,
            "PATH": os.pathsep.join(p for p in (bin_dir, os.environ.get("PATH", "")) if p)}  # fmt: skip
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(folder),
            "--env-manager", "local", "-h", host, "-p", str(port)]  # fmt: skip
     guard_cmd = [sys.executable, "-m", "textsweep.ui", str(os.getpid()), "--", *cmd]
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    proc = subprocess.Popen(guard_cmd, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    # the server's log (uvicorn's access lines) to stderr: stdout carries only what this prints
+    proc = subprocess.Popen(guard_cmd, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(),
+                            start_new_session=True)  # fmt: skip
     try:
         url = f"http://{host}:{port}"
         _wait_until_answering(url, proc)

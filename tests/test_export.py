@@ -198,6 +198,20 @@ def test_predict_labels_texts_from_arguments_and_stdin_without_the_dataset(workd
     piped = textsweep("predict", "parity", "--tracking-uri", f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}",
                       stdin="superb brilliant masterpiece\nawful boring waste\n")  # fmt: skip
     assert [line.split("\t")[0] for line in piped.stdout.splitlines()] == ["pos", "neg"], piped.stderr
+    # the model's folder is cached now: predicting again imports neither MLflow nor TensorFlow
+    assert sorted((workdir / ".textsweep" / "models").glob("*/model/MLmodel"))
+    probe = subprocess.run([sys.executable, "-c", HEAVY_PROBE, "predict", str(sweep_file), "a film"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert probe.stdout.splitlines()[-1] == "heavy: []", probe.stdout + probe.stderr
+
+
+HEAVY_PROBE = """
+import sys
+from textsweep.cli import main
+main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "mlflow", "pandas"})
+print("heavy:", heavy)
+"""
 
 
 def test_predict_with_a_model_that_is_not_there_exits_2_naming_it(workdir: Path) -> None:
@@ -354,7 +368,7 @@ def test_numpy_forward_pass_leaves_a_layer_it_does_not_know_to_keras(tmp_path: P
 def test_a_moved_alias_is_seen_without_mlflow_and_as_mlflow_sees_it(workdir: Path) -> None:
     from mlflow import MlflowClient
 
-    from textsweep.export.registry import locate_model, resolve_model
+    from textsweep.export.locate import locate_model, resolve_model
 
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     client = MlflowClient(uri, registry_uri=uri)

@@ -44,7 +44,7 @@ def serve_model(
     """
     import socket
 
-    from textsweep.export.registry import locate_model, model_files
+    from textsweep.export.locate import locate_model, model_files
 
     out = out or sys.stdout
     uri, ref = locate_model(model, tracking_uri)

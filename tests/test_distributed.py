@@ -86,7 +86,7 @@ def test_run_with_two_workers_logs_every_trial_under_one_parent(
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "best trial" in done.stdout
+    assert "best configuration (t" in done.stdout
 
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("spread")

@@ -124,7 +124,7 @@ def test_trials_and_epochs_are_numbered_alike_in_terminal_and_mlflow(swept: dict
     dense_lines = [line for line in out.splitlines() if line.startswith("trial t") and "multihot" in line]
     assert len(dense_lines) == 2 and not any("embedding_dim" in line for line in dense_lines)
     assert any("embedding_dim=4" in line for line in out.splitlines() if "embedding_pool" in line)
-    assert f"best trial t{swept['result'].best_trial_id}:" in out
+    assert f"best configuration (t{swept['result'].best_trial_id}" in out
     assert "  epoch 1/2  " in out and "  epoch 2/2  " in out
     for run in swept["trials"]:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
@@ -155,7 +155,7 @@ def test_hints_repeat_the_tracking_uri_the_user_gave(tmp_path: Path, tiny_imdb: 
     text = summary(result(given), sweep, 3.0)
     assert f"textsweep ui --tracking-uri {given}, then open http://127.0.0.1:5000/#/experiments/3/runs" in text
     assert f"textsweep report {sweep.path} --tracking-uri {given}" in text
-    assert "done in 3s: 1 trial completed" in text and "best trial t02:" in text
+    assert "done in 3s: 1 trial completed" in text and "best configuration (t02; best mean so far, not decided)" in text
     remote = summary(result("http://127.0.0.1:5001"), sweep, 3.0)
     assert "open http://127.0.0.1:5001/#/experiments/3/runs?viewStateShareKey=" in remote
     own = summary(result(sweep.tracking_uri()), sweep, 3.0)

@@ -114,6 +114,6 @@ def test_more_keeps_a_model_for_a_best_trial_that_logged_none(
     assert holding == [again.best_run_id]
     champion = client.get_model_version_by_alias("more", "champion")
     assert champion.run_id == again.best_run_id
-    assert "registered as models:/more@champion (version 1)" in out.getvalue()
+    assert "registered as models:/more@champion (version 1," in out.getvalue()
     model = load_model("models:/more@champion", loaded.tracking_uri())
     assert len(predict(model, ["a wonderful film", "dull"])) == 2

@@ -171,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_positive, default=5001, help="port on 127.0.0.1 (default 5001)")
     serve.add_argument("--tracking-uri", help="MLflow tracking URI")
 
+    promote = sub.add_parser(
+        "promote",
+        help="make a registered model version the sweep's champion on purpose",
+        description="Move the alias @champion to models:/NAME/VERSION (the version a run "
+        "registered without it, as its closing lines say).",
+    )
+    promote.add_argument("model", metavar="MODEL", help="models:/<name>/<version>")
+    promote.add_argument("--tracking-uri", help="MLflow tracking URI")
+
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")
     ui.add_argument("--port", type=_positive, default=5000, help="port on 127.0.0.1 (default 5000)")
     ui.add_argument(
@@ -248,5 +257,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": commands.run, "validate": commands.validate, "report": commands.report,
                 "ui": commands.ui, "embeddings": commands.embeddings_train,
                 "data": commands.data_describe, "families": commands.families,
-                "predict": commands.predict, "serve": commands.serve}  # fmt: skip
+                "predict": commands.predict, "serve": commands.serve,
+                "promote": commands.promote}  # fmt: skip
     return handlers[args.command](args)

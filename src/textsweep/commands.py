@@ -200,6 +200,14 @@ def serve(args: argparse.Namespace) -> int:
     return serve_model(args.model, args.port, args.tracking_uri)
 
 
+def promote(args: argparse.Namespace) -> int:
+    from textsweep.export.registry import CHAMPION, promote
+
+    found = promote(args.model, args.tracking_uri)
+    print(f"models:/{found.name}@{CHAMPION} is now version {found.version} (run {found.run_id})")
+    return EXIT_OK
+
+
 def ui(args: argparse.Namespace) -> int:
     from textsweep.config import default_tracking_uri
     from textsweep.tracking.uri import check_tracking_uri

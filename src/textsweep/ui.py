@@ -101,16 +101,18 @@ def _serve(uri: str, port: int, out: TextIO, log: Path) -> int:
 
 def comparison_links(uri: str, url: str) -> list[tuple[str, str]]:
     """(experiment, link to its comparison view) for the store's textsweep experiments."""
-    from mlflow import MlflowClient
-
     from textsweep.tracking import views
+    from textsweep.tracking.reader import Reader
 
     try:
-        experiments = MlflowClient(uri).search_experiments(max_results=1000)
+        experiments = Reader.connect(uri).experiments()
     except Exception:  # the links are a convenience; the server is up either way
         return []
-    return [(e.name, views.compare_url(url, e.experiment_id)) for e in experiments
-            if views.VIEW_TAG in e.tags]  # fmt: skip
+    return [
+        (e.name, views.compare_url(url, e.experiment_id))
+        for e in experiments
+        if views.VIEW_TAG in e.tags
+    ]
 
 
 def check_port_free(port: int) -> None:

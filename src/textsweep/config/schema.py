@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from textsweep.search_space import SearchSpace, check_value
+from textsweep.tracking.names import Direction, direction_of
 
 Scalar = bool | int | float | str
 
@@ -204,5 +205,6 @@ class Sweep:
         spec = self.space.hyperparameters.get("embedding_init")
         return spec is not None and "pretrained" in (spec.candidates() or [])
 
-    def directions(self) -> str:
-        return "max" if self.config.objective.endswith("accuracy") else "min"
+    def directions(self) -> Direction:
+        """Whether the sweep's objective is maximised or minimised."""
+        return direction_of(self.config.objective)

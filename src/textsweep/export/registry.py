@@ -11,13 +11,33 @@ MLflow's global tracking URI.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textsweep.tracking import TAG_QUESTION, TAG_SWEEP, TAG_TRIAL_ID
+from textsweep.errors import UserError
+from textsweep.tracking.names import (
+    TAG_DECIDED,
+    TAG_EVALUATION,
+    TAG_EXECUTION_TEST_ACCURACY,
+    TAG_MODEL,
+    TAG_OBJECTIVE_N,
+    TAG_OBJECTIVE_NAME,
+    TAG_OBJECTIVE_VALUE,
+    TAG_PARENT,
+    TAG_PARENT_RUN,
+    TAG_QUESTION,
+    TAG_SWEEP,
+    TAG_TEST_ACCURACY,
+    TAG_TRIAL_ID,
+    TAG_VALUES,
+)
+from textsweep.tracking.reader import NotFound
+from textsweep.tracking.records import VersionRecord
 
 if TYPE_CHECKING:
 
@@ -27,65 +47,201 @@ if TYPE_CHECKING:
 
 MODEL_ARTIFACT = "model"
 CHAMPION = "champion"
-TAG_MODEL = "textsweep.model"  # on a trial run: the artifact path of its logged model
-TAG_OBJECTIVE_NAME = "textsweep.objective"
-TAG_OBJECTIVE_VALUE = "textsweep.objective_value"
-TAG_TEST_ACCURACY = "textsweep.test_accuracy"
-TAG_PARENT_RUN = "textsweep.parent_run_id"
 
 
 def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
     """Log a saved MLflow model folder as the run's `model` artifact, and tag the run."""
-    from textsweep.tracking.store import retry_locked
-
-    retry_locked(lambda: tracker.client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT))
+    tracker.log_artifacts(run_id, model_dir, MODEL_ARTIFACT)
     tracker.set_tags(run_id, {TAG_MODEL: MODEL_ARTIFACT})
 
 
-def register_champion(tracker: Tracker, sweep: Sweep, result: SweepResult) -> Any | None:
-    """Register the execution's best trial model under the sweep's name, alias `champion`.
+# What makes two evaluations comparable: the same objective on the same validation split of the
+# same data (the parent run's params). The model settings (num_words, the search space) may differ.
+EVALUATION_PARAMS = (
+    "objective",
+    "dataset.format",
+    "dataset.path",
+    "dataset.limit",
+    "dataset.seed",
+    "dataset.validation_split",
+    "data.train_size",
+    "data.val_size",
+    "data.test_size",
+    "data.test_split",
+)
 
-    Returns the model version, or None when the best trial logged no model
-    (`tracking.log_models: none`, or a dataset without words).
+
+@dataclass(frozen=True)
+class ChampionOutcome:
+    """A registered model version, whether `@champion` moved to it, and the terminal's line."""
+
+    version: VersionRecord | None
+    moved: bool
+    message: str
+
+
+def evaluation(tracker: Tracker, parent_run_id: str) -> dict[str, str]:
+    """The evaluation an execution's models were chosen on (see `EVALUATION_PARAMS`)."""
+    try:
+        params = tracker.get_run(parent_run_id).data.params
+    except NotFound:
+        return {}
+    return {k: params.get(k, "") for k in EVALUATION_PARAMS}
+
+
+def register_champion(
+    tracker: Tracker, sweep: Sweep, result: SweepResult
+) -> ChampionOutcome | None:
+    """Register the chosen configuration's model under the sweep's name; move `@champion` to
+    it only when it beats the current champion on a comparable evaluation (same data, validation
+    split and objective), or when the champion came from this same execution (judged again).
+
+    Returns None when nothing was chosen or `tracking.log_models: none`.
     """
-    from mlflow.exceptions import MlflowException
-
-    from textsweep.tracking.store import retry_locked
-
     run_id = result.best_run_id
-    if run_id is None:
-        return None
-    client = tracker.client
-    run = client.get_run(run_id)
-    if run.data.tags.get(TAG_MODEL) != MODEL_ARTIFACT:
+    if run_id is None or sweep.config.tracking.log_models == "none":
         return None
     name = sweep.name
-    try:
-        retry_locked(lambda: client.create_registered_model(
-            name, tags={TAG_SWEEP: name},
-            description=f"Best models of the textsweep sweep {name!r}. {sweep.config.question}"))  # fmt: skip
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    value = result.best_objective
+    run = tracker.get_run(run_id)
+    if run.data.tags.get(TAG_MODEL) != MODEL_ARTIFACT:
+        current = tracker.reader.version_by_alias(name, CHAMPION)
+        stays = f"; models:/{name}@{CHAMPION} stays version {current.version}" if current else ""
+        return ChampionOutcome(
+            None,
+            False,
+            f"model: the chosen configuration t{result.best_trial_id} holds no "
+            f"model, so none was registered{stays}",
+        )
+    tracker.ensure_registered_model(
+        name, {TAG_SWEEP: name}, f"Models of the textsweep sweep {name!r}. {sweep.config.question}"
+    )
+    objective = sweep.config.objective
+    here = evaluation(tracker, result.parent_run_id)
+    values = {k: str(v) for k, v in result.best_values.items()}
     tags = {
         TAG_TRIAL_ID: result.best_trial_id or "",
-        TAG_OBJECTIVE_NAME: sweep.config.objective,
-        TAG_OBJECTIVE_VALUE: _number(value),
+        TAG_OBJECTIVE_NAME: objective,
+        TAG_OBJECTIVE_VALUE: _number(result.best_objective),
+        TAG_OBJECTIVE_N: str(result.best_n),
+        TAG_DECIDED: str(result.decided).lower(),
         TAG_TEST_ACCURACY: _number(result.best_test_accuracy),
+        TAG_EXECUTION_TEST_ACCURACY: _number(run.data.metrics.get("test_accuracy")),
         TAG_QUESTION: sweep.config.question,
         TAG_PARENT_RUN: result.parent_run_id,
+        TAG_EVALUATION: json.dumps(here, sort_keys=True),
+        TAG_VALUES: json.dumps(values, sort_keys=True)[:5000],
     }
-    version = retry_locked(lambda: client.create_model_version(
-        name, f"{run.info.artifact_uri}/{MODEL_ARTIFACT}", run_id=run_id, tags=tags,
-        description=f"trial {result.best_trial_id}: {sweep.config.objective} {_number(value)}, "
-                    f"test accuracy {_number(result.best_test_accuracy)}"))  # fmt: skip
-    retry_locked(lambda: client.set_registered_model_alias(name, CHAMPION, version.version))
-    return version
+    pooled = f" (mean of {result.best_n} executions)" if result.best_n > 1 else ""
+    version = tracker.create_model_version(
+        name,
+        f"{run.info.artifact_uri}/{MODEL_ARTIFACT}",
+        run_id,
+        tags,
+        f"configuration t{result.best_trial_id}: {objective} {_number(result.best_objective)}"
+        f"{pooled}, test accuracy {_number(result.best_test_accuracy)}; the model is the "
+        f"execution of trial t{result.best_trial_id} (its own test accuracy "
+        f"{_number(run.data.metrics.get('test_accuracy'))})",
+    )
+    current = tracker.reader.version_by_alias(name, CHAMPION)
+    why = _why_stays(tracker, current, here, result, sweep)
+    if why is None:
+        tracker.set_alias(name, CHAMPION, version.version)
+        return ChampionOutcome(
+            version,
+            True,
+            f"model: registered as models:/{name}@{CHAMPION} (version "
+            f"{version.version}, configuration t{result.best_trial_id}{pooled})",
+        )
+    return ChampionOutcome(
+        version,
+        False,
+        f"model: registered as models:/{name}/{version.version} without "
+        f"@{CHAMPION}, which stays version {current.version if current else '?'}: {why}; "
+        f"to make this one the champion on purpose: textsweep promote models:/{name}/"
+        f"{version.version}",
+    )
+
+
+def _why_stays(
+    tracker: Tracker,
+    current: VersionRecord | None,
+    here: dict[str, str],
+    result: SweepResult,
+    sweep: Sweep,
+) -> str | None:
+    """Why `@champion` should not move to the new version; None when it should."""
+    if current is None or _parent_of(tracker, current) == result.parent_run_id:
+        return None  # no champion yet, or this execution's own, judged again
+    then = _evaluation_of(tracker, current)
+    if then != here:
+        changed = [
+            f"{k} {then.get(k) or '(unset)'} there, {here.get(k) or '(unset)'} here"
+            for k in EVALUATION_PARAMS
+            if then.get(k) != here.get(k)
+        ]
+        return "it was chosen on another evaluation (" + "; ".join(changed[:4]) + ")"
+    objective = sweep.config.objective
+    try:
+        theirs = float(current.tags.get(TAG_OBJECTIVE_VALUE, ""))
+    except ValueError:
+        return f"its {objective} is not recorded, so the two cannot be compared"
+    ours = result.best_objective
+    if ours is None or not math.isfinite(ours):
+        return f"this execution has no {objective}"
+    if sweep.directions().better(ours, theirs):
+        return None
+    return (
+        f"it is not beaten on the same evaluation ({objective} {_number(theirs)} there, "
+        f"{_number(ours)} here)"
+    )
+
+
+def _parent_of(tracker: Tracker, version: VersionRecord) -> str:
+    """The execution (parent run) a model version came from."""
+    parent = version.tags.get(TAG_PARENT_RUN)
+    if parent or not version.run_id:
+        return parent or ""
+    try:  # a version registered by hand or before the tag existed: its run's parent
+        return tracker.get_run(version.run_id).data.tags.get(TAG_PARENT, "")
+    except NotFound:
+        return ""
+
+
+def _evaluation_of(tracker: Tracker, version: VersionRecord) -> dict[str, str]:
+    recorded = version.tags.get(TAG_EVALUATION)
+    if recorded:
+        try:
+            return dict(json.loads(recorded))
+        except ValueError:
+            pass
+    parent = _parent_of(tracker, version)
+    return evaluation(tracker, parent) if parent else {}
+
+
+def promote(model: str, tracking_uri: str | None = None) -> VersionRecord:
+    """Move `@champion` to `models:/NAME/VERSION` on purpose (`textsweep promote`)."""
+    match = re.fullmatch(r"models:/([^/@]+)/(\d+)", model)
+    if match is None:
+        raise _bad(model, "expected models:/<name>/<version>, as the run's closing lines print it")
+    name, number = match.group(1), match.group(2)
+    from textsweep.config import default_tracking_uri
+    from textsweep.tracking import Tracker
+
+    uri = tracking_uri or default_tracking_uri()
+    tracker = Tracker.registry(uri)
+    found = tracker.reader.version(name, number)
+    if found is None:
+        raise _bad(model, f"the Model Registry at {uri} has no model {name!r} version {number}")
+    tracker.set_alias(name, CHAMPION, found.version)
+    return found
 
 
 def _number(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.6g}"
+
+
+def _bad(model: str, why: str) -> UserError:
+    return UserError(f"cannot use {model!r} as a model: {why}", source="MODEL")
 
 
 def load_model(model: str, tracking_uri: str | None = None) -> Any:

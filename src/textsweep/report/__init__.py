@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
 from textsweep.report.records import Execution, SweepRecords, load_records
+from textsweep.tracking import TAG_NOTE, Tracker
 
 if TYPE_CHECKING:
     from textsweep.report.answer import Answer
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 ARTIFACT_DIR = "report"
-TAG_NOTE = "mlflow.note.content"
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,6 @@ def make_report(
     Raises:
         UserError: the sweep file is invalid, or MLflow holds no runs of the sweep.
     """
-    from mlflow.tracking import MlflowClient
-
     from textsweep import server
     from textsweep.report import render
 
@@ -180,13 +178,13 @@ def make_report(
             "--out with a folder you can write to",
             source="--out",
         ) from None
-    client = MlflowClient(tracking_uri=uri)
     assert report.verdict is not None
     try:
+        tracker = Tracker.of_experiment(uri, records.experiment_id)
         for path in report.files:
-            client.log_artifact(records.parent_run_id, str(path), artifact_path=ARTIFACT_DIR)
+            tracker.log_file(records.parent_run_id, path, ARTIFACT_DIR)
         note = render.answer_note(records, list(report.rows), report.verdict)
-        client.set_tag(records.parent_run_id, TAG_NOTE, note)
+        tracker.set_tags(records.parent_run_id, {TAG_NOTE: note})
     except Exception as e:  # a read-only store: the report stands without its copy in MLflow
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         return dataclasses.replace(report, not_logged=reason)

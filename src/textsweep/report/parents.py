@@ -17,8 +17,8 @@ from textsweep import tracking
 from textsweep.errors import UserError
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
+    from textsweep.tracking.reader import Reader
+    from textsweep.tracking.records import RunRecord as Run
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def finished(run: Run) -> bool:
 
 
 def choose_parents(
-    client: MlflowClient,
+    client: Reader,
     tracking_uri: str,
     sweep_name: str,
     experiment: str | None,
@@ -94,7 +94,7 @@ def choose_parents(
 
 
 def sweep_parents(
-    client: MlflowClient,
+    client: Reader,
     tracking_uri: str,
     sweep_name: str,
     experiment: str | None,
@@ -109,17 +109,17 @@ def sweep_parents(
         chosen = _by_id(client, tracking_uri, run_id)
         experiment_ids = [chosen.info.experiment_id]
     else:
-        exp = client.get_experiment_by_name(experiment or sweep_name)
+        exp = client.experiment(experiment or sweep_name)
         if exp is not None:
             experiment_ids = [exp.experiment_id]
         else:  # a bare name whose sweep file set tracking.experiment: look in every experiment
-            experiment_ids = [e.experiment_id for e in client.search_experiments()]
+            experiment_ids = [e.experiment_id for e in client.experiments()]
     sweep_filter = (
         f"tags.`{tracking.TAG_SWEEP}` = '{sweep_name}' "
         f"and tags.`{tracking.TAG_ROLE}` = '{tracking.Role.SWEEP}'"
     )
     parents = (
-        client.search_runs(experiment_ids, sweep_filter, order_by=["attributes.start_time DESC"])
+        client.search(experiment_ids, sweep_filter, order_by=["attributes.start_time DESC"])
         if experiment_ids
         else []
     )
@@ -131,14 +131,14 @@ def sweep_parents(
     return list(parents)
 
 
-def _by_id(client: MlflowClient, tracking_uri: str, run_id: str) -> Run:
-    from mlflow.exceptions import MlflowException
+def _by_id(client: Reader, tracking_uri: str, run_id: str) -> Run:
+    from textsweep.tracking.reader import NotFound
 
     try:
-        run = client.get_run(run_id)
-    except MlflowException as e:
+        run = client.run(run_id)
+    except NotFound as e:
         raise UserError(
-            f"--run-id: no MLflow run {run_id} at {tracking_uri} ({e.message}); pick a parent "
+            f"--run-id: no MLflow run {run_id} at {tracking_uri} ({e}); pick a parent "
             "run id from `textsweep ui` (the runs tagged textsweep.role=sweep)",
             key="--run-id",
         ) from None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +23,8 @@ from textsweep import tracking
 from textsweep.errors import UserError
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
+    from textsweep.tracking.reader import Reader
+    from textsweep.tracking.records import RunRecord as Run
 
 Value = bool | int | float | str
 
@@ -49,9 +48,7 @@ HYPERPARAMETERS = (
     "ngrams",
     "bag_mode",
 )  # in report order; names user families bring follow, sorted
-TAG_QUESTION = "textsweep.question"
-TAG_OBJECTIVE = "textsweep.objective"
-FINISHED = "FINISHED"
+FINISHED = tracking.RunStatus.FINISHED
 _INT = re.compile(r"[+-]?\d+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # as config.SweepConfig.name
 
@@ -124,7 +121,7 @@ def parse_param(text: str) -> Value:
 
 
 def direction_of(objective: str) -> str:
-    return "min" if objective.endswith("loss") else "max"
+    return str(tracking.direction_of(objective))
 
 
 def load_records(
@@ -149,9 +146,8 @@ def load_records(
     Raises:
         UserError: no experiment, no parent run or no trial runs for the sweep.
     """
-    from mlflow.tracking import MlflowClient
-
     from textsweep.report.parents import choose_parents
+    from textsweep.tracking.reader import Reader
 
     if not _NAME.fullmatch(sweep_name):
         raise UserError(
@@ -160,12 +156,12 @@ def load_records(
             source=sweep_name,
         )
     _check_store(tracking_uri, sweep_name)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = Reader.connect(tracking_uri)
     chosen = choose_parents(
         client, tracking_uri, sweep_name, experiment, parent_run_id, pool, sweep_ref or None
     )
     parent, params = chosen.parents[0], chosen.parents[0].data.params
-    objective = parent.data.tags.get(TAG_OBJECTIVE) or params.get("objective") or "val_accuracy"
+    objective = parent.data.tags.get(tracking.TAG_OBJECTIVE) or params.get("objective") or "val_accuracy"
     declared = _declared(client, parent.info.run_id)
     names = tuple(declared) if declared is not None else HYPERPARAMETERS
     executions: list[Execution] = []
@@ -181,7 +177,7 @@ def load_records(
         )
     return SweepRecords(
         sweep=parent.data.tags.get(tracking.TAG_SWEEP, sweep_name),
-        question=parent.data.tags.get(TAG_QUESTION, ""),
+        question=parent.data.tags.get(tracking.TAG_QUESTION, ""),
         objective=objective,
         direction=direction_of(objective),
         parent_run_id=parent.info.run_id,
@@ -204,7 +200,7 @@ def load_records(
 
 
 def _trials_of(
-    client: MlflowClient, parent: Run, objective: str, names: tuple[str, ...], tag: str
+    client: Reader, parent: Run, objective: str, names: tuple[str, ...], tag: str
 ) -> list[Execution]:
     experiment_id = parent.info.experiment_id
     trials = _search(
@@ -226,15 +222,11 @@ def _trials_of(
     return executions
 
 
-def _declared(client: MlflowClient, parent_run_id: str) -> dict[str, bool] | None:
+def _declared(client: Reader, parent_run_id: str) -> dict[str, bool] | None:
     """Hyperparameter -> whether it may vary, from the parent's resolved sweep (None: none held)."""
-    from mlflow.exceptions import MlflowException
-
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = client.download_artifacts(parent_run_id, tracking.RESOLVED_ARTIFACT, tmp)
-            resolved = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (MlflowException, OSError, ValueError):
+        resolved = json.loads(client.read_text(parent_run_id, tracking.RESOLVED_ARTIFACT) or "")
+    except ValueError:
         return None
     specs = (resolved.get("search_space") or {}).get("hyperparameters") or {}
     return {name: _may_vary(spec) for name, spec in specs.items()}
@@ -265,17 +257,8 @@ def _check_store(tracking_uri: str, sweep_name: str) -> None:
         )
 
 
-def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
-    runs: list[Run] = []
-    token: str | None = None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+def _search(client: Reader, experiment_id: str, filter_string: str) -> list[Run]:
+    return client.search([experiment_id], filter_string)
 
 
 def _trial_sort_key(run: Run) -> tuple[int, str]:
@@ -284,7 +267,7 @@ def _trial_sort_key(run: Run) -> tuple[int, str]:
 
 
 def _executions_of(
-    client: MlflowClient,
+    client: Reader,
     trial: Run,
     children: list[Run],
     objective: str,
@@ -307,7 +290,7 @@ def _executions_of(
 
 
 def _execution(
-    client: MlflowClient,
+    client: Reader,
     run: Run,
     trial: Run,
     trial_id: str,
@@ -315,11 +298,9 @@ def _execution(
     hyperparameters: Mapping[str, Value],
     objective: str,
 ) -> Execution:
-    metrics: dict[str, Any] = run.data.metrics
+    metrics: Mapping[str, Any] = run.data.metrics
     history = {
-        key: tuple(
-            m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=_step)
-        )
+        key: tuple(m.value for m in client.metric_history(run.info.run_id, key))
         for key in tracking.EPOCH_METRICS
         if key in metrics
     }
@@ -341,10 +322,6 @@ def _execution(
         history=history,
         trial_run_id=trial.info.run_id,
     )
-
-
-def _step(metric: Any) -> tuple[int, int]:
-    return (metric.step, metric.timestamp)
 
 
 def _objective(

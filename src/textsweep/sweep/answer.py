@@ -13,7 +13,7 @@ import sys
 
 from textsweep.config import Sweep
 from textsweep.sweep.parent import SweepResult
-from textsweep.tracking import TAG_NOTE, Tracker
+from textsweep.tracking import TAG_BEST_TRIAL, TAG_NOTE, Tracker
 from textsweep.tracking.names import objective_metric
 
 
@@ -25,7 +25,7 @@ def annotate_parent(tracker: Tracker, sweep: Sweep, result: SweepResult) -> None
     }
     tracker.log_metrics(result.parent_run_id, {k: v for k, v in metrics.items() if v is not None})
     if result.best_trial_id is not None:
-        tracker.set_tags(result.parent_run_id, {"textsweep.best_trial": f"t{result.best_trial_id}"})
+        tracker.set_tags(result.parent_run_id, {TAG_BEST_TRIAL: f"t{result.best_trial_id}"})
     try:
         note = answer_note(tracker.uri, sweep, result.parent_run_id)
     except Exception as e:  # the sweep itself went well; the report can still be made later

@@ -62,7 +62,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
-from textsweep.tracking.store import retry_locked, shield_store_calls
+from textsweep.tracking.store import shield_store_calls
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class _Outcome:
     failure: str | None = None
     last_error: str | None = None
     project: Path | None = None
+    keeper: Any = None  # this process's ModelKeeper (kept models, logged once the choice is known)
     lost: bool = False  # the tracking server went away: leave the execution as it is, resumable
 
 
@@ -184,12 +185,18 @@ def _live(
     parent_id, tracker = _open_parent(sweep, tracker, encoded, plan, mode, interrupts, progress)
     progress.say(f"tracking: {uri}  experiment {sweep.experiment!r}  parent run {parent_id}")
     outcome = _Outcome(project=project_dir(home_dir() / "tuner", sweep.name, parent_id))
+    result: SweepResult | None = None
     try:
         if mode.launcher:
             _run_workers(sweep, mode, parent_id, tracker, out, outcome)
         else:
-            _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded,
-                       (matrix, coverage), outcome)  # fmt: skip
+            vectors = (matrix, coverage)
+            _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded, vectors,
+                       outcome)  # fmt: skip
+        if outcome.state == ExecutionState.FINISHED and mode.owner:
+            result = sweep_result(tracker, sweep, parent_id)
+            if outcome.keeper is not None:  # the chosen configuration's model, to its run
+                outcome.keeper.finish(result.best_run_id)
     except KeyboardInterrupt:
         outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
         raise
@@ -209,7 +216,8 @@ def _live(
                     # never resumed: drop Keras Tuner's state and per-trial checkpoints
                     assert outcome.project is not None
                     shutil.rmtree(outcome.project, ignore_errors=True)
-    result = sweep_result(tracker, sweep, parent_id)
+    if result is None:
+        result = sweep_result(tracker, sweep, parent_id)
     if not mode.owner:
         if outcome.failure is not None:
             raise SweepFailed(outcome.failure)
@@ -217,14 +225,12 @@ def _live(
         return result
     raise_failure(result, outcome.failure, outcome.last_error)
     if cfg.tuner.repeats is not None:
-        progress.say(close_racing(tracker, sweep, parent_id))
+        progress.say(close_racing(tracker, sweep, result))
     if outcome.state == ExecutionState.FINISHED:
         from textsweep.export.registry import register_champion
 
-        if (version := register_champion(tracker, sweep, result)) is not None:
-            progress.say(
-                f"model: registered as models:/{sweep.name}@champion (version {version.version})"
-            )
+        if (champion := register_champion(tracker, sweep, result)) is not None:
+            progress.say(champion.message)
     answer.annotate_parent(tracker, sweep, result)
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
@@ -248,7 +254,7 @@ def _open_parent(
             tracker, sweep, workers.oracle_address()
         )
         if mode.role == "worker":
-            tracker = workers.WorkerTracker.of(tracker, workers.tuner_id())
+            tracker = tracker.for_worker(workers.tuner_id())
         return parent_id, tracker
     tags = {TAG_RUN_ARGS: mask(plan.run_args)} if plan.run_args else {}
     if mode.role == "chief":
@@ -312,6 +318,7 @@ def _run_tuner(
     try:
         kt_tuner = project.make_tuner(sweep, context, inputs, encoded, parent_id)
         outcome.project = Path(kt_tuner.project_dir)
+        outcome.keeper = kt_tuner.models
         if plan.resume is not None:
             project.catch_up(kt_tuner, context)
         kt_tuner.search(epochs=cfg.training.epochs, verbose=0)
@@ -336,7 +343,7 @@ def _run_workers(
     sweep: Sweep, mode: Mode, parent_id: str, tracker: Tracker, out: TextIO, outcome: _Outcome
 ) -> None:
     """The trials in a local chief and workers, which run `run_sweep` in their own processes."""
-    run = retry_locked(lambda: tracker.client.get_run(parent_id))
+    run = tracker.get_run(parent_id)
     port = int(run.data.tags[TAG_ORACLE].rsplit(":", 1)[1])
 
     def close_runs_of(dead_worker: str) -> None:

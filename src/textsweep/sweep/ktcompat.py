@@ -210,3 +210,21 @@ def _fatal_tracking_lost() -> type[server.TrackingLost]:
     import keras_tuner as kt
 
     return type("TrackingLost", (server.TrackingLost, kt.errors.FatalError), {})
+
+
+def try_build(tuner: Any, hp: Any) -> Any:
+    """Keras Tuner's own model building (clears the session, checks the model and its size)."""
+    return tuner._try_build(hp)
+
+
+def after_fit(tuner: Any, trial: Any, results: Any) -> None:
+    """What Keras Tuner's own `_build_and_fit_model` does after `fit`, which the tracked tuner
+    replaces with `sweep.trial.train_execution`: save the model's build config (Hyperband and
+    `load_model` rebuild from it) and check that the results name the objective."""
+    from keras_tuner.src import backend, utils
+    from keras_tuner.src.engine import tuner_utils
+
+    model = results.model if getattr(results, "model", None) is not None else None
+    if model is not None and backend.config.multi_backend():
+        utils.save_json(tuner._get_build_config_fname(trial.trial_id), model.get_build_config())
+    tuner_utils.validate_trial_results(results, tuner.oracle.objective, "HyperModel.fit()")

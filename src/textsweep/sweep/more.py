@@ -21,7 +21,6 @@ KILLED, and the parent is closed FINISHED again.
 
 from __future__ import annotations
 
-import functools
 import math
 import shutil
 import sys
@@ -47,8 +46,10 @@ from textsweep.sweep.state import config_fingerprint, project_dir
 from textsweep.tracking import (
     EPOCH_METRICS,
     TAG_CONFIG_HASH,
-    TAG_ERROR,
+    TAG_COPIED_FROM,
     TAG_EXECUTION,
+    TAG_MODEL,
+    TAG_MORE,
     TAG_PARENT,
     TAG_ROLE,
     TAG_SEED,
@@ -60,13 +61,10 @@ from textsweep.tracking import (
     Tracker,
     objective_metric,
 )
-from textsweep.tracking.store import retry_locked, shield_store_calls
+from textsweep.tracking.store import shield_store_calls
 
 if TYPE_CHECKING:
     from textsweep.export.keeper import ModelKeeper
-
-TAG_MORE = "textsweep.more"  # executions added per trial, over all `--more` rounds
-TAG_COPIED_FROM = "textsweep.copied_from"
 
 
 def add_executions(
@@ -94,8 +92,7 @@ def add_executions(
                 guard.release()
         try:
             progress.say(f"textsweep: {k} more execution(s) of every finished trial of {parent}")
-            run = retry_locked(lambda: tracker.client.get_run(parent))
-            before = int(run.data.tags.get(TAG_MORE, "0") or 0)
+            before = int(tracker.get_run(parent).data.tags.get(TAG_MORE, "0") or 0)
             try:
                 encoded, matrix, _ = prepare_data(sweep, progress)
                 training = sweep.config.training
@@ -103,14 +100,15 @@ def add_executions(
                 keepers = _train_more(
                     sweep, tracker, parent, k, (encoded, matrix), folder, progress
                 )
-                result = sweep_result(tracker, sweep, parent)  # the pooled means' best trial
+                result = sweep_result(tracker, sweep, parent)  # the pooled means' choice
                 if (keeper := keepers.get(result.best_run_id or "")) is not None:
-                    keeper.finish()  # its best new execution, to its trial run
+                    keeper.finish(result.best_run_id)  # its best new execution, to its run
             finally:
                 with interrupts.deferred():
                     tracker.set_tags(parent, {TAG_MORE: str(before + k)})
                     if sweep.config.tuner.repeats is not None:  # the race, judged again
-                        progress.say(close_racing(tracker, sweep, parent))
+                        judged = sweep_result(tracker, sweep, parent)
+                        progress.say(close_racing(tracker, sweep, judged))
                     close_parent(tracker, parent, RunStatus.FINISHED, ExecutionState.FINISHED)
         finally:
             lock.release()
@@ -123,27 +121,17 @@ def add_executions(
 def _follow_champion(
     tracker: Tracker, sweep: Sweep, result: SweepResult, progress: Progress
 ) -> None:
-    """The pooled means may name another best trial: register its model as the champion, or say
-    that the champion stays (that trial holds no model)."""
-    from mlflow.exceptions import MlflowException
-
+    """The pooled means may choose another configuration: register its model as the champion
+    (by the champion's rule), or say that the champion stays."""
     from textsweep.export.registry import CHAMPION, register_champion
 
     if result.best_run_id is None:
         return
-    name = sweep.name
-    try:
-        current = retry_locked(lambda: tracker.client.get_model_version_by_alias(name, CHAMPION))
-    except MlflowException:
-        current = None  # no champion yet (tracking.log_models: none, or it was removed)
+    current = tracker.reader.version_by_alias(sweep.name, CHAMPION)
     if current is not None and current.run_id == result.best_run_id:
         return
-    if (version := register_champion(tracker, sweep, result)) is not None:
-        progress.say(f"model: the best trial is now t{result.best_trial_id}; registered as "
-                     f"models:/{name}@{CHAMPION} (version {version.version})")  # fmt: skip
-    elif current is not None:
-        progress.say(f"model: the best trial is now t{result.best_trial_id}, which holds no "
-                     f"model; models:/{name}@{CHAMPION} stays version {current.version}")  # fmt: skip
+    if (champion := register_champion(tracker, sweep, result)) is not None:
+        progress.say(champion.message)
 
 
 def _latest_finished(tracker: Tracker | None, sweep: Sweep, uri: str, source: str) -> str:
@@ -153,9 +141,7 @@ def _latest_finished(tracker: Tracker | None, sweep: Sweep, uri: str, source: st
         f"attributes.status = '{RunStatus.FINISHED}'"
     )
     runs = (
-        tracker.client.search_runs(
-            [tracker.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
-        )
+        tracker.search(query, order_by=["attributes.start_time DESC"], max_results=1)
         if tracker is not None
         else []
     )
@@ -180,17 +166,14 @@ def _train_more(
 ) -> dict[str, ModelKeeper]:
     """`data`: the encoded dataset and the embedding matrix. Returns, for each trial run without
     a model (`log_models: best`), a `ModelKeeper` holding its best new execution's model."""
-    import keras
     import keras_tuner as kt
 
     from textsweep.export.keeper import MODELS_FOLDER, ModelKeeper
-    from textsweep.export.registry import TAG_MODEL
     from textsweep.models import ModelInputs
     from textsweep.search_space import declare
-    from textsweep.sweep.hypermodel import EpochReporter, TextHyperModel, TrialData
+    from textsweep.sweep.hypermodel import TextHyperModel, TrialData
     from textsweep.sweep.project import coerce
-    from textsweep.sweep.tuner import execution_seed, mean_final
-    from textsweep.tracking import log_history_artifacts
+    from textsweep.sweep.trial import execution_spec, mean_final, train_execution
 
     encoded, matrix = data
     num_words = sweep.config.dataset.num_words
@@ -199,8 +182,8 @@ def _train_more(
     trials = [
         t for t in tracker.child_runs(parent, Role.TRIAL) if t.info.status == RunStatus.FINISHED
     ]
-    # the pooled means may name a best trial that logged no model (`log_models: best` logged
-    # the first best): each such trial keeps its best new execution, and the best one is logged
+    # the pooled means may choose a trial that logged no model (`log_models: best` logged the
+    # first choice's): each such trial keeps its best new execution, and the chosen one is logged
     keep = sweep.config.tracking.log_models == "best"
     info = {"sweep": sweep.name, "objective": sweep.config.objective}
     shutil.rmtree(folder / MODELS_FOLDER, ignore_errors=True)  # a killed `--more`'s
@@ -215,39 +198,44 @@ def _train_more(
             if name in space:
                 hp.values[name] = coerce(space[name], text)
         finals = _executions(tracker, trial)
-        keeper = ModelKeeper("best" if keep and not trial.data.tags.get(TAG_MODEL) else "none",
-                             folder / MODELS_FOLDER / trial.info.run_id, sweep.directions(),
-                             tracker, (encoded, num_words), info, progress.say)  # fmt: skip
+        mode = "best" if keep and not trial.data.tags.get(TAG_MODEL) else "none"
+        keeper = ModelKeeper(
+            mode,
+            folder / MODELS_FOLDER / trial.info.run_id,
+            sweep.config.objective,
+            tracker,
+            (encoded, num_words),
+            info,
+            progress.say,
+        )
         if keeper.mode != "none":
             keepers[trial.info.run_id] = keeper
         progress.say(
             f"trial t{trial_id} ({number}/{len(trials)}): {len(finals)} execution(s) so far"
         )
         for j in range(k):
-            index = len(finals)
-            seed = execution_seed(sweep.config.tuner.seed, trial_id, index)
-            keras.utils.set_random_seed(seed)
-            tags = {TAG_PARENT: trial.info.run_id, TAG_ROLE: Role.EXECUTION,
-                    TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial_id}  # fmt: skip
-            run_id = tracker.start_run(f"{trial.info.run_name} #{index}", tags)
-            label = f"execution {j + 1}/{k}  "
-            reporter = EpochReporter(tracker, run_id, progress, epochs, label)
+            spec = execution_spec(
+                tracker,
+                sweep.config.tuner.seed,
+                trial_id,
+                trial.info.run_id,
+                len(finals),
+                nested=True,
+                label=f"execution {j + 1}/{k}  ",
+            )
             try:
-                model = hypermodel.build(hp)
-                history = hypermodel.fit(hp, model, epochs=epochs, callbacks=[reporter])
-            except BaseException as error:
-                tracker.set_tags(run_id, {TAG_ERROR: f"{type(error).__name__}: {error}"[:5000]})
-                killed = isinstance(error, KeyboardInterrupt)
-                tracker.end_run(run_id, RunStatus.KILLED if killed else RunStatus.FAILED)
-                if killed:
-                    raise
+                outcome, _ = train_execution(
+                    tracker,
+                    progress,
+                    hypermodel,
+                    hp,
+                    spec,
+                    fit_kwargs={"epochs": epochs},
+                    keeper=keeper,
+                )
+            except Exception:  # recorded on its run by train_execution; the others go on
                 continue
-            outcome = history.textsweep
-            tracker.log_metrics(run_id, outcome.final)
-            log_history_artifacts(tracker, run_id, reporter.rows, f"trial {trial_id} #{index}")
-            tracker.end_run(run_id, RunStatus.FINISHED)
             finals.append(outcome.final)
-            keeper.offer(trial_id, hypermodel.values(hp), history.model, outcome.final)
         mean = mean_final(finals)
         tracker.log_metrics(trial.info.run_id, mean)
         objective = mean.get(objective_metric(sweep.config.objective), math.nan)
@@ -272,8 +260,7 @@ def _executions(tracker: Tracker, trial: Any) -> list[dict[str, float]]:
     tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in EPOCH_METRICS})
     rows: dict[int, dict[str, float]] = {}
     for key in EPOCH_METRICS:
-        history = functools.partial(tracker.client.get_metric_history, trial.info.run_id, key)
-        for m in retry_locked(history):
+        for m in tracker.reader.metric_history(trial.info.run_id, key):
             rows.setdefault(m.step, {"epoch": m.step})[key] = m.value
     tracker.log_curves(run_id, [rows[s] for s in sorted(rows)])
     tracker.end_run(run_id, RunStatus.FINISHED)

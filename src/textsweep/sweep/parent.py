@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from textsweep.config import Sweep
 from textsweep.errors import SweepFailed
@@ -22,30 +22,35 @@ from textsweep.sweep.state import parent_tags
 from textsweep.tracking import (
     TAG_NOTE,
     TAG_OBJECTIVE,
-    TAG_PARENT,
     TAG_QUESTION,
     TAG_REPEATS,
     TAG_RESUMED,
     TAG_ROLE,
     TAG_STATE,
     TAG_SWEEP,
-    TAG_TRIAL_ID,
     ExecutionState,
     Role,
     RunStatus,
     Tracker,
     log_sweep_files,
-    objective_metric,
     results_table,
     views,
 )
-from textsweep.tracking.store import retry_locked
 from textsweep.vocabulary import Encoded
+
+if TYPE_CHECKING:
+    from textsweep.report.records import SweepRecords
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Where a finished sweep is, and its best trial."""
+    """Where a finished sweep is, and its best configuration (`report.choice`: the report's
+    recommendation, else the best mean over a configuration's executions).
+
+    `best_trial_id` and `best_run_id` name the configuration's best execution (its trial run
+    holds the model); `best_objective` and `best_test_accuracy` are the configuration's means
+    over its `best_n` executions.
+    """
 
     tracking_uri: str
     experiment_id: str
@@ -57,6 +62,9 @@ class SweepResult:
     best_objective: float | None
     best_test_accuracy: float | None
     best_run_id: str | None = None
+    best_n: int = 0
+    decided: bool = False  # the report's rule decided the configuration
+    records: SweepRecords | None = field(default=None, repr=False, compare=False)
 
 
 def sweep_settings(sweep: Sweep) -> dict[str, Any]:
@@ -109,14 +117,14 @@ def start_parent(tracker: Tracker, sweep: Sweep, encoded: Encoded, tags: dict[st
               else "the dataset's own test split"}  # fmt: skip
     parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
     log_sweep_files(tracker, parent_id, sweep)
-    retry_locked(lambda: views.set_compare_view(tracker.client, tracker.experiment_id, sweep))
+    tracker.set_compare_view(sweep)
     tracker.log_text(parent_id, json.dumps(list(encoded.class_names)), "labels.json")
     return parent_id
 
 
 def reopen_parent(tracker: Tracker, parent_id: str) -> None:
     """Mark a resumed execution's parent RUNNING again and count the resume."""
-    run = retry_locked(lambda: tracker.client.get_run(parent_id))
+    run = tracker.get_run(parent_id)
     times = int(run.data.tags.get(TAG_RESUMED, "0") or 0) + 1
     tracker.reopen_run(parent_id)
     tracker.set_tags(parent_id, {TAG_STATE: ExecutionState.RUNNING, TAG_RESUMED: str(times)})
@@ -135,94 +143,78 @@ def close_parent(
 
 
 def sweep_result(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepResult:
-    """The outcome of an execution, read from its trial runs (whichever process ran them)."""
+    """The outcome of an execution, read once from its runs (whichever process ran them)."""
+    from textsweep.report.choice import choose
+
     runs = tracker.child_runs(parent_id, Role.TRIAL)
-    done = [r for r in runs if r.info.status == RunStatus.FINISHED]
-    key = objective_metric(sweep.config.objective)
-    scored = [r for r in done if key in r.data.metrics]
-    best = None
-    if scored:
-        pick = max if sweep.directions() == "max" else min
-        best = pick(scored, key=lambda r: r.data.metrics[key])
-    names = set(sweep.space.ordered_names())
+    completed = sum(r.info.status == RunStatus.FINISHED for r in runs)
+    failed = sum(r.info.status == RunStatus.FAILED for r in runs)
+    records = execution_records(tracker, sweep, parent_id) if runs else None
+    best = choose(records) if records is not None else None
     return SweepResult(
         tracking_uri=tracker.uri,
         experiment_id=tracker.experiment_id,
         parent_run_id=parent_id,
-        completed=len(done),
-        failed=sum(r.info.status == RunStatus.FAILED for r in runs),
-        best_trial_id=best.data.tags.get(TAG_TRIAL_ID) if best else None,
-        best_values={k: _value(v) for k, v in best.data.params.items() if k in names}
-        if best
-        else {},
-        best_objective=best.data.metrics[key] if best else None,
-        best_test_accuracy=best.data.metrics.get("test_accuracy") if best else None,
-        best_run_id=best.info.run_id if best else None,
+        completed=completed,
+        failed=failed,
+        best_trial_id=best.trial_id if best else None,
+        best_values=dict(best.hyperparameters) if best else {},
+        best_objective=best.objective if best else None,
+        best_test_accuracy=best.test_accuracy if best else None,
+        best_run_id=best.run_id if best else None,
+        best_n=best.n if best else 0,
+        decided=best.decided if best else False,
+        records=records,
     )
+
+
+def execution_records(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepRecords:
+    """The execution's trials as the report reads them (one reader for both)."""
+    from textsweep.report.records import load_records
+
+    return load_records(tracker.uri, sweep.name, sweep.experiment, parent_run_id=parent_id)
 
 
 def failures_in_a_row(tracker: Tracker, parent_id: str) -> int:
     """The longest run of FAILED trials in the order they ended (Keras Tuner's own count)."""
     ended = [r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.end_time]
     longest = current = 0
-    for run in sorted(ended, key=lambda r: r.info.end_time):
+    for run in sorted(ended, key=lambda r: r.info.end_time or 0):
         current = current + 1 if run.info.status == RunStatus.FAILED else 0
         longest = max(longest, current)
     return longest
 
 
-def racing_outcome(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
-    """`decided` or `budget`: how adaptive repeats ended, from the runs MLflow holds.
+def racing_outcome(sweep: Sweep, records: SweepRecords | None) -> str:
+    """`decided` or `budget`: how adaptive repeats ended, from the execution's records.
 
-    Each finished trial gives its executions' values (as the report pools them, after
-    `run --more` too), or its own value when it has no execution runs.
+    Each configuration gives its executions' values, pooled as the report pools them (after
+    `run --more` too).
     """
     from textsweep.sweep.racing import cost_order, outcome
 
     repeats = sweep.config.tuner.repeats
-    names = sweep.space.ordered_names()
-    metric = objective_metric(sweep.config.objective)
-    trials = [
-        r for r in tracker.child_runs(parent_id, Role.TRIAL) if r.info.status == RunStatus.FINISHED
-    ]
-    executions: dict[str, list[float]] = {}
-    for run in tracker.role_runs(Role.EXECUTION) if trials else []:
-        if run.info.status == RunStatus.FINISHED and metric in run.data.metrics:
-            executions.setdefault(run.data.tags.get(TAG_PARENT, ""), []).append(
-                run.data.metrics[metric]
-            )
-    groups: dict[tuple[str, ...], list[float]] = {}
-    for run in trials:
-        values = executions.get(run.info.run_id) or (
-            [run.data.metrics[metric]] if metric in run.data.metrics else []
-        )
-        if values:
-            key = tuple(run.data.params.get(n, "") for n in names)
-            groups.setdefault(key, []).extend(values)
+    groups: dict[tuple[tuple[str, str], ...], list[float]] = {}
+    configs: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for e in records.usable() if records is not None else []:
+        key = tuple(sorted((k, repr(v)) for k, v in e.hyperparameters.items()))
+        groups.setdefault(key, []).append(float(e.objective))  # type: ignore[arg-type]
+        configs[key] = dict(e.hyperparameters)
     samples = dict(enumerate(groups.values()))
-    order = cost_order([{n: _value(v) for n, v in zip(names, key, strict=True)} for key in groups])
+    order = cost_order([configs[key] for key in groups])
     return outcome(samples, sweep.directions(), repeats.margin if repeats else None, order)
 
 
-def close_racing(tracker: Tracker, sweep: Sweep, parent_id: str) -> str:
+def close_racing(tracker: Tracker, sweep: Sweep, result: SweepResult) -> str:
     """Tag the parent with how adaptive repeats ended; the line the terminal shows."""
-    how = racing_outcome(tracker, sweep, parent_id)
-    tracker.set_tags(parent_id, {TAG_REPEATS: how})
+    how = racing_outcome(sweep, result.records)
+    tracker.set_tags(result.parent_run_id, {TAG_REPEATS: how})
     if how == "decided":
         repeats = sweep.config.tuner.repeats
         margin = repeats.margin if repeats is not None else None
         why = "the others clearly worse" if margin is None else f"or one within {margin:g} of all"
         return f"adaptive repeats: decided (one value left, {why})"
     return "adaptive repeats: budget spent with more than one value still tied"
-
-
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
@@ -235,9 +227,11 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
         test = (
             f"{result.best_test_accuracy:.4f}" if result.best_test_accuracy is not None else "n/a"
         )
+        pooled = f", mean of {result.best_n} executions" if result.best_n > 1 else ""
+        how = "decided" if result.decided else "best mean so far, not decided"
         lines += [
-            f"best trial t{result.best_trial_id}: {sweep.config.objective} {result.best_objective:.4f}, "
-            f"test_accuracy {test}",
+            f"best configuration (t{result.best_trial_id}{pooled}; {how}): "
+            f"{sweep.config.objective} {result.best_objective:.4f}, test_accuracy {test}",
             f"  {format_values(result.best_values)}",
         ]
     from textsweep.runtime import textsweep_command  # runnable as printed, venv activated or not

@@ -59,8 +59,10 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     trial_seconds: list[float] = field(default_factory=list)
     done: int = 0
-    best: float | None = None
+    best: float | None = None  # the best configuration's mean so far (as `report.choice`)
     best_trial: str | None = None
+    best_n: int = 0
+    _configs: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     _trial_started: float = 0.0
     _line_open: bool = False
     _last_batch_print: float = 0.0
@@ -107,26 +109,37 @@ class Progress:
         metrics = "  ".join(p for p in parts if p)
         self.say(f"  {execution}epoch {epoch + 1}/{epochs}  {metrics}  {_seconds(seconds)}")
 
-    def trial_end(self, trial_id: str, value: float | None, test_accuracy: float | None) -> None:
+    def trial_end(
+        self,
+        trial_id: str,
+        value: float | None,
+        test_accuracy: float | None,
+        config: str | None = None,
+    ) -> None:
+        """A trial ended with objective `value`; `config` names its configuration, so that one
+        tried in several trials (adaptive repeats) is ranked by its mean, as the report ranks it."""
         self.done += 1
         self.trial_seconds.append(time.monotonic() - self._trial_started)
-        if (
-            value is not None
-            and math.isfinite(value)
-            and (
-                self.best is None
-                or (value > self.best if self.direction == "max" else value < self.best)
-            )
-        ):
-            self.best, self.best_trial = value, trial_id
+        if value is not None and math.isfinite(value):
+            self._configs.setdefault(config or trial_id, []).append((value, trial_id))
+            self._rank()
         shown = f"{value:.4f}" if value is not None else "n/a"
         test = f" (test_accuracy {test_accuracy:.4f})" if test_accuracy is not None else ""
+        pooled = f", mean of {self.best_n}" if self.best_n > 1 else ""
         best = (
-            f"best {self.best:.4f} (t{self.best_trial})"
+            f"best {self.best:.4f} (t{self.best_trial}{pooled})"
             if self.best is not None
             else "no best yet"
         )
         self.say(f"  -> {self.objective} {shown}{test} | {best} | {self._timing()}")
+
+    def _rank(self) -> None:
+        sign = 1.0 if self.direction == "max" else -1.0
+        means = {k: sum(v for v, _ in runs) / len(runs) for k, runs in self._configs.items()}
+        key = max(means, key=lambda k: sign * means[k])
+        runs = self._configs[key]
+        self.best, self.best_n = means[key], len(runs)
+        self.best_trial = max(runs, key=lambda r: sign * r[0])[1]  # its best execution's trial
 
     def trial_failed(self, trial_id: str, error: str) -> None:
         self.done += 1

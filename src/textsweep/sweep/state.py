@@ -15,7 +15,6 @@ import hashlib
 import json
 import shlex
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,9 +100,8 @@ def unfinished_executions(
     tracker: Tracker, sweep: Sweep, tuner_root: Path
 ) -> list[UnfinishedExecution]:
     """Parent runs of this sweep that neither finished, failed for good nor were abandoned."""
-    parents = tracker.client.search_runs(
-        [tracker.experiment_id],
-        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{Role.SWEEP}'",
+    parents = tracker.search(
+        f"tags.`{TAG_SWEEP}` = '{sweep.name}' and tags.`{TAG_ROLE}` = '{Role.SWEEP}'",
         order_by=["attributes.start_time DESC"],
         max_results=1000,
     )
@@ -235,12 +233,11 @@ def _check_same_sweep(
 
 
 def _changed_keys(tracker: Tracker, run_id: str, now: Mapping[str, Any]) -> list[str]:
-    with tempfile.TemporaryDirectory(prefix="textsweep-") as tmp:
-        try:
-            path = tracker.client.download_artifacts(run_id, RESOLVED_ARTIFACT, tmp)
-            then = json.loads(Path(path).read_text(encoding="utf-8"))
-        except Exception:
-            return []
+    text = tracker.reader.read_text(run_id, RESOLVED_ARTIFACT)
+    try:
+        then = json.loads(text or "")
+    except ValueError:
+        return []
     old, new = _as_in_file(_without_none(then)), _as_in_file(_without_none(now))
     return [
         f"{key}: {old.get(key, '(unset)')!r} then, {new.get(key, '(unset)')!r} now"

@@ -10,58 +10,49 @@ configured, so the CLI and `textsweep validate` stay light.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import io
 import math
-import re
 import shutil
 import time
-import traceback
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.export.keeper import ModelKeeper
+from textsweep.export.keeper import ModelKeeper, config_key
 from textsweep.hardware import cudnn_warning, gpu_count
 from textsweep.models import used_values
 from textsweep.search_space import active_values
 from textsweep.sweep import ktcompat
-from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel
+from textsweep.sweep.hypermodel import Outcome, TextHyperModel
 from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
 from textsweep.sweep.progress import Progress
+from textsweep.sweep.trial import (
+    error_text,
+    execution_spec,
+    mean_final,
+    record_error,
+    train_execution,
+)
 from textsweep.tracking import (
     EPOCH_METRICS,
     TAG_ATTEMPT,
-    TAG_ERROR,
-    TAG_EXECUTION,
     TAG_PARENT,
     TAG_ROLE,
-    TAG_SEED,
     TAG_TRIAL_ID,
     Role,
     RunStatus,
     Tracker,
     log_history_artifacts,
-    mean_std,
+    objective_metric,
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
 from textsweep.tracking.store import retry_locked
-
-FINAL_KEYS = ("best_val_accuracy", "best_val_loss", "best_epoch", "test_loss", "test_accuracy",
-              "train_seconds", "params_count")  # fmt: skip
-
-
-def execution_seed(base: int, trial_id: str, execution: int) -> int:
-    """A different, reproducible seed for every execution of every trial."""
-    digest = hashlib.sha256(f"{base}:{trial_id}:{execution}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") % (2**31 - 1)
 
 
 @dataclass
@@ -101,6 +92,7 @@ class TrackedTuner:
         self._trial_run: str | None = None
         self._trial_error: str | None = None
         self._trial_objective: tuple[float, float] | None = None
+        self._trial_config = ""
         self._outcomes: list[Outcome] = []
         folder = Path(kwargs["directory"]) / kwargs["project_name"]
         if context.resuming:
@@ -160,13 +152,14 @@ class TrackedTuner:
             ktcompat.stop_if_tracking_lost(error)
             raise
         self._trial_run, self._outcomes = run_id, []
+        self._trial_config = config_key(values)
         self._trial_error = self._trial_objective = None
         try:
             results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
             self._log_trial(trial, run_id)
         except BaseException as error:
             ktcompat.stop_if_tracking_lost(error)  # nothing more can be written
-            message = _error_text(error)
+            message = error_text(error)
             self._record_error(run_id, message)
             signum = ctx.interrupts.received if ctx.interrupts is not None else None
             if isinstance(error, KeyboardInterrupt | SystemExit) or signum is not None:
@@ -220,7 +213,7 @@ class TrackedTuner:
             ctx.tracker.end_run(run_id, RunStatus.FINISHED)
             ctx.trial_runs[trial.trial_id] = run_id
             objective, test_accuracy = self._trial_objective or (math.nan, math.nan)
-            ctx.progress.trial_end(trial.trial_id, objective, test_accuracy)
+            ctx.progress.trial_end(trial.trial_id, objective, test_accuracy, self._trial_config)
             return
         error = self._trial_error
         if error is None:  # Keras Tuner rejected a trial that ran (e.g. a NaN objective)
@@ -232,9 +225,7 @@ class TrackedTuner:
         ctx.progress.trial_failed(trial.trial_id, error)
 
     def _record_error(self, run_id: str, message: str, with_traceback: bool = True) -> None:
-        self.ctx.tracker.set_tags(run_id, {TAG_ERROR: message[:5000]})
-        if with_traceback:
-            self.ctx.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+        record_error(self.ctx.tracker, run_id, message, with_traceback)
 
     def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
@@ -251,74 +242,49 @@ class TrackedTuner:
         if outcomes[0].model_path is not None:
             ctx.tracker.log_file(run_id, outcomes[0].model_path, "model")
             shutil.rmtree(outcomes[0].model_path.parent, ignore_errors=True)
-        objective = final[
-            "best_val_accuracy" if ctx.sweep.directions() == "max" else "best_val_loss"
-        ]
+        objective = final[objective_metric(ctx.sweep.config.objective)]
         self._trial_objective = (objective, final["test_accuracy"])
         self.models.trial_logged(trial.trial_id, run_id, objective)
 
     def on_search_end(self) -> None:
         super().on_search_end()  # type: ignore[misc]
-        self.models.finish()  # the best trial's model, to its run
+        if self.ctx.shared:  # a worker cannot know the sweep's choice: it logs what it kept
+            self.models.finish(None)
+        # one process: `sweep.execution` logs the chosen configuration's model once it is known
 
     def _build_and_fit_model(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        """One execution of the trial, through the one function that trains an execution."""
         ctx = self.ctx
         index = len(self._outcomes)
-        seed = execution_seed(ctx.sweep.config.tuner.seed, trial.trial_id, index)
-        keras.utils.set_random_seed(seed)
         assert self._trial_run is not None
-        run_id, label = self._trial_run, ""
-        if self.executions_per_trial > 1:
-            label = f"[{index + 1}/{self.executions_per_trial}] "
-            tags = {TAG_PARENT: self._trial_run, TAG_ROLE: Role.EXECUTION,
-                    TAG_EXECUTION: str(index), TAG_SEED: str(seed), TAG_TRIAL_ID: trial.trial_id}  # fmt: skip
-            run_id = ctx.tracker.start_run(f"t{trial.trial_id} execution {index + 1}", tags)
-        else:
-            ctx.tracker.set_tags(run_id, {TAG_SEED: str(seed)})
-        epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))
+        nested = self.executions_per_trial > 1
+        label = f"[{index + 1}/{self.executions_per_trial}] " if nested else ""
+        spec = execution_spec(
+            ctx.tracker,
+            ctx.sweep.config.tuner.seed,
+            trial.trial_id,
+            self._trial_run,
+            index,
+            nested=nested,
+            label=label,
+        )
         check = ctx.interrupts.check if ctx.interrupts is not None else None
-        reporter = EpochReporter(ctx.tracker, run_id, ctx.progress, epochs, label, check)
-        kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [reporter]
-        try:
-            history = super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
-        except BaseException as error:
-            if run_id != self._trial_run:
-                interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
-                self._record_error(run_id, _error_text(error))
-                ctx.tracker.end_run(run_id, RunStatus.KILLED if interrupted else RunStatus.FAILED)
-            raise
-        outcome: Outcome = history.textsweep
-        outcome.rows = reporter.rows
-        values = self.hypermodel.values(trial.hyperparameters)
-        self.models.offer(trial.trial_id, values, history.model, outcome.final)
+        outcome, history = train_execution(
+            ctx.tracker,
+            ctx.progress,
+            self.hypermodel,
+            trial.hyperparameters,
+            spec,
+            fit_kwargs=kwargs,
+            build=functools.partial(ktcompat.try_build, self),
+            check=check,
+            keeper=self.models,
+        )
+        ktcompat.after_fit(self, trial, history)
         # Keras Tuner keeps what this returns until the trial ends; the model need not stay alive
         history.set_model(None)
-        if run_id != self._trial_run:
-            ctx.tracker.log_metrics(run_id, outcome.final)
-            log_history_artifacts(
-                ctx.tracker, run_id, outcome.rows, f"trial {trial.trial_id} #{index}"
-            )
-            ctx.tracker.end_run(run_id, RunStatus.FINISHED)
         self._outcomes.append(outcome)
         return history
-
-
-def _error_text(error: BaseException) -> str:
-    """`Type: last line of the message`, the form of the `textsweep.error` tag."""
-    # TensorFlow prefixes op errors with `{{function_node ...}}`; the rest says what happened
-    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", str(error).strip())
-    return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
-
-
-def mean_final(finals: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """A trial's final metrics: the mean over its executions, and `<metric>_std` when > 1."""
-    final: dict[str, float] = {}
-    for key in FINAL_KEYS:
-        mean, std = mean_std(f[key] for f in finals if key in f)
-        final[key] = mean
-        if len(finals) > 1:
-            final[f"{key}_std"] = std
-    return final
 
 
 def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:

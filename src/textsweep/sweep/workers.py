@@ -25,8 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from textsweep.config import Sweep
 from textsweep.errors import UserError
@@ -34,7 +33,6 @@ from textsweep.tracking import (
     TAG_ORACLE,
     TAG_ROLE,
     TAG_SWEEP,
-    TAG_WORKER,
     Role,
     RunStatus,
     Tracker,
@@ -77,22 +75,6 @@ def given_parent() -> str | None:
     return os.environ.get(PARENT_ENV) or None
 
 
-@dataclass
-class WorkerTracker(Tracker):
-    """A `Tracker` that tags the trial and execution runs it starts with the worker's id."""
-
-    worker: str = ""
-
-    @classmethod
-    def of(cls, tracker: Tracker, worker: str) -> WorkerTracker:
-        return cls(tracker.uri, tracker.client, tracker.experiment_id, worker)
-
-    def start_run(self, name: str, tags: Any, params: Any = {}) -> str:  # noqa: B006
-        if tags.get(TAG_ROLE) in (Role.TRIAL, Role.EXECUTION):
-            tags = {**tags, TAG_WORKER: self.worker}
-        return super().start_run(name, tags, params)
-
-
 def find_parent(
     tracker: Tracker, sweep: Sweep, address: str, wait: float = FIND_PARENT_SECONDS
 ) -> str:
@@ -107,12 +89,7 @@ def find_parent(
     )
     deadline = time.monotonic() + wait
     while True:
-        runs = tracker.client.search_runs(
-            [tracker.experiment_id],
-            filter_string=query,
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
+        runs = tracker.search(query, order_by=["attributes.start_time DESC"], max_results=1)
         if runs:
             return str(runs[0].info.run_id)
         if time.monotonic() >= deadline:

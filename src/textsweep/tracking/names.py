@@ -40,6 +40,20 @@ TAG_WORKER = "textsweep.worker"  # the worker that ran a trial
 TAG_WORKERS = "textsweep.workers"  # how many local workers a launcher started
 TAG_REPEATS = "textsweep.repeats"  # how adaptive repeats ended: decided | budget
 TAG_RUN_ARGS = "textsweep.run_args"  # `textsweep run` arguments of the execution (masked)
+TAG_MODEL = "textsweep.model"  # on a trial run: the artifact path of its logged model
+TAG_BEST_TRIAL = "textsweep.best_trial"  # on a parent run: `t<id>` of the chosen configuration
+TAG_MORE = "textsweep.more"  # on a parent run: executions added per trial by `run --more`
+TAG_COPIED_FROM = "textsweep.copied_from"  # an execution run copied from its trial run
+# on a registered model version (the Model Registry)
+TAG_OBJECTIVE_NAME = "textsweep.objective"
+TAG_OBJECTIVE_VALUE = "textsweep.objective_value"  # the configuration's mean objective
+TAG_OBJECTIVE_N = "textsweep.objective_n"  # over this many executions
+TAG_DECIDED = "textsweep.decided"  # whether the report's rule decided the configuration
+TAG_TEST_ACCURACY = "textsweep.test_accuracy"  # the configuration's mean test accuracy
+TAG_EXECUTION_TEST_ACCURACY = "textsweep.execution_test_accuracy"  # the model's own
+TAG_PARENT_RUN = "textsweep.parent_run_id"
+TAG_EVALUATION = "textsweep.evaluation"  # what makes two champions comparable (JSON)
+TAG_VALUES = "textsweep.values"  # the configuration's hyperparameters (JSON)
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_NOTE = "mlflow.note.content"
@@ -80,6 +94,15 @@ class Direction(StrEnum):
 
     MAX = "max"
     MIN = "min"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether `a` is strictly better than `b`."""
+        return a > b if self is Direction.MAX else a < b
+
+
+def direction_of(objective: str) -> Direction:
+    """`val_accuracy` is maximised, `val_loss` minimised (the objectives a sweep may name)."""
+    return Direction.MIN if objective.endswith("loss") else Direction.MAX
 
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")

@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from textsweep.credentials import mask, mask_logs, mask_text
 from textsweep.errors import UserError
 from textsweep.tracking import views
-from textsweep.tracking.names import EPOCH_METRICS, TAG_PARENT, TAG_ROLE, RunStatus
+from textsweep.tracking.names import (
+    EPOCH_METRICS,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_WORKER,
+    Role,
+    RunStatus,
+)
+from textsweep.tracking.reader import Reader
+from textsweep.tracking.records import RunRecord, VersionRecord
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -68,6 +77,7 @@ class Tracker:
     uri: str
     client: MlflowClient
     experiment_id: str
+    worker: str = ""  # a Keras Tuner worker's id: its trial and execution runs are tagged with it
     _writer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _pending: list[Future[Any]] = field(default_factory=list, init=False, repr=False)
 
@@ -85,6 +95,23 @@ class Tracker:
         if found is None or found.lifecycle_stage == "deleted":
             return None
         return cls(uri, client, found.experiment_id)
+
+    @classmethod
+    def registry(cls, uri: str) -> Tracker:
+        """A tracker of the store's Model Registry (no experiment); a missing SQLite file is a
+        `UserError`."""
+        db = sqlite_path(uri)
+        if db is not None and not db.is_file():
+            raise UserError(
+                f"there is no MLflow store at {db}; run a sweep first, or pass --tracking-uri",
+                source="--tracking-uri",
+            )
+        return cls(uri, Reader.connect(uri).client, "")
+
+    @classmethod
+    def of_experiment(cls, uri: str, experiment_id: str) -> Tracker:
+        """A tracker of an experiment known to exist (by id)."""
+        return cls(uri, Reader.connect(uri).client, experiment_id)
 
     @classmethod
     def open(cls, uri: str, experiment: str) -> Tracker:
@@ -144,7 +171,13 @@ class Tracker:
                 exp_id = again.experiment_id
         return cls(uri, client, exp_id)
 
+    def for_worker(self, worker: str) -> Tracker:
+        """This tracker, tagging the trial and execution runs it starts with `worker`."""
+        return Tracker(self.uri, self.client, self.experiment_id, worker)
+
     def start_run(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any] = {}) -> str:
+        if self.worker and tags.get(TAG_ROLE) in (Role.TRIAL, Role.EXECUTION):
+            tags = {**tags, TAG_WORKER: self.worker}
         run = retry_locked(
             lambda: self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
         )
@@ -229,26 +262,71 @@ class Tracker:
         """Mark a terminated run RUNNING again (a resumed sweep's parent run)."""
         retry_locked(lambda: self.client.update_run(run_id, status=RunStatus.RUNNING))
 
-    def child_runs(self, parent_id: str, role: str) -> list[Any]:
+    @property
+    def reader(self) -> Reader:
+        """Queries of this store, returning frozen records."""
+        return Reader(self.uri, self.client)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return self.reader.run(run_id)
+
+    def search(
+        self,
+        filter_string: str,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs of this experiment matching `filter_string` (every page)."""
+        return self.reader.search([self.experiment_id], filter_string, order_by, max_results)
+
+    def child_runs(self, parent_id: str, role: str) -> list[RunRecord]:
         """Runs directly under `parent_id` with `textsweep.role` = role, oldest first."""
-        return _shielded(
-            lambda: self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`{TAG_PARENT}` = '{parent_id}' and tags.`{TAG_ROLE}` = '{role}'",
-                order_by=["attributes.start_time ASC"],
-                max_results=50000,
-            )
+        return self.search(
+            f"tags.`{TAG_PARENT}` = '{parent_id}' and tags.`{TAG_ROLE}` = '{role}'",
+            order_by=["attributes.start_time ASC"],
         )
 
-    def role_runs(self, role: str) -> list[Any]:
+    def role_runs(self, role: str) -> list[RunRecord]:
         """Every run of the experiment with `textsweep.role` = role (one query, not one per parent)."""
-        return retry_locked(
-            lambda: self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`{TAG_ROLE}` = '{role}'",
-                max_results=50000,
+        return self.search(f"tags.`{TAG_ROLE}` = '{role}'")
+
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        _shielded(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
+
+    def set_experiment_tag(self, key: str, value: str) -> None:
+        retry_locked(lambda: self.client.set_experiment_tag(self.experiment_id, key, value))
+
+    def set_compare_view(self, sweep: Any) -> None:
+        """The sweep's saved comparison view on this experiment (`views.set_compare_view`)."""
+        retry_locked(lambda: views.set_compare_view(self.client, self.experiment_id, sweep))
+
+    # the Model Registry (the same store)
+    def ensure_registered_model(self, name: str, tags: Mapping[str, str], description: str) -> None:
+        """Create the registered model `name` unless it exists."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            retry_locked(
+                lambda: self.client.create_registered_model(
+                    name, tags=dict(tags), description=description
+                )
+            )
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def create_model_version(
+        self, name: str, source: str, run_id: str, tags: Mapping[str, str], description: str
+    ) -> VersionRecord:
+        version = retry_locked(
+            lambda: self.client.create_model_version(
+                name, source, run_id=run_id, tags=dict(tags), description=description
             )
         )
+        return VersionRecord.of(version)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        retry_locked(lambda: self.client.set_registered_model_alias(name, alias, version))
 
 
 _LOCKED_RETRY_SECONDS = 120.0

@@ -220,7 +220,8 @@ def _download(model: str, uri: str, ref: ModelRef, folder: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     # downloaded beside its place and renamed into it: an interrupted download leaves no folder
     # that looks complete
-    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder.parent) as tmp, \
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder.parent,
+                                     ignore_cleanup_errors=True) as tmp, \
             quiet_artifact_progress():  # fmt: skip
         try:
             local = Path(_client(uri).download_artifacts(ref.run_id, ref.artifact_path, tmp))

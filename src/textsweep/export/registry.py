@@ -40,7 +40,6 @@ from textsweep.tracking.reader import NotFound
 from textsweep.tracking.records import VersionRecord
 
 if TYPE_CHECKING:
-
     from textsweep.config import Sweep
     from textsweep.sweep.parent import SweepResult
     from textsweep.tracking import Tracker

@@ -39,7 +39,8 @@ WORDS = ("a wonderful moving film dull far too long great acting the plot was bo
 
 PYFUNC = """
 import sys
-from textsweep.export.registry import model_files, predict
+from textsweep.export.locate import model_files
+from textsweep.export.registry import predict
 from textsweep.runtime import configure_tensorflow
 import mlflow.pyfunc
 configure_tensorflow()

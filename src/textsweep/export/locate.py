@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textsweep.errors import UserError
-from textsweep.export.registry import CHAMPION, MODEL_ARTIFACT
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+MODEL_ARTIFACT = "model"  # the artifact path of a run's logged model
+CHAMPION = "champion"  # the alias of a sweep's recommended model
 
 
 @dataclass(frozen=True)

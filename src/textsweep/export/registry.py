@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
+from textsweep.export.locate import CHAMPION, MODEL_ARTIFACT, model_files
 from textsweep.tracking.names import (
     TAG_DECIDED,
     TAG_EVALUATION,
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
     from textsweep.sweep.parent import SweepResult
     from textsweep.tracking import Tracker
 
-MODEL_ARTIFACT = "model"
-CHAMPION = "champion"
 
 
 def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
@@ -247,8 +246,6 @@ def load_model(model: str, tracking_uri: str | None = None) -> Any:
     """The pyfunc model that `model` names (see `locate.resolve_model`), loaded into memory."""
     import mlflow.pyfunc
 
-    from textsweep.export.locate import model_files
-
     return mlflow.pyfunc.load_model(str(model_files(model, tracking_uri)))
 
 
@@ -313,7 +310,6 @@ def predict_texts(model: str, texts: Sequence[str], tracking_uri: str | None = N
     `mlflow.pyfunc` with TensorFlow.
     """
     from textsweep.export.local import LocalModel
-    from textsweep.export.locate import model_files
 
     folder = model_files(model, tracking_uri)
     local = LocalModel.open(folder)

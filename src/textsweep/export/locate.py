@@ -112,7 +112,7 @@ def _parse(model: str, tracking_uri: str | None) -> _Asked:
 def _client(uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
-    from textsweep.tracking.store import quiet_mlflow_logs
+    from textsweep.tracking.calls import quiet_mlflow_logs
 
     quiet_mlflow_logs()
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -1,25 +1,39 @@
 """Bags of n-grams: the sparse inputs of `multihot_dense`, made the same way in training and export.
 
     spec = fit_bags(encoded.train, ngrams=2, bag_mode="tf_idf", width=50_000)
+    spec = fit_bags(encoded.train, 3, "nb", 1_000_000, labels=encoded.train_labels)
     x = bags(encoded.test, spec)             # scipy CSR [n, width], float32; never dense
     x = bags([[5, 9, 9, 2]], spec)           # raw token-id lists work too (an exported model)
-    spec.to_json() == BagSpec.from_json(spec.to_json()).to_json()
+    spec == BagSpec.from_json(spec.to_json())
 
 Columns: with `ngrams == 1` a column is a word id (the word vocabulary already holds the
 `num_words` most frequent words). With `ngrams > 1` the columns are an n-gram vocabulary: the
 `width - 2` most frequent 1..n-grams of word ids in the training split (less validation), ties
 broken by id; column 1 counts every n-gram outside it (and n-grams with an out-of-vocabulary
 word), column 0 stays empty (padding). Values: `multi_hot` 1, `count` the count, `tf_idf` the count
-times `log(1 + n_docs / (1 + df))` (Keras `TextVectorization`'s idf), df from the training split.
+times `log(1 + n_docs / (1 + df))` (Keras `TextVectorization`'s idf), df from the training split,
+`nb` 1 times the column's naive-Bayes log-count ratio (Wang & Manning 2012, NBSVM):
+
+    r = log((p / |p|_1) / (q / |q|_1)),  p = alpha + sum of x over class-1 texts,
+                                         q = alpha + sum of x over class-0 texts,
+
+x the multi-hot rows of the training split only (never validation or test), alpha 1, the norms
+over columns 1.. (column 0 is never set; its ratio is 0). `nb` needs two classes.
+
+The n-grams are counted as int64 keys (an n-gram's word ids as digits), a chunk of
+texts at a time, each chunk's distinct keys and counts merged with NumPy: memory grows with the
+number of distinct n-grams (16 bytes each), never with Python objects per n-gram, and the count
+is exact (no hashing collisions). The vocabulary is kept as one int32 array.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,88 +46,232 @@ if TYPE_CHECKING:
 
     from textsweep.vocabulary import Encoded
 
-BAG_MODES = ("multi_hot", "count", "tf_idf")
+BAG_MODES = ("multi_hot", "count", "tf_idf", "nb")
 MAX_NGRAMS = 3
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2 added `ratios` (bag_mode nb); version 1 specs still load
+NB_ALPHA = 1.0
 
 
-@dataclass(frozen=True)
+class NeedsTwoClasses(ValueError):
+    """`bag_mode: nb` was asked for on labels with more than two classes."""
+
+
+def _array(values: Any, dtype: Any, ndim: int) -> np.ndarray:
+    out = np.asarray(values, dtype=dtype)
+    return out.reshape((0,) * ndim) if out.size == 0 else out
+
+
+def _grams_array(grams: Any) -> np.ndarray:
+    """int32 [k, longest] n-grams, zero-padded on the right, from an array or a list of tuples."""
+    if isinstance(grams, np.ndarray):
+        if grams.size == 0:
+            return np.zeros((0, 1), dtype=np.int32)
+        return grams.astype(np.int32, copy=False).reshape(len(grams), -1)
+    lengths = np.fromiter((len(g) for g in grams), dtype=np.int64, count=len(grams))
+    out = np.zeros((len(grams), int(lengths.max(initial=1))), dtype=np.int32)
+    if len(grams):
+        flat = np.fromiter((w for g in grams for w in g), dtype=np.int32, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(grams)), lengths)
+        within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[rows, within] = flat
+    return out
+
+
+@dataclass(frozen=True, eq=False)
 class BagSpec:
     """How token ids become one bag row: everything an exported model needs to redo it.
 
     Args:
         ngrams: the longest n-gram (1 to 3); every shorter one is counted too.
-        bag_mode: `multi_hot`, `count` or `tf_idf`.
+        bag_mode: `multi_hot`, `count`, `tf_idf` or `nb`.
         width: the number of columns (`num_words`).
-        vocabulary: for `ngrams > 1`, the n-grams (tuples of word ids) of columns 2, 3, ...;
-            empty for `ngrams == 1`, where a column is a word id.
+        vocabulary: for `ngrams > 1`, the n-grams (word ids) of columns 2, 3, ...: an int32
+            array [k, ngrams], zero-padded (or a list of tuples); empty for `ngrams == 1`, where a
+            column is a word id.
         idf: idf weights of columns 0, 1, ... up to the last one seen in training (`tf_idf`
             only); a column past them was in no training text and weighs `log(1 + documents)`.
-        documents: how many training texts the idf weights were counted over.
+        documents: how many training texts the idf weights or ratios were counted over.
+        ratios: `nb` only: the log-count ratio of each of the `width` columns (float32).
     """
 
     ngrams: int
     bag_mode: str
     width: int
-    vocabulary: tuple[tuple[int, ...], ...] = ()
-    idf: tuple[float, ...] = ()
+    vocabulary: Any = ()
+    idf: Any = ()
     documents: int = 0
+    ratios: Any = ()
+    _keys: dict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        grams = _grams_array(self.vocabulary)
+        if grams.shape[1] < self.ngrams:  # always [k, ngrams], so equal specs compare equal
+            grams = np.pad(grams, ((0, 0), (0, self.ngrams - grams.shape[1])))
+        object.__setattr__(self, "vocabulary", grams)
+        object.__setattr__(self, "idf", _array(self.idf, np.float32, 1))
+        object.__setattr__(self, "ratios", _array(self.ratios, np.float32, 1))
+        if not 1 <= self.ngrams <= MAX_NGRAMS:
+            raise ValueError(f"ngrams must be 1 to {MAX_NGRAMS}; got {self.ngrams}")
+        if self.bag_mode not in BAG_MODES:
+            raise ValueError(f"bag_mode must be one of {list(BAG_MODES)}; got {self.bag_mode!r}")
+        if self.width < 3:
+            raise ValueError(f"a bag needs width >= 3 (padding, OOV, one more); got {self.width}")
+        v = self.vocabulary
+        if (
+            len(v) > self.width - 2
+            or v.shape[1] > self.ngrams
+            or (len(v) and (v[:, 0].min() < OOV or v.min() < 0))
+        ):
+            raise ValueError(
+                f"the n-gram vocabulary must hold at most width - 2 = {self.width - 2} n-grams of "
+                f"1 to {self.ngrams} word ids (>= 1); got {len(v)} of up to {v.shape[1]}"
+            )
+        if self.bag_mode == "nb" and len(self.ratios) != self.width:
+            raise ValueError(
+                f"an nb bag needs one ratio per column ({self.width}); got {len(self.ratios)}"
+            )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BagSpec):
+            return NotImplemented
+        return (
+            (self.ngrams, self.bag_mode, self.width, self.documents)
+            == (other.ngrams, other.bag_mode, other.width, other.documents)
+            and np.array_equal(self.vocabulary, other.vocabulary)
+            and np.array_equal(self.idf, other.idf)
+            and np.array_equal(self.ratios, other.ratios)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def grams(self) -> tuple[tuple[int, ...], ...]:
+        """The vocabulary's n-grams as tuples of word ids, in column order (from column 2)."""
+        return tuple(tuple(w for w in g if w) for g in self.vocabulary.tolist())
 
     def idf_weights(self, columns: np.ndarray) -> np.ndarray:
         """float32 idf weight of each column index in `columns`."""
-        known = np.asarray(self.idf, dtype=np.float32)
         out = np.full(len(columns), np.log1p(self.documents), dtype=np.float32)
-        inside = columns < len(known)
-        out[inside] = known[columns[inside]]
+        inside = columns < len(self.idf)
+        out[inside] = self.idf[columns[inside]]
         return out
 
+    def sorted_keys(self, base: int) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary's keys in `base`, sorted, and each one's vocabulary row (cached)."""
+        if base not in self._keys:
+            keys = _keys_of(self.vocabulary, base)
+            order = np.argsort(keys, kind="stable")
+            self._keys[base] = (keys[order], order)
+        return self._keys[base]
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": SPEC_VERSION,
-                "ngrams": self.ngrams,
-                "bag_mode": self.bag_mode,
-                "width": self.width,
-                "vocabulary": [list(g) for g in self.vocabulary],
-                "idf": list(self.idf),
-                "documents": self.documents,
-            }
-        )
+        fields = {
+            "version": SPEC_VERSION,
+            "ngrams": self.ngrams,
+            "bag_mode": self.bag_mode,
+            "width": self.width,
+            "vocabulary": None,
+            "idf": self.idf.tolist(),
+            "documents": self.documents,
+            "ratios": self.ratios.tolist(),  # float32 values: they read back exactly
+        }
+        text = json.dumps(fields)
+        at = text.index('"vocabulary": null') + len('"vocabulary": ')
+        return text[:at] + _grams_json(self.vocabulary) + text[at + len("null") :]
 
     @classmethod
     def from_json(cls, text: str) -> BagSpec:
+        """The spec `to_json` wrote (version 1 or 2); ValueError naming what does not fit."""
         d = json.loads(text)
-        if d.get("version") != SPEC_VERSION:
-            raise ValueError(f"bag spec version {d.get('version')!r}; expected {SPEC_VERSION}")
-        return cls(
-            ngrams=int(d["ngrams"]),
-            bag_mode=str(d["bag_mode"]),
-            width=int(d["width"]),
-            vocabulary=tuple(tuple(int(i) for i in g) for g in d["vocabulary"]),
-            idf=tuple(float(v) for v in d["idf"]),
-            documents=int(d["documents"]),
-        )
+        if not isinstance(d, dict) or d.get("version") not in (1, SPEC_VERSION):
+            got = d.get("version") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"bag spec version {got!r}; expected 1 or {SPEC_VERSION}")
+        try:
+            return cls(
+                ngrams=int(d["ngrams"]),
+                bag_mode=str(d["bag_mode"]),
+                width=int(d["width"]),
+                vocabulary=[tuple(int(i) for i in g) for g in d["vocabulary"]],
+                idf=[float(v) for v in d["idf"]],
+                documents=int(d["documents"]),
+                ratios=[float(v) for v in d.get("ratios", [])],
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"the bag spec lacks or misshapes {e}") from None
 
 
-def fit_bags(train: Ragged, ngrams: int, bag_mode: str, width: int) -> BagSpec:
-    """The spec learnt from the training token ids: n-gram vocabulary and idf weights."""
+def _grams_json(grams: np.ndarray) -> str:
+    """`[[2], [3, 4], ...]`: each n-gram's word ids without its padding, as one JSON list.
+
+    The padded rows are written whole and their zeros cut by a regular expression: a word id is
+    never 0, so `, 0` before `,` or `]` is padding (a Python loop over a million rows is slow).
+    """
+    return _PADDING.sub("", json.dumps(grams.tolist()))
+
+
+_PADDING = re.compile(r", 0(?=[,\]])")
+
+
+def fit_bags(
+    train: Ragged,
+    ngrams: int,
+    bag_mode: str,
+    width: int,
+    labels: np.ndarray | None = None,
+) -> BagSpec:
+    """The spec learnt from the training token ids: n-gram vocabulary, idf weights, NB ratios.
+
+    Args:
+        train: the training split's token ids (never validation or test).
+        labels: the training split's class ids; `nb` needs them (two classes).
+
+    Raises:
+        NeedsTwoClasses: `nb` with labels of more than two classes.
+    """
     if not 1 <= ngrams <= MAX_NGRAMS:
         raise ValueError(f"ngrams must be 1 to {MAX_NGRAMS}; got {ngrams}")
     if bag_mode not in BAG_MODES:
         raise ValueError(f"bag_mode must be one of {list(BAG_MODES)}; got {bag_mode!r}")
-    vocabulary: tuple[tuple[int, ...], ...] = ()
+    if bag_mode == "nb":
+        if labels is None or len(labels) != len(train):
+            raise ValueError("bag_mode nb needs the training labels, one per text")
+        if int(np.max(labels, initial=0)) > 1:
+            raise NeedsTwoClasses(
+                "bag_mode nb scales each column by a two-class log-count ratio; the labels have "
+                f"{int(np.max(labels)) + 1} classes"
+            )
+    vocabulary = np.zeros((0, 1), dtype=np.int32)
     if ngrams > 1:
         base = _base(train)
-        keys, _ = _ngram_keys(train, ngrams, base)
-        unique, counts = np.unique(keys, return_counts=True)
+        keys, counts = _count_ngrams(train, ngrams, base)
         order = np.argsort(-counts, kind="stable")[: width - 2]  # ties: smaller key first
-        vocabulary = tuple(_unkey(int(k), base) for k in unique[order])
+        vocabulary = _unkeys(keys[order], base, ngrams)
+        del keys, counts, order
     spec = BagSpec(ngrams=ngrams, bag_mode="count", width=width, vocabulary=vocabulary)
-    idf: tuple[float, ...] = ()
-    if bag_mode == "tf_idf":
-        df = np.bincount(bags(train, spec).indices)  # up to the last column seen, not `width`
-        idf = tuple(np.log1p(len(train) / (1.0 + df)).astype(np.float32).tolist())
-    return replace(spec, bag_mode=bag_mode, idf=idf, documents=len(train))
+    idf, ratios = np.zeros(0, np.float32), np.zeros(0, np.float32)
+    if bag_mode in ("tf_idf", "nb"):
+        x = bags(train, spec)
+        if bag_mode == "tf_idf":
+            df = np.bincount(x.indices)  # up to the last column seen, not `width`
+            idf = np.log1p(len(train) / (1.0 + df)).astype(np.float32)
+        else:
+            assert labels is not None
+            ratios = nb_ratios(x, np.asarray(labels), NB_ALPHA)
+    return replace(spec, bag_mode=bag_mode, idf=idf, documents=len(train), ratios=ratios)
+
+
+def nb_ratios(x: csr_matrix, labels: np.ndarray, alpha: float = NB_ALPHA) -> np.ndarray:
+    """float32 log-count ratio of each column of the bags `x` (binarized) for labels 0/1."""
+    seen = x.copy()
+    seen.data[:] = 1.0
+    p = alpha + np.asarray(seen[labels == 1].sum(axis=0), dtype=np.float64).ravel()
+    q = alpha + np.asarray(seen[labels == 0].sum(axis=0), dtype=np.float64).ravel()
+    p[0] = q[0] = 0.0  # padding: never set, left out of the norms
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log((p / p.sum()) / (q / q.sum()))
+    r[0] = 0.0
+    return r.astype(np.float32)
 
 
 def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matrix:
@@ -136,21 +294,22 @@ def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matr
         out.data[:] = 1.0
     elif spec.bag_mode == "tf_idf":
         out.data *= spec.idf_weights(out.indices)
+    elif spec.bag_mode == "nb":
+        out.data[:] = spec.ratios[out.indices]
     return out
 
 
 _CHUNK = 2000  # texts per chunk: ~2000 x 300 tokens x 3-grams of int64 temporaries, a few MB
+_MERGE = 8_000_000  # distinct keys held before the chunks' counts are merged
 
 
 class _Lookup:
     """N-gram -> column: the vocabulary's keys sorted once, for `np.searchsorted`."""
 
     def __init__(self, spec: BagSpec, seqs: Ragged):
-        vocab_max = max((max(g) for g in spec.vocabulary), default=OOV)
+        vocab_max = int(spec.vocabulary.max(initial=OOV))
         self.base = max(_base(seqs), vocab_max + 1)
-        keys = np.array([_key(g, self.base) for g in spec.vocabulary], dtype=np.int64)
-        self.sorter = np.argsort(keys)
-        self.sorted = keys[self.sorter]
+        self.sorted, self.sorter = spec.sorted_keys(self.base)
 
     def columns(self, keys: np.ndarray) -> np.ndarray:
         if not len(self.sorted):
@@ -182,23 +341,69 @@ def _bag_rows(seqs: Ragged, spec: BagSpec, lookup: _Lookup | None) -> csr_matrix
 
 
 def _base(seqs: Ragged) -> int:
+    """The digit base of n-gram keys: above every word id of `seqs`."""
     return int(seqs.flat.max(initial=OOV)) + 1
 
 
-def _key(gram: Sequence[int], base: int) -> int:
-    k = 0
-    for w in gram:
-        k = k * base + int(w)
-    return k
+def _keys_of(grams: np.ndarray, base: int) -> np.ndarray:
+    """int64 key of each zero-padded n-gram row: its word ids as digits in `base`."""
+    key = np.zeros(len(grams), dtype=np.int64)
+    for j in range(grams.shape[1]):
+        digit = grams[:, j].astype(np.int64)
+        key = np.where(digit > 0, key * base + digit, key)
+    return key
 
 
-def _unkey(key: int, base: int) -> tuple[int, ...]:
-    # digits are word ids >= 2, never 0, so an n-gram's length is its number of digits
-    out = []
-    while key:
-        key, w = divmod(key, base)
-        out.append(w)
-    return tuple(reversed(out))
+def _unkeys(keys: np.ndarray, base: int, ngrams: int) -> np.ndarray:
+    """The zero-padded int32 n-grams [k, ngrams] of `keys` (word ids >= 2: no digit is 0)."""
+    digits = np.zeros((len(keys), ngrams), dtype=np.int64)
+    rest = keys.astype(np.int64)
+    for j in range(ngrams - 1, -1, -1):
+        rest, digits[:, j] = np.divmod(rest, base)
+    # an n-gram shorter than `ngrams` has leading zero digits: move its words to the front
+    length = np.count_nonzero(digits, axis=1)
+    shift = ngrams - length
+    cols = (np.arange(ngrams)[None, :] + shift[:, None]) % ngrams
+    out = np.take_along_axis(digits, cols, axis=1)
+    out[np.arange(ngrams)[None, :] >= length[:, None]] = 0
+    return out.astype(np.int32)
+
+
+def _count_ngrams(train: Ragged, ngrams: int, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct 1..n-gram key of `train` (sorted) and its count, a chunk at a time."""
+    keys_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
+    held, merged = 0, 0
+    for a in range(0, len(train), _CHUNK):
+        keys, _ = _ngram_keys(_slice(train, a, min(a + _CHUNK, len(train))), ngrams, base)
+        unique, counts = np.unique(keys, return_counts=True)
+        keys_parts.append(unique)
+        count_parts.append(counts.astype(np.int64))
+        held += len(unique)
+        if held > max(_MERGE, 2 * merged):  # merged again only once the parts have doubled
+            merged_keys, merged_counts = _merge(keys_parts, count_parts)
+            keys_parts, count_parts = [merged_keys], [merged_counts]
+            held = merged = len(merged_keys)
+    if not keys_parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(keys_parts) == 1:
+        return keys_parts[0], count_parts[0]
+    return _merge(keys_parts, count_parts)
+
+
+def _merge(
+    keys_parts: list[np.ndarray], count_parts: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys of sorted parts and their summed counts (the parts are emptied)."""
+    keys = np.concatenate(keys_parts)
+    counts = np.concatenate(count_parts)
+    keys_parts.clear()
+    count_parts.clear()
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    del order
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.add.reduceat(counts, starts)
 
 
 def _ngram_keys(
@@ -207,13 +412,17 @@ def _ngram_keys(
     """int64 keys of every 1..n-gram (one number per n-gram) and the row each comes from.
 
     N-grams never cross texts. An n-gram (n > 1) holding an out-of-vocabulary word gets key -1
-    when `keep_oov` (it still counts, in the OOV column) and is dropped otherwise.
+    when `keep_oov` (it still counts, in the OOV column) and is dropped otherwise, as is the
+    out-of-vocabulary word itself (it always counts in the OOV column).
     """
     if base**ngrams >= 2**63:
         raise ValueError(f"too many word ids ({base}) for {ngrams}-grams in 64-bit keys")
     flat = seqs.flat.astype(np.int64)
     row_of = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths())
     keys_parts, rows_parts = [flat], [row_of]
+    if not keep_oov:
+        known = flat != OOV
+        keys_parts, rows_parts = [flat[known]], [row_of[known]]
     key = flat.copy()
     ok = flat != OOV
     for n in range(2, ngrams + 1):
@@ -240,10 +449,13 @@ def cached_spec(
     path = cache / encoded.key / f"bags-n{ngrams}-{bag_mode}-w{width}.json" if cache else None
     if path is not None and path.is_file():
         try:
-            return BagSpec.from_json(path.read_text(encoding="utf-8"))
+            found = BagSpec.from_json(path.read_text(encoding="utf-8"))
+            if (found.ngrams, found.bag_mode, found.width) == (ngrams, bag_mode, width):
+                return found
         except (OSError, ValueError, KeyError):
             pass  # a damaged entry is rebuilt, never trusted
-    spec = fit_bags(encoded.train, ngrams, bag_mode, width)
+    labels = encoded.train_labels if bag_mode == "nb" else None
+    spec = fit_bags(encoded.train, ngrams, bag_mode, width, labels=labels)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-bags-")
@@ -265,7 +477,7 @@ class FitInputs:
 class TrialData:
     """A trial's inputs, made from the cached token ids for its family and hyperparameters.
 
-    Bag models get sparse bags fed a batch at a time (`models.feed.SparseBatches`); sequence models
+    Bag models get sparse bags fed a batch at a time (`models.feed.SparseRows`); sequence models
     get padded arrays. Only the latest inputs are kept, so memory does not grow across trials.
     """
 
@@ -292,21 +504,24 @@ class TrialData:
                 validation=(arrays[1], e.val_labels),
                 test={"x": arrays[2], "y": e.test_labels, "batch_size": max(256, batch)},
             )
-        from textsweep.models.feed import SparseBatches
-
         ngrams, mode = int(values.get("ngrams", 1)), str(values.get("bag_mode", "multi_hot"))
         made = self._made(("bags", ngrams, mode, width), lambda: self._bags(ngrams, mode, width))
         train, val, test = made
         return FitInputs(
-            train={"x": SparseBatches(train, e.train_labels, batch, shuffle=True)},
-            validation=SparseBatches(val, e.val_labels, max(256, batch)),
-            test={"x": SparseBatches(test, e.test_labels, max(256, batch))},
+            # the pipeline reshuffles every epoch itself; Keras's own `shuffle` cannot apply
+            train={"x": train.batches(batch, shuffle=True), "shuffle": False},
+            validation=val.batches(max(256, batch)),
+            test={"x": test.batches(max(256, batch))},
         )
 
     def _bags(self, ngrams: int, mode: str, width: int) -> tuple[Any, ...]:
+        """Each split's bags as `feed.SparseRows`; a split's CSR matrix goes once it is copied."""
+        from textsweep.models.feed import SparseRows
+
         e = self.encoded
         spec = cached_spec(e, ngrams, mode, width, self.cache)
-        return tuple(bags(s, spec) for s in (e.train, e.val, e.test))
+        splits = ((e.train, e.train_labels), (e.val, e.val_labels), (e.test, e.test_labels))
+        return tuple(SparseRows(bags(ids, spec), labels) for ids, labels in splits)
 
     def _made(self, key: Any, make: Any) -> tuple[Any, ...]:
         if self._latest is None or self._latest[0] != key:

@@ -30,7 +30,7 @@ HYPERPARAMETERS: dict[str, _Kind] = {
     "optimizer": ("str", OPTIMIZERS, None, None),
     "batch_size": ("int", None, 1, None),
     "ngrams": ("int", None, 1, 4),
-    "bag_mode": ("str", ("multi_hot", "count", "tf_idf"), None, None),
+    "bag_mode": ("str", ("multi_hot", "count", "tf_idf", "nb"), None, None),
 }
 
 def family_names() -> tuple[str, ...]:

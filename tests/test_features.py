@@ -69,6 +69,16 @@ def test_nb_ratios_are_the_hand_computed_log_count_ratios() -> None:
                                rtol=1e-6)  # fmt: skip
 
 
+def test_nb_alpha_smooths_the_counts() -> None:
+    # as above with alpha 2: p = 2 + [0, 2, 1, 0] = [2, 4, 3, 2], |p| = 11; q = [2, 2, 3, 3], 10
+    train = Ragged.from_sequences([[2, 3, 2], [3, 4], [2]])
+    spec = fit_bags(train, 1, "nb", 5, labels=np.array([1, 0, 1]), alpha=2.0)
+    r = [math.log((p / 11) / (q / 10)) for p, q in zip([2, 4, 3, 2], [2, 2, 3, 3], strict=True)]
+    np.testing.assert_allclose(spec.ratios, [0.0, *r], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"nb_alpha must be > 0; got 0.0"):
+        fit_bags(train, 1, "nb", 5, labels=np.array([1, 0, 1]), alpha=0.0)
+
+
 def test_nb_ratios_of_trigram_columns_count_each_text_once() -> None:
     # text 0 (class 1) holds 9 distinct 1..3-grams, (2, 3, 4) twice; text 1 (class 0) 6 others;
     # all 15 fit in the 38 columns: |p| = 39 * alpha + 9 = 48, |q| = 39 + 6 = 45
@@ -87,6 +97,16 @@ def test_nb_ratios_come_from_the_training_split_only(tmp_path: Path) -> None:
     spec = cached_spec(e, 2, "nb", 300, tmp_path)
     assert spec == fit_bags(e.train, 2, "nb", 300, labels=e.train_labels)
     assert cached_spec(flipped, 2, "nb", 300, tmp_path) == spec  # other val/test: same ratios
+
+
+def test_each_nb_alpha_is_cached_apart(tmp_path: Path) -> None:
+    e = encoded()
+    one, three = (cached_spec(e, 2, "nb", 300, tmp_path, alpha) for alpha in (1.0, 3.0))
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == [
+        "bags-n2-nb-a1-w300.json", "bags-n2-nb-a3-w300.json"
+    ]  # fmt: skip
+    assert three.alpha == 3.0 and not np.array_equal(one.ratios, three.ratios)
+    assert cached_spec(e, 2, "nb", 300, tmp_path, 3.0) == three
 
 
 def test_nb_refuses_more_than_two_classes() -> None:

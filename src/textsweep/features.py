@@ -17,8 +17,10 @@ times `log(1 + n_docs / (1 + df))` (Keras `TextVectorization`'s idf), df from th
     r = log((p / |p|_1) / (q / |q|_1)),  p = alpha + sum of x over class-1 texts,
                                          q = alpha + sum of x over class-0 texts,
 
-x the multi-hot rows of the training split only (never validation or test), alpha 1, the norms
-over columns 1.. (column 0 is never set; its ratio is 0). `nb` needs two classes.
+x the multi-hot rows of the training split only (never validation or test), alpha the smoothing
+(`nb_alpha`, default 1 as in the paper; larger values shrink the ratios of rare n-grams towards
+the same small value), the norms over columns 1.. (column 0 is never set; its ratio is 0).
+`nb` needs two classes.
 
 The n-grams are counted as int64 keys (an n-gram's word ids as digits), a chunk of
 texts at a time, each chunk's distinct keys and counts merged with NumPy: memory grows with the
@@ -92,6 +94,7 @@ class BagSpec:
             only); a column past them was in no training text and weighs `log(1 + documents)`.
         documents: how many training texts the idf weights or ratios were counted over.
         ratios: `nb` only: the log-count ratio of each of the `width` columns (float32).
+        alpha: `nb` only: the smoothing the ratios were counted with.
     """
 
     ngrams: int
@@ -101,9 +104,8 @@ class BagSpec:
     idf: Any = ()
     documents: int = 0
     ratios: Any = ()
-    _keys: dict[int, tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    alpha: float = NB_ALPHA
+    _keys: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         grams = _grams_array(self.vocabulary)
@@ -128,6 +130,8 @@ class BagSpec:
                 f"the n-gram vocabulary must hold at most width - 2 = {self.width - 2} n-grams of "
                 f"1 to {self.ngrams} word ids (>= 1); got {len(v)} of up to {v.shape[1]}"
             )
+        if not self.alpha > 0:
+            raise ValueError(f"nb_alpha must be > 0; got {self.alpha}")
         if self.bag_mode == "nb" and len(self.ratios) != self.width:
             raise ValueError(
                 f"an nb bag needs one ratio per column ({self.width}); got {len(self.ratios)}"
@@ -137,8 +141,8 @@ class BagSpec:
         if not isinstance(other, BagSpec):
             return NotImplemented
         return (
-            (self.ngrams, self.bag_mode, self.width, self.documents)
-            == (other.ngrams, other.bag_mode, other.width, other.documents)
+            (self.ngrams, self.bag_mode, self.width, self.documents, self.alpha)
+            == (other.ngrams, other.bag_mode, other.width, other.documents, other.alpha)
             and np.array_equal(self.vocabulary, other.vocabulary)
             and np.array_equal(self.idf, other.idf)
             and np.array_equal(self.ratios, other.ratios)
@@ -157,45 +161,56 @@ class BagSpec:
         out[inside] = self.idf[columns[inside]]
         return out
 
-    def sorted_keys(self, base: int) -> tuple[np.ndarray, np.ndarray]:
-        """The vocabulary's keys in `base`, sorted, and each one's vocabulary row (cached)."""
+    def key_index(self, base: int) -> Any:
+        """A hash index (`pandas.Index`) of the vocabulary's keys in `base`, in column order."""
         if base not in self._keys:
-            keys = _keys_of(self.vocabulary, base)
-            order = np.argsort(keys, kind="stable")
-            self._keys[base] = (keys[order], order)
+            import pandas as pd
+
+            index = pd.Index(_keys_of(self.vocabulary, base))
+            if not index.is_unique:
+                raise ValueError("the bag spec's n-gram vocabulary lists an n-gram twice")
+            self._keys.clear()
+            self._keys[base] = index
         return self._keys[base]
 
     def to_json(self) -> str:
-        fields = {
-            "version": SPEC_VERSION,
-            "ngrams": self.ngrams,
-            "bag_mode": self.bag_mode,
-            "width": self.width,
-            "vocabulary": None,
-            "idf": self.idf.tolist(),
-            "documents": self.documents,
-            "ratios": self.ratios.tolist(),  # float32 values: they read back exactly
-        }
+        """The spec as JSON text (the n-grams as lists of word ids, then idf and ratios)."""
+        fields = {**self._scalars(), "vocabulary": None, "idf": self.idf.tolist(),
+                  "ratios": self.ratios.tolist()}  # fmt: skip
         text = json.dumps(fields)
         at = text.index('"vocabulary": null') + len('"vocabulary": ')
         return text[:at] + _grams_json(self.vocabulary) + text[at + len("null") :]
 
+    def to_dict(self) -> dict[str, Any]:
+        """`json.loads(spec.to_json())`, made without writing the JSON of the numbers twice."""
+        return {**self._scalars(), "vocabulary": json.loads(_grams_json(self.vocabulary)),
+                "idf": self.idf.tolist(), "ratios": self.ratios.tolist()}  # fmt: skip
+
+    def _scalars(self) -> dict[str, Any]:
+        return {"version": SPEC_VERSION, "ngrams": self.ngrams, "bag_mode": self.bag_mode,
+                "width": self.width, "documents": self.documents, "alpha": self.alpha}  # fmt: skip
+
     @classmethod
     def from_json(cls, text: str) -> BagSpec:
         """The spec `to_json` wrote (version 1 or 2); ValueError naming what does not fit."""
-        d = json.loads(text)
-        if not isinstance(d, dict) or d.get("version") not in (1, SPEC_VERSION):
-            got = d.get("version") if isinstance(d, dict) else type(d).__name__
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: Any) -> BagSpec:
+        """The spec of `to_dict` (or of a parsed `to_json`); ValueError naming what does not fit."""
+        if not isinstance(d, Mapping) or d.get("version") not in (1, SPEC_VERSION):
+            got = d.get("version") if isinstance(d, Mapping) else type(d).__name__
             raise ValueError(f"bag spec version {got!r}; expected 1 or {SPEC_VERSION}")
         try:
             return cls(
                 ngrams=int(d["ngrams"]),
                 bag_mode=str(d["bag_mode"]),
                 width=int(d["width"]),
-                vocabulary=[tuple(int(i) for i in g) for g in d["vocabulary"]],
-                idf=[float(v) for v in d["idf"]],
+                vocabulary=d["vocabulary"],
+                idf=np.asarray(d["idf"], dtype=np.float32),
                 documents=int(d["documents"]),
-                ratios=[float(v) for v in d.get("ratios", [])],
+                ratios=np.asarray(d.get("ratios", []), dtype=np.float32),
+                alpha=float(d.get("alpha", NB_ALPHA)),
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"the bag spec lacks or misshapes {e}") from None
@@ -219,12 +234,14 @@ def fit_bags(
     bag_mode: str,
     width: int,
     labels: np.ndarray | None = None,
+    alpha: float = NB_ALPHA,
 ) -> BagSpec:
     """The spec learnt from the training token ids: n-gram vocabulary, idf weights, NB ratios.
 
     Args:
         train: the training split's token ids (never validation or test).
         labels: the training split's class ids; `nb` needs them (two classes).
+        alpha: `nb`'s smoothing (> 0).
 
     Raises:
         NeedsTwoClasses: `nb` with labels of more than two classes.
@@ -233,6 +250,8 @@ def fit_bags(
         raise ValueError(f"ngrams must be 1 to {MAX_NGRAMS}; got {ngrams}")
     if bag_mode not in BAG_MODES:
         raise ValueError(f"bag_mode must be one of {list(BAG_MODES)}; got {bag_mode!r}")
+    if not alpha > 0:
+        raise ValueError(f"nb_alpha must be > 0; got {alpha}")
     if bag_mode == "nb":
         if labels is None or len(labels) != len(train):
             raise ValueError("bag_mode nb needs the training labels, one per text")
@@ -257,8 +276,10 @@ def fit_bags(
             idf = np.log1p(len(train) / (1.0 + df)).astype(np.float32)
         else:
             assert labels is not None
-            ratios = nb_ratios(x, np.asarray(labels), NB_ALPHA)
-    return replace(spec, bag_mode=bag_mode, idf=idf, documents=len(train), ratios=ratios)
+            ratios = nb_ratios(x, np.asarray(labels), alpha)
+    return replace(
+        spec, bag_mode=bag_mode, idf=idf, documents=len(train), ratios=ratios, alpha=alpha
+    )
 
 
 def nb_ratios(x: csr_matrix, labels: np.ndarray, alpha: float = NB_ALPHA) -> np.ndarray:
@@ -304,18 +325,16 @@ _MERGE = 8_000_000  # distinct keys held before the chunks' counts are merged
 
 
 class _Lookup:
-    """N-gram -> column: the vocabulary's keys sorted once, for `np.searchsorted`."""
+    """N-gram -> column: a hash lookup of its key among the vocabulary's (6x `np.searchsorted`)."""
 
     def __init__(self, spec: BagSpec, seqs: Ragged):
         vocab_max = int(spec.vocabulary.max(initial=OOV))
         self.base = max(_base(seqs), vocab_max + 1)
-        self.sorted, self.sorter = spec.sorted_keys(self.base)
+        self.index = spec.key_index(self.base)
 
     def columns(self, keys: np.ndarray) -> np.ndarray:
-        if not len(self.sorted):
-            return np.full(len(keys), OOV, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.sorted, keys), len(self.sorted) - 1)
-        return np.where(self.sorted[pos] == keys, self.sorter[pos] + 2, OOV)
+        row = self.index.get_indexer(keys)  # -1 where the n-gram is outside the vocabulary
+        return np.where(row >= 0, row + 2, OOV)
 
 
 def _slice(seqs: Ragged, a: int, b: int) -> Ragged:
@@ -443,19 +462,27 @@ def _ngram_keys(
 
 
 def cached_spec(
-    encoded: Encoded, ngrams: int, bag_mode: str, width: int, cache: Path | None
+    encoded: Encoded,
+    ngrams: int,
+    bag_mode: str,
+    width: int,
+    cache: Path | None,
+    alpha: float = NB_ALPHA,
 ) -> BagSpec:
     """`fit_bags` on the training split, read from (or written to) the dataset's cache folder."""
-    path = cache / encoded.key / f"bags-n{ngrams}-{bag_mode}-w{width}.json" if cache else None
+    mode = f"nb-a{alpha:g}" if bag_mode == "nb" else bag_mode
+    path = cache / encoded.key / f"bags-n{ngrams}-{mode}-w{width}.json" if cache else None
     if path is not None and path.is_file():
         try:
             found = BagSpec.from_json(path.read_text(encoding="utf-8"))
-            if (found.ngrams, found.bag_mode, found.width) == (ngrams, bag_mode, width):
+            if (found.ngrams, found.bag_mode, found.width) == (ngrams, bag_mode, width) and (
+                bag_mode != "nb" or found.alpha == alpha
+            ):
                 return found
         except (OSError, ValueError, KeyError):
             pass  # a damaged entry is rebuilt, never trusted
     labels = encoded.train_labels if bag_mode == "nb" else None
-    spec = fit_bags(encoded.train, ngrams, bag_mode, width, labels=labels)
+    spec = fit_bags(encoded.train, ngrams, bag_mode, width, labels=labels, alpha=alpha)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-bags-")
@@ -463,6 +490,13 @@ def cached_spec(
             f.write(spec.to_json())
         os.replace(tmp, path)
     return spec
+
+
+def bag_settings(values: Mapping[str, Any]) -> tuple[int, str, float]:
+    """A trial's `ngrams`, `bag_mode` and `nb_alpha` (1 unless the mode is `nb`)."""
+    mode = str(values.get("bag_mode", "multi_hot"))
+    alpha = float(values.get("nb_alpha", NB_ALPHA)) if mode == "nb" else NB_ALPHA
+    return int(values.get("ngrams", 1)), mode, alpha
 
 
 @dataclass(frozen=True)
@@ -504,8 +538,10 @@ class TrialData:
                 validation=(arrays[1], e.val_labels),
                 test={"x": arrays[2], "y": e.test_labels, "batch_size": max(256, batch)},
             )
-        ngrams, mode = int(values.get("ngrams", 1)), str(values.get("bag_mode", "multi_hot"))
-        made = self._made(("bags", ngrams, mode, width), lambda: self._bags(ngrams, mode, width))
+        ngrams, mode, alpha = bag_settings(values)
+        made = self._made(
+            ("bags", ngrams, mode, alpha, width), lambda: self._bags(ngrams, mode, alpha, width)
+        )
         train, val, test = made
         return FitInputs(
             # the pipeline reshuffles every epoch itself; Keras's own `shuffle` cannot apply
@@ -514,12 +550,12 @@ class TrialData:
             test={"x": test.batches(max(256, batch))},
         )
 
-    def _bags(self, ngrams: int, mode: str, width: int) -> tuple[Any, ...]:
+    def _bags(self, ngrams: int, mode: str, alpha: float, width: int) -> tuple[Any, ...]:
         """Each split's bags as `feed.SparseRows`; a split's CSR matrix goes once it is copied."""
         from textsweep.models.feed import SparseRows
 
         e = self.encoded
-        spec = cached_spec(e, ngrams, mode, width, self.cache)
+        spec = cached_spec(e, ngrams, mode, width, self.cache, alpha)
         splits = ((e.train, e.train_labels), (e.val, e.val_labels), (e.test, e.test_labels))
         return tuple(SparseRows(bags(ids, spec), labels) for ids, labels in splits)
 

@@ -4,21 +4,20 @@
     x = inputs_for(["a wonderful film"], spec)        # what the Keras model takes
 
 The same tokenizer (`vocabulary.tokenize`), the same word -> id map (PAD 0, OOV 1), and the same
-`Ragged.padded` / `features.bags` (with the n-gram vocabulary and idf weights of training, kept in
-the spec) as `features.TrialData`, so a text gets the ids and the row it got in training. Plain
-Python, NumPy and SciPy: a served model needs no TensorFlow here.
+`Ragged.padded` / `features.bags` (with the n-gram vocabulary, idf weights and naive-Bayes ratios
+of training, kept in the spec) as `features.TrialData`, so a text gets the ids and the row it got
+in training. Plain Python, NumPy and SciPy: a served model needs no TensorFlow here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textsweep.features import BagSpec, bags, cached_spec
+from textsweep.features import BagSpec, bag_settings, bags, cached_spec
 from textsweep.models import uses_sequences
 from textsweep.vocabulary import OOV, TOKENIZER_VERSION, Ragged, tokenize
 
@@ -37,7 +36,7 @@ def preprocess_spec(
     values: Mapping[str, Any], encoded: Encoded, num_words: int, cache: Path | None = None
 ) -> dict[str, Any]:
     """What turns raw text into one trial's model inputs: vocabulary, input kind, maxlen or the
-    bag spec (n-gram vocabulary, idf), labels.
+    bag spec (n-gram vocabulary, idf, NB ratios), labels.
 
     Args:
         values: the trial's resolved hyperparameter values (`models.resolve`).
@@ -58,9 +57,9 @@ def preprocess_spec(
     if not sequence:
         from textsweep.runtime import home_dir
 
-        ngrams, mode = int(values.get("ngrams", 1)), str(values.get("bag_mode", "multi_hot"))
+        ngrams, mode, alpha = bag_settings(values)
         folder = cache if cache is not None else home_dir() / "cache"
-        bag_spec = json.loads(cached_spec(encoded, ngrams, mode, int(num_words), folder).to_json())
+        bag_spec = cached_spec(encoded, ngrams, mode, int(num_words), folder, alpha).to_dict()
     return {
         "format": SPEC_FORMAT,
         "tokenizer_version": TOKENIZER_VERSION,
@@ -96,8 +95,25 @@ def inputs_for(texts: Sequence[str], spec: Mapping[str, Any]) -> Any:
     if kind == SEQUENCE:
         return ids.padded(int(spec["maxlen"]))
     if kind == BAG:
-        return bags(ids, BagSpec.from_json(json.dumps(spec["bags"])))
+        return bags(ids, bag_spec(spec["bags"]))
     raise ValueError(f"unknown input kind {kind!r} in preprocess.json; expected sequence or bag")
+
+
+def bag_spec(fields: Mapping[str, Any]) -> BagSpec:
+    """The `BagSpec` of a preprocess.json's `bags`, made once per loaded model, not per call.
+
+    A million-column spec takes seconds to read back (its n-grams, then their sorted keys); a
+    served model calls `inputs_for` per request with the same `bags` mapping, so the last one
+    read is kept, keyed by identity.
+    """
+    if _last_bag_spec and _last_bag_spec[0] is fields:
+        return _last_bag_spec[1]
+    spec = BagSpec.from_dict(fields)
+    _last_bag_spec[:] = [fields, spec]
+    return spec
+
+
+_last_bag_spec: list[Any] = []
 
 
 def probabilities(outputs: np.ndarray, labels: Sequence[str]) -> np.ndarray:

@@ -29,11 +29,12 @@ register(
     Family(
         "multihot_dense",
         {**COMMON_DEFAULTS, "dense_layers": 2, "dense_units": 16, "ngrams": 1,
-         "bag_mode": "multi_hot"},
+         "bag_mode": "multi_hot", "nb_alpha": 1.0},
         build=_build,
         sequences=False,
         layers="bag of 1..n-grams (num_words columns; multi_hot, count, tf_idf or nb: "
-        "naive-Bayes log-count ratios, two classes) -> Dense x n (0: linear) -> head",
+        "naive-Bayes log-count ratios smoothed by nb_alpha, two classes) -> Dense x n "
+        "(0: linear) -> head",
         choices={"bag_mode": ("multi_hot", "count", "tf_idf", "nb")},  # features.BAG_MODES
     )
 )  # fmt: skip

@@ -301,8 +301,8 @@ def test_nb_bags_of_raw_text_are_the_training_rows_and_score_the_same(tmp_path: 
 
     from textsweep.config import DatasetConfig
     from textsweep.export.preprocess import inputs_for, preprocess_spec
-    from textsweep.features import TrialData
     from textsweep.models.feed import sparse_batches
+    from textsweep.trialdata import TrialData
     from textsweep.vocabulary import encode
 
     labels = ["neg", "pos"]

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textsweep.features import BagSpec, TrialData, bags, cached_spec, fit_bags
+from textsweep.features import BagSpec, bags, fit_bags
+from textsweep.trialdata import TrialData, cached_spec
 from textsweep.vocabulary import Encoded, Ragged
 
 # word ids: 2, 3, 4 are words; 1 is out of vocabulary

@@ -31,22 +31,28 @@ is exact (no hashing collisions). The vocabulary is kept as one int32 array.
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from textsweep.ngrams import (
+    CHUNK,
+    count_ngrams,
+    grams_array,
+    grams_json,
+    key_base,
+    keys_of,
+    ngram_keys,
+    slice_rows,
+    unkeys,
+)
 from textsweep.vocabulary import OOV, Ragged
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
-    from textsweep.vocabulary import Encoded
 
 BAG_MODES = ("multi_hot", "count", "tf_idf", "nb")
 MAX_NGRAMS = 3
@@ -61,22 +67,6 @@ class NeedsTwoClasses(ValueError):
 def _array(values: Any, dtype: Any, ndim: int) -> np.ndarray:
     out = np.asarray(values, dtype=dtype)
     return out.reshape((0,) * ndim) if out.size == 0 else out
-
-
-def _grams_array(grams: Any) -> np.ndarray:
-    """int32 [k, longest] n-grams, zero-padded on the right, from an array or a list of tuples."""
-    if isinstance(grams, np.ndarray):
-        if grams.size == 0:
-            return np.zeros((0, 1), dtype=np.int32)
-        return grams.astype(np.int32, copy=False).reshape(len(grams), -1)
-    lengths = np.fromiter((len(g) for g in grams), dtype=np.int64, count=len(grams))
-    out = np.zeros((len(grams), int(lengths.max(initial=1))), dtype=np.int32)
-    if len(grams):
-        flat = np.fromiter((w for g in grams for w in g), dtype=np.int32, count=int(lengths.sum()))
-        rows = np.repeat(np.arange(len(grams)), lengths)
-        within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        out[rows, within] = flat
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +98,7 @@ class BagSpec:
     _keys: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        grams = _grams_array(self.vocabulary)
+        grams = grams_array(self.vocabulary)
         if grams.shape[1] < self.ngrams:  # always [k, ngrams], so equal specs compare equal
             grams = np.pad(grams, ((0, 0), (0, self.ngrams - grams.shape[1])))
         object.__setattr__(self, "vocabulary", grams)
@@ -166,7 +156,7 @@ class BagSpec:
         if base not in self._keys:
             import pandas as pd
 
-            index = pd.Index(_keys_of(self.vocabulary, base))
+            index = pd.Index(keys_of(self.vocabulary, base))
             if not index.is_unique:
                 raise ValueError("the bag spec's n-gram vocabulary lists an n-gram twice")
             self._keys.clear()
@@ -179,11 +169,11 @@ class BagSpec:
                   "ratios": self.ratios.tolist()}  # fmt: skip
         text = json.dumps(fields)
         at = text.index('"vocabulary": null') + len('"vocabulary": ')
-        return text[:at] + _grams_json(self.vocabulary) + text[at + len("null") :]
+        return text[:at] + grams_json(self.vocabulary) + text[at + len("null") :]
 
     def to_dict(self) -> dict[str, Any]:
         """`json.loads(spec.to_json())`, made without writing the JSON of the numbers twice."""
-        return {**self._scalars(), "vocabulary": json.loads(_grams_json(self.vocabulary)),
+        return {**self._scalars(), "vocabulary": json.loads(grams_json(self.vocabulary)),
                 "idf": self.idf.tolist(), "ratios": self.ratios.tolist()}  # fmt: skip
 
     def _scalars(self) -> dict[str, Any]:
@@ -214,18 +204,6 @@ class BagSpec:
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"the bag spec lacks or misshapes {e}") from None
-
-
-def _grams_json(grams: np.ndarray) -> str:
-    """`[[2], [3, 4], ...]`: each n-gram's word ids without its padding, as one JSON list.
-
-    The padded rows are written whole and their zeros cut by a regular expression: a word id is
-    never 0, so `, 0` before `,` or `]` is padding (a Python loop over a million rows is slow).
-    """
-    return _PADDING.sub("", json.dumps(grams.tolist()))
-
-
-_PADDING = re.compile(r", 0(?=[,\]])")
 
 
 def fit_bags(
@@ -262,10 +240,10 @@ def fit_bags(
             )
     vocabulary = np.zeros((0, 1), dtype=np.int32)
     if ngrams > 1:
-        base = _base(train)
-        keys, counts = _count_ngrams(train, ngrams, base)
+        base = key_base(train)
+        keys, counts = count_ngrams(train, ngrams, base)
         order = np.argsort(-counts, kind="stable")[: width - 2]  # ties: smaller key first
-        vocabulary = _unkeys(keys[order], base, ngrams)
+        vocabulary = unkeys(keys[order], base, ngrams)
         del keys, counts, order
     spec = BagSpec(ngrams=ngrams, bag_mode="count", width=width, vocabulary=vocabulary)
     idf, ratios = np.zeros(0, np.float32), np.zeros(0, np.float32)
@@ -307,8 +285,8 @@ def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matr
     )  # fmt: skip
     lookup = _Lookup(spec, seqs) if spec.ngrams > 1 else None
     parts = [
-        _bag_rows(_slice(seqs, a, min(a + _CHUNK, len(seqs))), spec, lookup)
-        for a in range(0, max(len(seqs), 1), _CHUNK)
+        _bag_rows(slice_rows(seqs, a, min(a + CHUNK, len(seqs))), spec, lookup)
+        for a in range(0, max(len(seqs), 1), CHUNK)
     ]
     out = parts[0] if len(parts) == 1 else vstack(parts, format="csr", dtype=np.float32)
     if spec.bag_mode == "multi_hot":
@@ -320,26 +298,17 @@ def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matr
     return out
 
 
-_CHUNK = 2000  # texts per chunk: ~2000 x 300 tokens x 3-grams of int64 temporaries, a few MB
-_MERGE = 8_000_000  # distinct keys held before the chunks' counts are merged
-
-
 class _Lookup:
     """N-gram -> column: a hash lookup of its key among the vocabulary's (6x `np.searchsorted`)."""
 
     def __init__(self, spec: BagSpec, seqs: Ragged):
         vocab_max = int(spec.vocabulary.max(initial=OOV))
-        self.base = max(_base(seqs), vocab_max + 1)
+        self.base = max(key_base(seqs), vocab_max + 1)
         self.index = spec.key_index(self.base)
 
     def columns(self, keys: np.ndarray) -> np.ndarray:
         row = self.index.get_indexer(keys)  # -1 where the n-gram is outside the vocabulary
         return np.where(row >= 0, row + 2, OOV)
-
-
-def _slice(seqs: Ragged, a: int, b: int) -> Ragged:
-    offsets = seqs.offsets[a : b + 1]
-    return Ragged(seqs.flat[offsets[0] : offsets[-1]], offsets - offsets[0])
 
 
 def _bag_rows(seqs: Ragged, spec: BagSpec, lookup: _Lookup | None) -> csr_matrix:
@@ -351,7 +320,7 @@ def _bag_rows(seqs: Ragged, spec: BagSpec, lookup: _Lookup | None) -> csr_matrix
         cols[(cols >= spec.width) | (cols < 0)] = OOV
         rows = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths())
     else:
-        keys, rows = _ngram_keys(seqs, spec.ngrams, lookup.base, keep_oov=True)
+        keys, rows = ngram_keys(seqs, spec.ngrams, lookup.base, keep_oov=True)
         cols = lookup.columns(keys)
     ones = np.ones(len(cols), dtype=np.float32)
     out = csr_matrix((ones, (rows, cols)), shape=(len(seqs), spec.width), dtype=np.float32)
@@ -359,208 +328,8 @@ def _bag_rows(seqs: Ragged, spec: BagSpec, lookup: _Lookup | None) -> csr_matrix
     return out
 
 
-def _base(seqs: Ragged) -> int:
-    """The digit base of n-gram keys: above every word id of `seqs`."""
-    return int(seqs.flat.max(initial=OOV)) + 1
-
-
-def _keys_of(grams: np.ndarray, base: int) -> np.ndarray:
-    """int64 key of each zero-padded n-gram row: its word ids as digits in `base`."""
-    key = np.zeros(len(grams), dtype=np.int64)
-    for j in range(grams.shape[1]):
-        digit = grams[:, j].astype(np.int64)
-        key = np.where(digit > 0, key * base + digit, key)
-    return key
-
-
-def _unkeys(keys: np.ndarray, base: int, ngrams: int) -> np.ndarray:
-    """The zero-padded int32 n-grams [k, ngrams] of `keys` (word ids >= 2: no digit is 0)."""
-    digits = np.zeros((len(keys), ngrams), dtype=np.int64)
-    rest = keys.astype(np.int64)
-    for j in range(ngrams - 1, -1, -1):
-        rest, digits[:, j] = np.divmod(rest, base)
-    # an n-gram shorter than `ngrams` has leading zero digits: move its words to the front
-    length = np.count_nonzero(digits, axis=1)
-    shift = ngrams - length
-    cols = (np.arange(ngrams)[None, :] + shift[:, None]) % ngrams
-    out = np.take_along_axis(digits, cols, axis=1)
-    out[np.arange(ngrams)[None, :] >= length[:, None]] = 0
-    return out.astype(np.int32)
-
-
-def _count_ngrams(train: Ragged, ngrams: int, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every distinct 1..n-gram key of `train` (sorted) and its count, a chunk at a time."""
-    keys_parts: list[np.ndarray] = []
-    count_parts: list[np.ndarray] = []
-    held, merged = 0, 0
-    for a in range(0, len(train), _CHUNK):
-        keys, _ = _ngram_keys(_slice(train, a, min(a + _CHUNK, len(train))), ngrams, base)
-        unique, counts = np.unique(keys, return_counts=True)
-        keys_parts.append(unique)
-        count_parts.append(counts.astype(np.int64))
-        held += len(unique)
-        if held > max(_MERGE, 2 * merged):  # merged again only once the parts have doubled
-            merged_keys, merged_counts = _merge(keys_parts, count_parts)
-            keys_parts, count_parts = [merged_keys], [merged_counts]
-            held = merged = len(merged_keys)
-    if not keys_parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if len(keys_parts) == 1:
-        return keys_parts[0], count_parts[0]
-    return _merge(keys_parts, count_parts)
-
-
-def _merge(
-    keys_parts: list[np.ndarray], count_parts: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct keys of sorted parts and their summed counts (the parts are emptied)."""
-    keys = np.concatenate(keys_parts)
-    counts = np.concatenate(count_parts)
-    keys_parts.clear()
-    count_parts.clear()
-    order = np.argsort(keys, kind="stable")
-    keys, counts = keys[order], counts[order]
-    del order
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return keys[starts], np.add.reduceat(counts, starts)
-
-
-def _ngram_keys(
-    seqs: Ragged, ngrams: int, base: int, keep_oov: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """int64 keys of every 1..n-gram (one number per n-gram) and the row each comes from.
-
-    N-grams never cross texts. An n-gram (n > 1) holding an out-of-vocabulary word gets key -1
-    when `keep_oov` (it still counts, in the OOV column) and is dropped otherwise, as is the
-    out-of-vocabulary word itself (it always counts in the OOV column).
-    """
-    if base**ngrams >= 2**63:
-        raise ValueError(f"too many word ids ({base}) for {ngrams}-grams in 64-bit keys")
-    flat = seqs.flat.astype(np.int64)
-    row_of = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths())
-    keys_parts, rows_parts = [flat], [row_of]
-    if not keep_oov:
-        known = flat != OOV
-        keys_parts, rows_parts = [flat[known]], [row_of[known]]
-    key = flat.copy()
-    ok = flat != OOV
-    for n in range(2, ngrams + 1):
-        # extend every n-1-gram starting at p by the word at p + n - 1, inside the same text
-        m = len(flat) - (n - 1)
-        if m <= 0:
-            break
-        key = key[:m] * base + flat[n - 1 :]
-        ok = ok[:m] & (flat[n - 1 :] != OOV)
-        same = row_of[:m] == row_of[n - 1 :]
-        grams = np.where(ok, key, -1)[same]
-        rows = row_of[:m][same]
-        if not keep_oov:
-            rows, grams = rows[grams >= 0], grams[grams >= 0]
-        keys_parts.append(grams)
-        rows_parts.append(rows)
-    return np.concatenate(keys_parts), np.concatenate(rows_parts)
-
-
-def cached_spec(
-    encoded: Encoded,
-    ngrams: int,
-    bag_mode: str,
-    width: int,
-    cache: Path | None,
-    alpha: float = NB_ALPHA,
-) -> BagSpec:
-    """`fit_bags` on the training split, read from (or written to) the dataset's cache folder."""
-    mode = f"nb-a{alpha:g}" if bag_mode == "nb" else bag_mode
-    path = cache / encoded.key / f"bags-n{ngrams}-{mode}-w{width}.json" if cache else None
-    if path is not None and path.is_file():
-        try:
-            found = BagSpec.from_json(path.read_text(encoding="utf-8"))
-            if (found.ngrams, found.bag_mode, found.width) == (ngrams, bag_mode, width) and (
-                bag_mode != "nb" or found.alpha == alpha
-            ):
-                return found
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged entry is rebuilt, never trusted
-    labels = encoded.train_labels if bag_mode == "nb" else None
-    spec = fit_bags(encoded.train, ngrams, bag_mode, width, labels=labels, alpha=alpha)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-bags-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(spec.to_json())
-        os.replace(tmp, path)
-    return spec
-
-
 def bag_settings(values: Mapping[str, Any]) -> tuple[int, str, float]:
     """A trial's `ngrams`, `bag_mode` and `nb_alpha` (1 unless the mode is `nb`)."""
     mode = str(values.get("bag_mode", "multi_hot"))
     alpha = float(values.get("nb_alpha", NB_ALPHA)) if mode == "nb" else NB_ALPHA
     return int(values.get("ngrams", 1)), mode, alpha
-
-
-@dataclass(frozen=True)
-class FitInputs:
-    """A trial's data in the shape `model.fit` / `model.evaluate` take them (as keyword arguments)."""
-
-    train: dict[str, Any]
-    validation: Any
-    test: dict[str, Any]
-
-
-class TrialData:
-    """A trial's inputs, made from the cached token ids for its family and hyperparameters.
-
-    Bag models get sparse bags fed a batch at a time (`models.feed.SparseRows`); sequence models
-    get padded arrays. Only the latest inputs are kept, so memory does not grow across trials.
-    """
-
-    def __init__(self, encoded: Encoded, cache: Path | None = None):
-        from textsweep.runtime import home_dir
-
-        self.encoded = encoded
-        self.cache = cache if cache is not None else home_dir() / "cache"
-        self._latest: tuple[Any, tuple[Any, ...]] | None = None
-
-    def inputs(self, values: Mapping[str, Any], width: int) -> FitInputs:
-        """Fit/evaluate arguments for a resolved trial; `width` is the model's `num_words`."""
-        from textsweep.models import uses_sequences
-
-        e = self.encoded
-        batch = int(values["batch_size"])
-        if uses_sequences(values):
-            maxlen = int(values["maxlen"])
-            arrays = self._made(("seq", maxlen), lambda: tuple(
-                s.padded(maxlen) for s in (e.train, e.val, e.test)
-            ))  # fmt: skip
-            return FitInputs(
-                train={"x": arrays[0], "y": e.train_labels, "batch_size": batch},
-                validation=(arrays[1], e.val_labels),
-                test={"x": arrays[2], "y": e.test_labels, "batch_size": max(256, batch)},
-            )
-        ngrams, mode, alpha = bag_settings(values)
-        made = self._made(
-            ("bags", ngrams, mode, alpha, width), lambda: self._bags(ngrams, mode, alpha, width)
-        )
-        train, val, test = made
-        return FitInputs(
-            # the pipeline reshuffles every epoch itself; Keras's own `shuffle` cannot apply
-            train={"x": train.batches(batch, shuffle=True), "shuffle": False},
-            validation=val.batches(max(256, batch)),
-            test={"x": test.batches(max(256, batch))},
-        )
-
-    def _bags(self, ngrams: int, mode: str, alpha: float, width: int) -> tuple[Any, ...]:
-        """Each split's bags as `feed.SparseRows`; a split's CSR matrix goes once it is copied."""
-        from textsweep.models.feed import SparseRows
-
-        e = self.encoded
-        spec = cached_spec(e, ngrams, mode, width, self.cache, alpha)
-        splits = ((e.train, e.train_labels), (e.val, e.val_labels), (e.test, e.test_labels))
-        return tuple(SparseRows(bags(ids, spec), labels) for ids, labels in splits)
-
-    def _made(self, key: Any, make: Any) -> tuple[Any, ...]:
-        if self._latest is None or self._latest[0] != key:
-            self._latest = None  # release the previous inputs before making new ones
-            self._latest = (key, make())
-        return self._latest[1]

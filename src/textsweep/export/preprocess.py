@@ -5,7 +5,7 @@
 
 The same tokenizer (`vocabulary.tokenize`), the same word -> id map (PAD 0, OOV 1), and the same
 `Ragged.padded` / `features.bags` (with the n-gram vocabulary, idf weights and naive-Bayes ratios
-of training, kept in the spec) as `features.TrialData`, so a text gets the ids and the row it got
+of training, kept in the spec) as `trialdata.TrialData`, so a text gets the ids and the row it got
 in training. Plain Python, NumPy and SciPy: a served model needs no TensorFlow here.
 """
 
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textsweep.features import BagSpec, bag_settings, bags, cached_spec
+from textsweep.features import BagSpec, bag_settings, bags
 from textsweep.models import uses_sequences
+from textsweep.trialdata import cached_spec
 from textsweep.vocabulary import OOV, TOKENIZER_VERSION, Ragged, tokenize
 
 if TYPE_CHECKING:

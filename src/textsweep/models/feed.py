@@ -10,7 +10,7 @@ ids) and handed to the model as a `tf.SparseTensor`, on tf.data's threads and pr
 epoch costs the model's own steps. (Building each batch's `tf.SparseTensor` in Python, through
 a `keras.utils.PyDataset`, cost several times the training step at 1,000,000 columns.)
 
-Imports Keras and TensorFlow at the top: only `features.TrialData` and the exported model
+Imports Keras and TensorFlow at the top: only `trialdata.TrialData` and the exported model
 import it, inside a trial or a prediction.
 """
 

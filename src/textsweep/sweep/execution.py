@@ -225,7 +225,8 @@ def _live(
             progress.say(
                 f"model: registered as models:/{sweep.name}@champion (version {version.version})"
             )
-    answer.annotate_parent(tracker, sweep, result)
+    if said := answer.annotate_parent(tracker, sweep, result):
+        progress.say(said)  # the answer first: "Answer: ..." or "Undecided: ...", its bullets
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 

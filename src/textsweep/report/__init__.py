@@ -82,8 +82,13 @@ class Report:
         return "\n".join(lines)
 
 
-def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
-    """Compute everything from records; with `out_dir`, also draw and write the files."""
+def build_report(
+    records: SweepRecords, out_dir: Path | None = None, race_budget: int | None = None
+) -> Report:
+    """Compute everything from records; with `out_dir`, also draw and write the files.
+
+    `race_budget`: the `tuner.max_trials` that capped a race (the parent's param), so the answer
+    can say the race ended on it."""
     from textsweep.report import render
     from textsweep.report.answer import answer as answer_of
     from textsweep.report.report_json import to_json
@@ -92,7 +97,7 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
 
     summary = summarize(records)
     rows = by_importance(hyperparameter_stats(records), summary)
-    verdict = answer_of(records, rows, summary)
+    verdict = answer_of(records, rows, summary, race_budget)
     answer = [*verdict.lines(), *render.per_hyperparameter(records, rows, summary)]
     data = to_json(records, rows, summary, verdict)
     files: list[Path] = []
@@ -174,15 +179,16 @@ def make_report(
     records = load_records(uri, name, experiment=experiment, parent_run_id=run_id, pool=pool,
                            sweep_ref=ref)  # fmt: skip
     out = Path(out_dir or Path("reports") / records.sweep)
+    client = MlflowClient(tracking_uri=uri)
+    cap = client.get_run(records.parent_run_id).data.params.get("tuner.max_trials")
     try:
-        report = build_report(records, out)
+        report = build_report(records, out, int(cap) if cap and cap.isdigit() else None)
     except OSError as e:
         raise UserError(
             f"cannot write the report files to {out} ({e.strerror}: {e.filename}); pass "
             "--out with a folder you can write to",
             source="--out",
         ) from None
-    client = MlflowClient(tracking_uri=uri)
     assert report.verdict is not None
     try:
         for path in report.files:

@@ -31,8 +31,8 @@ TEST = "Welch's t-test against the best, Holm-adjusted, alpha 0.05"
 RACING = {
     "decided": "adaptive repeats: ended decided",
     "budget": (
-        "adaptive repeats: ended on its budget (tuner.repeats.max executions per value, or "
-        "tuner.max_trials executions in all) before any value was decided"
+        "adaptive repeats: ended on its budget (tuner.repeats.max executions for every value "
+        "left) before a value was decided"
     ),
 }
 DECIDED, UNDECIDED, NONE = "decided", "undecided", "no answer"
@@ -100,8 +100,14 @@ def names(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def answer(records: SweepRecords, rows: Sequence[HyperparameterStats], summary: Summary) -> Answer:
-    """The lead line and bullets (see module docstring); the rule applied is one of the bullets."""
+def answer(
+    records: SweepRecords,
+    rows: Sequence[HyperparameterStats],
+    summary: Summary,
+    race_budget: int | None = None,
+) -> Answer:
+    """The lead line and bullets (see module docstring); the rule applied is one of the bullets.
+    `race_budget`: the `tuner.max_trials` that capped a race, when one did."""
     if not summary.ranked_trials:
         return Answer("No answer: no trial finished.", (), "", NONE)
     best = summary.ranked_trials[0]
@@ -123,7 +129,7 @@ def answer(records: SweepRecords, rows: Sequence[HyperparameterStats], summary: 
     if part.rule:
         bullets.append(f"rule: {part.rule}")
     if records.racing:
-        bullets.append(RACING.get(records.racing, f"adaptive repeats: {records.racing}"))
+        bullets.append(_racing(records, race_budget))
     bullets.append(f"best run: t{best.trial_id} {url}" if url else f"best run: t{best.trial_id}")
     if settle is not None:
         bullets.append(f"settle it: `{settle}`")
@@ -289,6 +295,17 @@ def _joint(best: TrialStats, summary: Summary, objective: str, margin: float | N
     elif imp is not None:
         bullets.append(f"no importance ranking ({imp.reason})")
     return _Part(lead, bullets, rule, status, rec, why)
+
+
+def _racing(records: SweepRecords, cap: int | None) -> str:
+    """How adaptive repeats ended: decided, or on which budget."""
+    trials = len({e.trial_run_id or e.trial_id for e in records.executions})
+    if records.racing == "budget" and cap is not None and trials >= cap:
+        return (
+            f"adaptive repeats: ended on its budget, tuner.max_trials {cap} executions, before a "
+            "value was decided"
+        )
+    return RACING.get(records.racing, f"adaptive repeats: {records.racing}")
 
 
 def _interval(t: TrialStats) -> Interval:

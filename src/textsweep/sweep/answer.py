@@ -47,7 +47,9 @@ def answer_note(uri: str, sweep: Sweep, parent_run_id: str) -> tuple[str, str]:
     from textsweep.report.render import answer_note as note_of
 
     records = load_records(uri, sweep.name, sweep.experiment, parent_run_id=parent_run_id)
-    report = build_report(records)
+    from textsweep.sweep.racing import race_budget
+
+    report = build_report(records, race_budget=race_budget(sweep.config.tuner))
     assert report.verdict is not None
     note = note_of(records, list(report.rows), report.verdict, report.summary)
     note += "\n\n`textsweep report` writes the full report"

@@ -16,7 +16,10 @@ def planned_trials(sweep: Sweep) -> int | None:
     """How many trials the tuner will run, for `trial k of N` (an estimate for Hyperband)."""
     t = sweep.config.tuner
     if t.algorithm == "grid" and t.repeats is not None:
-        return (sweep.space.grid_size() or 0) * t.repeats.max  # at most
+        from textsweep.sweep.racing import race_budget
+
+        most = (sweep.space.grid_size() or 0) * t.repeats.max  # at most
+        return min(most, race_budget(t) or most)
     if t.algorithm == "grid":
         size = sweep.space.grid_size()
         return min(size, t.max_trials) if (size and t.max_trials) else size

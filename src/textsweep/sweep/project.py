@@ -62,12 +62,14 @@ def make_tuner(
         extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
     if t.repeats is not None:
         from textsweep.sweep.oracle import RacingOracle
+        from textsweep.sweep.racing import race_budget
 
         common["oracle"] = RacingOracle(
             list(sweep.space.iter_grid()),
             (t.repeats.min, t.repeats.max),
             sweep.directions(),
             margin=t.repeats.margin,
+            budget=race_budget(t),
             objective=common.pop("objective"),
             seed=common.pop("seed"),
             max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import keras_tuner as kt
 
+from textsweep.sweep.pruning import CurveBook
 from textsweep.sweep.racing import cost_order, settled, survivors
 
 Config = dict[str, Any]
@@ -31,6 +32,7 @@ class RacingOracle(kt.Oracle):
         self.configs = sorted((dict(c) for c in configs), key=len, reverse=True)
         self.repeats, self.direction, self.margin = repeats, direction, margin
         self.order = cost_order(self.configs)
+        self.book = CurveBook(direction)  # full learning curves, for `repeats.prune`
         # `budget` (`racing.race_budget`: tuner.max_trials, when given) caps the executions; a
         # race stopped by it ends `budget`, as one whose values all reached repeats.max
         most = len(self.configs) * repeats[1]

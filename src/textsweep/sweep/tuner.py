@@ -35,6 +35,7 @@ from textsweep.sweep import ktcompat
 from textsweep.sweep.hypermodel import EpochReporter, Outcome, TextHyperModel
 from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
 from textsweep.sweep.progress import Progress
+from textsweep.sweep.pruning import curve_pruner
 from textsweep.tracking import (
     EPOCH_METRICS,
     TAG_ATTEMPT,
@@ -279,6 +280,9 @@ class TrackedTuner:
         check = ctx.interrupts.check if ctx.interrupts is not None else None
         reporter = EpochReporter(ctx.tracker, run_id, ctx.progress, epochs, label, check)
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [reporter]
+        pruner = curve_pruner(self.oracle, trial.hyperparameters.values, ctx, epochs)
+        if pruner is not None:  # a race with `repeats.prune`: stop a clearly worse curve
+            kwargs["callbacks"].append(pruner)
         try:
             history = super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
         except BaseException as error:
@@ -289,6 +293,8 @@ class TrackedTuner:
             raise
         outcome: Outcome = history.textsweep
         outcome.rows = reporter.rows
+        if pruner is not None:
+            pruner.finish(ctx.tracker, run_id, ctx.progress, trial.trial_id)
         values = self.hypermodel.values(trial.hyperparameters)
         self.models.offer(trial.trial_id, values, history.model, outcome.final)
         # Keras Tuner keeps what this returns until the trial ends; the model need not stay alive

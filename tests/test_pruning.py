@@ -65,26 +65,27 @@ def test_the_callback_stops_a_real_fit_once_its_curve_is_clearly_worse() -> None
 
 
 @pytest.mark.slow
-def test_a_race_with_prune_stops_the_loser_early_and_says_so(
-    workdir: Path, tiny_imdb: Path
-) -> None:
+def test_a_race_with_prune_stops_the_loser_early_and_says_so(workdir: Path) -> None:
+    from conftest import write_aclimdb
     from mlflow import MlflowClient
 
     from textsweep.config import load_sweep
     from textsweep.report import make_report
     from textsweep.sweep import run_sweep
 
+    data = workdir / "data"  # 150 reviews per class: 60 validation reviews, less noisy curves
+    write_aclimdb(data, per_class=150)
     sweep = {
         "name": "prune",
         "question": "Which learning rate?",
-        "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 200, "seed": 1},
+        "dataset": {"format": "imdb", "path": str(data), "num_words": 200, "seed": 1},
         "search_space": {"hyperparameters": {
             "model": {"type": "fixed", "value": "multihot_dense"},
             "dense_units": {"type": "fixed", "value": 8},
             "learning_rate": {"type": "choice", "values": [0.01, 1.0e-7]},
         }},
         "tuner": {"algorithm": "grid", "seed": 1, "repeats": {"min": 3, "max": 3, "prune": True}},
-        "training": {"epochs": 4, "batch_size": 8},
+        "training": {"epochs": 4, "batch_size": 32},
         "tracking": {"uri": f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"},
     }  # fmt: skip
     path = workdir / "prune.yaml"

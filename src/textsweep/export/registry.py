@@ -39,11 +39,38 @@ TAG_PARENT_RUN = "textsweep.parent_run_id"
 
 
 def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
-    """Log a saved MLflow model folder as the run's `model` artifact, and tag the run."""
+    """Log a saved MLflow model folder to the run, and tag the run.
+
+    Twice: as the run's `model` artifact (what `runs:/RUN/model` and the registered versions
+    read), and, with MLflow 3, as a logged model linked to the run (`logged_model`), which MLflow's
+    UI lists as the run's "Logged models" and in the experiment's Models tab.
+    """
     from textsweep.tracking.store import retry_locked
 
     retry_locked(lambda: tracker.client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT))
     tracker.set_tags(run_id, {TAG_MODEL: MODEL_ARTIFACT})
+    logged_model(tracker.client, run_id, model_dir)
+
+
+def logged_model(client: MlflowClient, run_id: str, model_dir: Path) -> str | None:
+    """An MLflow 3 logged model named `model`, made by run `run_id` (its `source_run_id` and an
+    output of the run), holding `model_dir` and the run's params; its id. None with MLflow 2."""
+    if not hasattr(client, "create_logged_model"):
+        return None
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+    from textsweep.tracking.store import retry_locked
+
+    run = retry_locked(lambda: client.get_run(run_id))
+    tags = {TAG_TRIAL_ID: run.data.tags[TAG_TRIAL_ID]} if TAG_TRIAL_ID in run.data.tags else {}
+    model = retry_locked(lambda: client.create_logged_model(
+        run.info.experiment_id, name=MODEL_ARTIFACT, source_run_id=run_id,
+        params=dict(run.data.params), tags=tags))  # fmt: skip
+    model_id = model.model_id
+    retry_locked(lambda: client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)]))
+    retry_locked(lambda: client.log_model_artifacts(model_id, str(model_dir)))
+    retry_locked(lambda: client.finalize_logged_model(model_id, LoggedModelStatus.READY))
+    return str(model_id)
 
 
 def register_champion(tracker: Tracker, sweep: Sweep, result: SweepResult) -> Any | None:

@@ -98,7 +98,7 @@ def blocks(
         out.append(
             (
                 "p",
-                f"Likely leak: trial {leak.trial_id} ({leak.model or 'its model'}) reached test "
+                f"Likely leak: t{leak.trial_id} ({leak.model or 'its model'}) reached test "
                 f"accuracy {leak.test_accuracy:.3f}, above the {leak.threshold:.2f} plausible "
                 "without pretrained vectors on this dataset; check that no test text reached "
                 "training or vocabulary.",
@@ -152,6 +152,7 @@ def blocks(
         "curves.png": "Learning curves of the best trials",
         "val_vs_test.png": "Validation against test accuracy",
         "parallel.png": "Parallel coordinates",
+        "importance.png": "Importance of each hyperparameter",
         "expected_max.png": "Expected best score against the number of trials",
     }
     if figures:
@@ -209,7 +210,10 @@ _VERDICTS = {
 
 def _value_cells(v: ValueStats) -> list[str]:
     o = v.objective
-    ci = f"none (n={o.n})" if o.low is None else f"[{o.low:.4f}, {o.high:.4f}]"
+    if o.low is not None:
+        ci = f"[{o.low:.4f}, {o.high:.4f}]"
+    else:  # the methods' words: none when n < 2, or when every execution scored the same
+        ci = f"none (n={o.n} < 2)" if o.n < 2 else f"none (n={o.n}, no spread)"
     verdict = "not compared" if v.verdict is None else _VERDICTS[str(v.verdict)]
     return [
         _label(v),

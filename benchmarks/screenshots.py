@@ -103,6 +103,10 @@ class Browser:
         time.sleep(settle)
         return self.text()
 
+    def tall(self, height: int) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", width=1600, height=height,
+                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+
     def shot(self, path: Path, full_page: bool = False) -> Path:
         params: dict[str, Any] = {"format": "png"}
         if full_page:
@@ -190,7 +194,8 @@ def shoot(uri: str, report: Path, out: Path) -> None:
         print(f"comparison view: {link}")
         browser.open(link, "best_val_accuracy", settle=6)
         browser.shot(out / "view-table.png")
-        browser.open(link + "&compareRunsMode=CHART", "best_val_accuracy", settle=8)
+        browser.tall(2400)  # the whole chart view and a trial's page, past their scrolling
+        browser.open(link + "&compareRunsMode=CHART", "Showing all runs", seconds=120, settle=20)
         browser.shot(out / "view-charts.png")
         client = MlflowClient(uri)
         experiment = link.split("/experiments/")[1].split("/")[0]
@@ -199,7 +204,7 @@ def shoot(uri: str, report: Path, out: Path) -> None:
         base = link.split("/#/")[0]
         run = with_model[0]
         page = f"{base}/#/experiments/{experiment}/runs/{run.info.run_id}"
-        browser.open(f"{page}?{views.MODEL_TRAINING_MODE}", "Parameters", settle=5)
+        browser.open(f"{page}?{views.MODEL_TRAINING_MODE}", "Logged models (1)", seconds=120)
         browser.shot(out / "trial-page.png")
         browser.open(f"{page}/artifacts?{views.MODEL_TRAINING_MODE}", "MLmodel", settle=3)
         browser.shot(out / "trial-artifacts.png")

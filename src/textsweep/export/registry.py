@@ -53,8 +53,9 @@ def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
 
 
 def logged_model(client: MlflowClient, run_id: str, model_dir: Path) -> str | None:
-    """An MLflow 3 logged model named `model`, made by run `run_id` (its `source_run_id` and an
-    output of the run), holding `model_dir` and the run's params; its id. None with MLflow 2."""
+    """An MLflow 3 logged model `model-t<trial id>`, made by run `run_id` (its `source_run_id`
+    and an output of the run), holding `model_dir` and the run's params; its id. None with
+    MLflow 2."""
     if not hasattr(client, "create_logged_model"):
         return None
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus
@@ -62,9 +63,13 @@ def logged_model(client: MlflowClient, run_id: str, model_dir: Path) -> str | No
     from textsweep.tracking.store import retry_locked
 
     run = retry_locked(lambda: client.get_run(run_id))
-    tags = {TAG_TRIAL_ID: run.data.tags[TAG_TRIAL_ID]} if TAG_TRIAL_ID in run.data.tags else {}
+    trial = run.data.tags.get(TAG_TRIAL_ID)
+    tags = {TAG_TRIAL_ID: trial} if trial else {}
+    # not named `model`: MLflow would then resolve the run's `model/` artifact path to this
+    # logged model, through the global tracking URI rather than the client's
+    name = f"{MODEL_ARTIFACT}-t{trial}" if trial else f"{MODEL_ARTIFACT}-{run_id[:8]}"
     model = retry_locked(lambda: client.create_logged_model(
-        run.info.experiment_id, name=MODEL_ARTIFACT, source_run_id=run_id,
+        run.info.experiment_id, name=name, source_run_id=run_id,
         params=dict(run.data.params), tags=tags))  # fmt: skip
     model_id = model.model_id
     retry_locked(lambda: client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)]))

@@ -135,6 +135,8 @@ def blocks(
             )
         )
     out += _importance_blocks(rows, summary)
+    if "importance.png" in figures:  # the numbers above, as bars
+        out.append(("img", "importance.png", "Importance of each hyperparameter"))
     for row in rows:
         out.append(("h2", row.name))
         out.append(("table", _HEADER, [_value_cells(v) for v in row.values]))
@@ -149,15 +151,15 @@ def blocks(
         )
     titles = {
         "effects.png": "Effect of each hyperparameter",
-        "curves.png": "Learning curves of the best trials",
+        "curves.png": "Learning curves of the best settings, every execution",
         "val_vs_test.png": "Validation against test accuracy",
         "parallel.png": "Parallel coordinates",
-        "importance.png": "Importance of each hyperparameter",
         "expected_max.png": "Expected best score against the number of trials",
     }
     if figures:
         out.append(("h2", "Plots"))
-        out.extend(("img", name, titles.get(name, name)) for name in figures)
+        out.extend(("img", name, titles.get(name, name)) for name in figures
+                   if name != "importance.png")  # fmt: skip
     out.append(("h2", "Methods"))
     out.append(("ul", [f"{k}: {v}" for k, v in METHODS.items()]))
     return out

@@ -128,9 +128,11 @@ def test_a_raced_sweep_s_view_groups_its_runs_by_value_and_the_model_is_logged(
         chromium.call("Emulation.setDeviceMetricsOverride", width=1600, height=2400,
                       deviceScaleFactor=1, mobile=False)  # fmt: skip
         chromium.call("Page.navigate", url=f"{page}?workflowType=machine_learning")
-        text = wait_for_text(chromium, [best.info.run_name, "Logged models (1)"])
+        model = models[0].name
+        text = wait_for_text(chromium, [best.info.run_name, "Logged models (1)", model, "Ready"])
         shoot(chromium, where.with_name(where.stem + "-trial.png"))
-        assert "Logged models (1)" in text and "Ready" in text, text[:3000]
+        for expected in ("Logged models (1)", model, "Ready"):
+            assert expected in text, f"{expected!r} not on the trial's page:\n{text[:3000]}"
         assert "Evaluations" not in text, text[:3000]
     finally:
         ui.proc.send_signal(15)

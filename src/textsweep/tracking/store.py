@@ -177,6 +177,8 @@ class Tracker:
     ) -> None:
         """Per-epoch metrics as one batch, `step` = epoch (rows carry an `epoch` key).
 
+        Validation metrics first: MLflow's Compare page opens on the first metric a run logged.
+
         With `background`, the write happens on one writer thread, in order and with the same
         retries, so the training thread does not wait on the database between epochs;
         `flush` (and `end_run`) wait for it.
@@ -187,7 +189,7 @@ class Tracker:
         items = [
             Metric(k, float(row[k]), now, int(row["epoch"]))
             for row in rows
-            for k in EPOCH_METRICS
+            for k in sorted(EPOCH_METRICS, key=lambda k: (not k.startswith("val_"), "loss" in k))
             if k in row and math.isfinite(float(row[k]))
         ]
         for i in range(0, len(items), 900):

@@ -40,6 +40,7 @@ from textsweep.tracking import (
     TAG_ATTEMPT,
     TAG_ERROR,
     TAG_EXECUTION,
+    TAG_NOTE,
     TAG_PARENT,
     TAG_ROLE,
     TAG_SEED,
@@ -49,6 +50,7 @@ from textsweep.tracking import (
     Tracker,
     log_history_artifacts,
     mean_std,
+    objective_metric,
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
@@ -267,6 +269,11 @@ class TrackedTuner:
             "best_val_accuracy" if ctx.sweep.directions() == "max" else "best_val_loss"
         ]
         self._trial_objective = (objective, final["test_accuracy"])
+        # the trial's page says its result in words, rounded (the metrics keep full precision)
+        name = objective_metric(ctx.sweep.config.objective)
+        over = f", mean of {len(outcomes)} executions" if len(outcomes) > 1 else ""
+        ctx.tracker.set_tags(run_id, {TAG_NOTE: f"{name} {objective:.4f}, test accuracy "
+                                                f"{final['test_accuracy']:.4f}{over}"})  # fmt: skip
         self.models.trial_logged(trial.trial_id, run_id, objective)
 
     def on_search_end(self) -> None:

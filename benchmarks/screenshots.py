@@ -212,8 +212,8 @@ def shoot(uri: str, report: Path, out: Path) -> None:
                      "model", settle=5)  # fmt: skip
         browser.shot(out / "models-tab.png")
         ids = json.dumps([r.info.run_id for r in trials[:8]])
-        browser.open(f"{base}/#/compare-runs?runs={ids}&experiments=[\"{experiment}\"]",
-                     "Parameters", settle=6)  # fmt: skip
+        browser.open(f"{base}/#/compare-runs?runs={ids}&experiments=[\"{experiment}\"]"
+                     f"&{views.MODEL_TRAINING_MODE}", "Parameters", settle=6)  # fmt: skip
         browser.shot(out / "compare-page.png")
         if report.is_file():
             browser.open(report.as_uri(), "", settle=2)

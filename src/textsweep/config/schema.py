@@ -108,6 +108,7 @@ class TunerConfig(_Frozen):
     num_initial_points: int | None = Field(None, ge=1)
     max_consecutive_failures: int = Field(3, ge=1)
     repeats: RepeatsConfig | None = None
+    lease_seconds: float = Field(120.0, gt=0)  # chief/worker mode: a silent worker's trial moves
 
 
 class EarlyStoppingConfig(_Frozen):

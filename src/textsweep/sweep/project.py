@@ -22,7 +22,7 @@ from textsweep.config import Sweep
 from textsweep.errors import UserError
 from textsweep.models import ModelInputs
 from textsweep.runtime import home_dir
-from textsweep.sweep import ktcompat
+from textsweep.sweep import ktcompat, workers
 from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
 from textsweep.sweep.hypermodel import TextHyperModel, TrialData
 from textsweep.sweep.state import close_orphan_runs
@@ -60,6 +60,16 @@ def make_tuner(
                  "num_initial_points": t.num_initial_points}  # fmt: skip
     else:
         extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
+    if t.algorithm == "grid" and t.repeats is None and workers.role() is not None:
+        from textsweep.sweep.lease import GridOracle  # shared by workers: the grid up front
+
+        common["oracle"] = GridOracle(
+            list(sweep.space.iter_grid()),
+            max_trials=extra.pop("max_trials"),
+            objective=common.pop("objective"),
+            seed=common.pop("seed"),
+            max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),
+        )
     if t.repeats is not None:
         from textsweep.sweep.oracle import RacingOracle
 
@@ -83,12 +93,12 @@ def make_tuner(
         )
         ktcompat.clear_state(folder)
         context.resuming = False  # nothing left to reload
-        tuner = tuner_class("racing" if t.repeats else t.algorithm)(**common, **extra)
+        tuner = tuner_class("racing" if "oracle" in common else t.algorithm)(**common, **extra)
         rebuild_from_mlflow(tuner, context)
         context.resuming = True
         return tuner
     try:
-        return tuner_class("racing" if t.repeats else t.algorithm)(**common, **extra)
+        return tuner_class("racing" if "oracle" in common else t.algorithm)(**common, **extra)
     except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
         if not context.resuming:
             raise

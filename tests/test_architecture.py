@@ -1,8 +1,12 @@
-"""The package's shape: no import cycles, no private names imported across modules, small modules."""
+"""The package's shape: no import cycles, no private names imported across modules, and Keras
+Tuner's internals (its `engine`/`src` modules and private names) only in `sweep/ktcompat.py`."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
+from functools import cache
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -56,7 +60,9 @@ def test_no_import_cycle() -> None:
         if node not in state:
             visit(node, [node])
     # a package importing its own submodules in __init__ is not a cycle between modules
-    real = [c for c in cycles if not any(a.startswith(b + ".") for a, b in zip(c, c[1:], strict=False))]
+    real = [
+        c for c in cycles if not any(a.startswith(b + ".") for a, b in zip(c, c[1:], strict=False))
+    ]
     assert real == []
 
 
@@ -71,9 +77,77 @@ def test_no_private_names_across_modules() -> None:
     assert offenders == []
 
 
-def test_modules_stay_small() -> None:
-    sizes = {
-        str(p.relative_to(SRC)): len(p.read_text(encoding="utf-8").splitlines())
-        for p in PACKAGE.rglob("*.py")
+KTCOMPAT = PACKAGE / "sweep" / "ktcompat.py"
+
+
+@cache
+def keras_tuner_private_names() -> frozenset[str]:
+    """Every private method and attribute Keras Tuner defines (`def _x`, `self._x`), read from
+    its source without importing it."""
+    spec = importlib.util.find_spec("keras_tuner")
+    assert spec is not None and spec.submodule_search_locations
+    root = Path(next(iter(spec.submodule_search_locations)))
+    names: set[str] = set()
+    for path in root.rglob("*.py"):
+        if "test" in path.name:
+            continue
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r"\bdef (_[A-Za-z]\w*)\(", text))
+        names |= set(re.findall(r"\bself\.(_[A-Za-z]\w*)\b", text))
+    return frozenset(n for n in names if not n.startswith("__"))
+
+
+def keras_tuner_uses(path: Path) -> list[str]:
+    """Where `path` reaches past Keras Tuner's public API: an import of `keras_tuner.src` or
+    `keras_tuner.engine`, an attribute chain through `.engine`/`.src` of the module, a private
+    Keras Tuner attribute, or a method overriding one."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases: set[str] = set()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "keras_tuner":
+                    aliases.add(a.asname or "keras_tuner")
+                    if a.name.startswith(("keras_tuner.src", "keras_tuner.engine")):
+                        found.append(f"line {node.lineno}: import {a.name}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            ("keras_tuner.src", "keras_tuner.engine")
+        ):
+            found.append(f"line {node.lineno}: from {node.module} import ...")
+        elif isinstance(node, ast.ImportFrom) and node.module == "keras_tuner":
+            for a in node.names:
+                if a.name in ("src", "engine"):
+                    found.append(f"line {node.lineno}: from keras_tuner import {a.name}")
+    if not aliases and not found:
+        return []  # a module that never touches Keras Tuner has no Keras Tuner objects
+    private = keras_tuner_private_names()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in aliases and node.attr in ("src", "engine"):
+                found.append(f"line {node.lineno}: {base.id}.{node.attr}")
+            elif node.attr in private:
+                found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name in private:
+                    found.append(f"line {item.lineno}: def {item.name} (in {node.name})")
+    return found
+
+
+def test_keras_tuner_internals_only_in_ktcompat() -> None:
+    offenders = {
+        str(path.relative_to(SRC)): uses
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != KTCOMPAT and (uses := keras_tuner_uses(path))
     }
-    assert {name: n for name, n in sizes.items() if n > 360} == {}
+    assert offenders == {}
+
+
+def test_the_check_sees_keras_tuner_internals() -> None:
+    """The check above finds what it is for: ktcompat itself is full of them."""
+    uses = keras_tuner_uses(KTCOMPAT)
+    assert any("_build_and_fit_model" in u for u in uses)
+    assert any("_record_values" in u for u in uses)
+    assert any("keras_tuner.src" in u for u in uses)

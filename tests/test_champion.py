@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
 
 from textsweep.config import load_sweep
 from textsweep.export.registry import CHAMPION, register_champion
-from textsweep.sweep.parent import sweep_result, summary
+from textsweep.sweep.parent import summary, sweep_result
 from textsweep.tracking import Tracker
 
 NAME = "units"

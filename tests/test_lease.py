@@ -21,7 +21,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from textsweep.sweep import lease
+from textsweep.sweep import ktcompat, lease
 from textsweep.sweep import workers as distributed
 
 UNITS = [4, 8, 16, 32, 64, 128, 256, 512]
@@ -37,7 +37,7 @@ def grid_oracle(tmp_path: Path, seconds: float, max_trials: int | None = 10) -> 
         hyperparameters=hp,
         seed=1,
     )
-    oracle._set_project_dir(str(tmp_path), "p")
+    ktcompat.set_project_dir(oracle, str(tmp_path), "p")
     taken: list[lease.TakenBack] = []
     lease.hold(oracle, seconds, taken.append)
     return oracle, taken
@@ -46,7 +46,7 @@ def grid_oracle(tmp_path: Path, seconds: float, max_trials: int | None = 10) -> 
 def finish(oracle: Any, trial: Any, score: float = 0.5) -> None:
     """What a worker does at a trial's end, with its own copy of the trial (as over gRPC)."""
     oracle.update_trial(trial.trial_id, {"val_accuracy": score}, step=0)
-    mine = kt.engine.trial.Trial.from_proto(trial.to_proto())
+    mine = ktcompat.Trial.from_proto(trial.to_proto())
     mine.status = "COMPLETED"
     oracle.end_trial(mine)
 

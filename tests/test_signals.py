@@ -218,8 +218,9 @@ def test_a_signal_during_a_store_call_is_raised_once_the_call_is_done(tmp_path: 
     from mlflow import MlflowClient
 
     from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
+    from textsweep.tracking import Tracker
+    from textsweep.tracking.calls import retry_locked, shield_store_calls
     from textsweep.tracking.names import RunStatus
-    from textsweep.tracking.store import Tracker, retry_locked, shield_store_calls
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = Tracker.open(uri, "signals")

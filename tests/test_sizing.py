@@ -65,3 +65,53 @@ def test_a_trial_that_cannot_fit_is_refused_naming_the_key(
 def test_the_shipped_sweeps_fit_in_8_gb() -> None:
     for path in sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml")):
         check_fits(load_sweep(path), memory=8 * 2**30)
+
+
+CNN = """
+from textsweep.models import COMMON_DEFAULTS, Family, compiled, register
+from textsweep.models.embedding import EMBEDDING_DEFAULTS, embedding, sequence_input
+
+
+def build(values, inputs):
+    from keras import layers
+
+    tokens = sequence_input(values)
+    x = embedding(values, inputs)(tokens)
+    x = layers.Conv1D(int(values["filters"]), 3, activation="relu")(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    return compiled(tokens, x, values, inputs, name="sizing_cnn")
+
+
+register(Family("sizing_cnn", {**COMMON_DEFAULTS, **EMBEDDING_DEFAULTS, "filters": 8},
+                build=build, sequences=True))
+"""
+
+
+def cnn_sweep(tmp_path: Path, line: str) -> Path:
+    (tmp_path / "sizing_families.py").write_text(CNN, encoding="utf-8")
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "name: big\nfamilies: [sizing_families]\ndataset: {format: imdb, num_words: 10000}\n"
+        "search_space:\n  hyperparameters:\n    model: {type: fixed, value: sizing_cnn}\n"
+        f"    {line}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_family_without_a_size_is_measured_by_building_it(tmp_path: Path) -> None:
+    sweep = load_sweep(cnn_sweep(tmp_path, "filters: {type: choice, values: [4, 16]}"))
+    values = resolve({"model": "sizing_cnn", "maxlen": 20, "embedding_dim": 6, "filters": 5}, 32)
+    model = build_model(values, ModelInputs(num_words=300, num_classes=2))
+    measured = estimate(values, 300, 2, 32)
+    assert measured.params == model.count_params()
+    check_fits(sweep, memory=8 * 2**30)  # fits: no error
+
+
+def test_a_family_without_a_size_is_refused_by_its_embedding_before_it_is_built(
+    tmp_path: Path,
+) -> None:
+    sweep = load_sweep(cnn_sweep(tmp_path, "embedding_dim: {type: choice, values: [8, 10000000]}"))
+    key = "search_space.hyperparameters.embedding_dim.values"
+    with pytest.raises(UserError, match=rf"big.yaml: {key}: the largest sizing_cnn trial"):
+        check_fits(sweep, memory=24 * 2**30)

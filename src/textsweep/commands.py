@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
+    from textsweep import tuners
     from textsweep.api import check_inputs
     from textsweep.config import load_sweep
     from textsweep.search_space import describe_spec
@@ -63,18 +64,14 @@ def validate(args: argparse.Namespace) -> int:
             print(f"    {name}: {describe_spec(sweep.space.hyperparameters[name])}")
         for line in family_lines(sweep.space):
             print(f"  {line}")
+        algorithm = tuners.of(c.tuner)
         n = planned_trials(sweep)
-        what = "grid trials" if c.tuner.algorithm == "grid" else "trials"
+        what = "grid trials" if algorithm.enumerates else "trials"
         print(
             f"  tuner: {c.tuner.algorithm}, {n} {what} x {c.tuner.executions_per_trial} execution(s)"
         )
-        if c.tuner.algorithm == "grid":
-            print(f"  grid size: {sweep.space.grid_size()}")
-        if (r := c.tuner.repeats) is not None:
-            until = f"decided (margin {r.margin:g})" if r.margin is not None else "one is left"
-            print(
-                f"  adaptive repeats: {r.min} to {r.max} executions per combination, until {until}"
-            )
+        for line in algorithm.lines(sweep):
+            print(f"  {line}")
         _warn_unused(sweep)
         print(f"  tracking: {mask(sweep.tracking_uri())}  experiment {sweep.experiment!r}")
     return EXIT_OK
@@ -82,13 +79,14 @@ def validate(args: argparse.Namespace) -> int:
 
 def _warn_unused(sweep: Any) -> None:
     """Warn about hyperparameters without `when:` that some families ignore."""
+    from textsweep import tuners
     from textsweep.search_space.usage import distinct_models, ignored_by, when_hint
 
     ignored = ignored_by(sweep.space)
     for name, families in ignored.items():
         print(f"  warning: {name} has no `when:`, and {' and '.join(families)} never reads it; "
               f"add `{when_hint(sweep.space, name)}` to it")  # fmt: skip
-    if ignored and sweep.config.tuner.algorithm == "grid":
+    if ignored and tuners.of(sweep.config.tuner).enumerates:
         n = distinct_models(sweep.space, sweep.config.training.batch_size)
         if n is not None:
             print(f"  distinct models: {n} (the other grid trials repeat one of them)")

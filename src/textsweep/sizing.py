@@ -12,12 +12,14 @@ values off by orders of magnitude, not to pack memory tightly.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
+from textsweep.models.registry import ModelInputs, Size
 
 if TYPE_CHECKING:
     from textsweep.config import Sweep
@@ -25,9 +27,16 @@ if TYPE_CHECKING:
 FLOAT = 4  # bytes
 # per parameter: weights, their gradient, Adam's two moments, and the best epoch's copy
 BYTES_PER_PARAM = 5 * FLOAT
-# the sizes a trial's memory grows with, in the order they are blamed
-SIZE_NAMES = ("maxlen", "embedding_dim", "lstm_units", "lstm_layers", "dense_units",
-              "dense_layers", "batch_size")  # fmt: skip
+# the sizes a trial's memory grows with, in the order they are blamed (then any other integer)
+SIZE_NAMES = (
+    "maxlen",
+    "embedding_dim",
+    "lstm_units",
+    "lstm_layers",
+    "dense_units",
+    "dense_layers",
+    "batch_size",
+)
 
 
 @dataclass(frozen=True)
@@ -39,39 +48,75 @@ class Estimate:
 
 
 def estimate(
-    values: Mapping[str, Any], num_words: int, num_classes: int, batch_size: int
+    values: Mapping[str, Any],
+    num_words: int,
+    num_classes: int,
+    batch_size: int,
+    build: bool = True,
 ) -> Estimate:
-    """Parameters and training memory of the model `values` (resolved: every name present)."""
-    family = values["model"]
+    """Parameters and training memory of the model `values` (resolved: every name present).
+
+    The family's own `size` says (every built-in has one); a family without one has its model
+    built once for these values and measured (`measured_size`), or, with `build=False`, gets
+    `lower_bound` (its embedding alone).
+    """
+    from textsweep.models import get
+
     batch = int(values.get("batch_size") or batch_size)
-    params, activations = 0, 0  # activations: floats per example kept for the backward pass
-    if family == "multihot_dense":
-        width = num_words
-        activations += num_words
+    inputs = ModelInputs(num_words, num_classes)
+    size_of = get(values["model"]).size
+    if size_of is not None:
+        size = size_of(values, inputs)
     else:
-        maxlen, dim = int(values["maxlen"]), int(values["embedding_dim"])
-        params += num_words * dim
-        activations += maxlen * dim
-        if family == "embedding_flatten":
-            width = maxlen * dim
-        elif family == "embedding_pool":
-            width = dim
-        else:
-            units, sides = int(values["lstm_units"]), 2 if values["bidirectional"] else 1
-            width = dim
-            for _ in range(int(values["lstm_layers"])):
-                params += sides * 4 * (units * (width + units) + units)
-                activations += sides * maxlen * 6 * units  # gates, cell and output per step
-                width = sides * units
-    for _ in range(int(values["dense_layers"])):
-        units = int(values["dense_units"])
-        params += width * units + units
-        activations += units
-        width = units
-    out = 1 if num_classes == 2 else num_classes
-    params += width * out + out
-    total = params * BYTES_PER_PARAM + 2 * activations * batch * FLOAT  # forward and backward
-    return Estimate(params=params, bytes=total)
+        size = measured_size(values, inputs) if build else lower_bound(values, inputs)
+    total = size.params * BYTES_PER_PARAM + 2 * size.activations * batch * FLOAT  # fwd and bwd
+    return Estimate(params=size.params, bytes=total)
+
+
+def lower_bound(values: Mapping[str, Any], inputs: ModelInputs) -> Size:
+    """What any family that reads `embedding_dim` needs at least: the Embedding layer
+    `models.embedding.embedding` makes (`num_words x embedding_dim` weights) and its output
+    (`maxlen x embedding_dim` floats per example). Checked before a model is built to be
+    measured, so that a space off by orders of magnitude is refused without allocating it."""
+    dim = values.get("embedding_dim")
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        return Size(0, 0)
+    maxlen = values.get("maxlen")
+    length = maxlen if isinstance(maxlen, int) and not isinstance(maxlen, bool) else 1
+    return Size(inputs.num_words * dim, length * dim)
+
+
+def measured_size(values: Mapping[str, Any], inputs: ModelInputs) -> Size:
+    """A family's model built with Keras, on the CPU, and measured: its exact parameter count,
+    and the floats per example of every layer's output (what the backward pass keeps).
+
+    For a family that states no `size`. The parameter count is exactly the trial's; the
+    activations miss what a layer keeps inside itself (an LSTM's gates at every step), which a
+    family with such layers should state in its own `size`. Memoised: `check_fits` asks again
+    for each setting it might blame.
+    """
+    if values.get("embedding_init") == "pretrained":  # same shapes; no vectors needed here
+        values = {**values, "embedding_init": "random"}
+    return _measured(tuple(sorted(values.items())), inputs.num_words, inputs.num_classes)
+
+
+@functools.lru_cache(maxsize=64)
+def _measured(items: tuple[tuple[str, Any], ...], num_words: int, num_classes: int) -> Size:
+    import math
+
+    import tensorflow as tf
+
+    from textsweep.models import build_model
+
+    with tf.device("/CPU:0"):
+        model = build_model(dict(items), ModelInputs(num_words, num_classes))
+    activations = 0
+    for layer in model.layers:
+        outputs = layer.output if isinstance(layer.output, list | tuple) else [layer.output]
+        for output in outputs:
+            dims = [d for d in tuple(output.shape)[1:] if d is not None]
+            activations += math.prod(dims)
+    return Size(params=int(model.count_params()), activations=activations)
 
 
 def total_memory() -> int:
@@ -109,12 +154,25 @@ def check_fits(sweep: Sweep, memory: int | None = None) -> None:
     memory = total_memory() if memory is None else memory
     if memory <= 0:
         return
+    from textsweep.models import get
+
     cfg = sweep.config
+    words, batch = cfg.dataset.num_words, cfg.training.batch_size
     for family, values in largest_values(sweep).items():
-        need = estimate(values, cfg.dataset.num_words, 2, cfg.training.batch_size)
+        build = False
+        need = estimate(values, words, 2, batch, build=False)
+        if need.bytes <= memory and get(family).size is None:
+            from textsweep.runtime import configure_tensorflow
+
+            # before the model is built to be measured: TensorFlow's pools are fixed then
+            configure_tensorflow(cfg.training.intra_op_threads, cfg.training.inter_op_threads)
+            try:
+                need, build = estimate(values, words, 2, batch), True
+            except Exception:  # noqa: BLE001  (the family's build fails: its trials will say why)
+                continue
         if need.bytes <= memory:
             continue
-        name = _blame(values, cfg.dataset.num_words, cfg.training.batch_size)
+        name = _blame(values, words, batch, build)
         key = _key(sweep, name)
         raise UserError(
             f"the largest {family} trial ({name}={values.get(name, '?')}) needs about "
@@ -126,14 +184,22 @@ def check_fits(sweep: Sweep, memory: int | None = None) -> None:
         )
 
 
-def _blame(values: Mapping[str, Any], num_words: int, batch_size: int) -> str:
-    """The size whose reduction to 1 saves the most memory (`dataset.num_words` included)."""
-    base = estimate(values, num_words, 2, batch_size).bytes
-    savings = {"num_words": base - estimate(values, 2, 2, batch_size).bytes}
-    for name in SIZE_NAMES:
+def _blame(values: Mapping[str, Any], num_words: int, batch_size: int, build: bool) -> str:
+    """The size whose reduction to 1 saves the most memory (`dataset.num_words` included):
+    the known sizes first, then any other integer the family reads."""
+
+    def need(changed: Mapping[str, Any], words: int = num_words) -> int:
+        try:
+            return estimate(changed, words, 2, batch_size, build).bytes
+        except Exception:  # noqa: BLE001  (a family whose model cannot be built with 1 there)
+            return base
+
+    base = estimate(values, num_words, 2, batch_size, build).bytes
+    savings = {"num_words": base - need(values, 2)}
+    others = [n for n, v in values.items() if isinstance(v, int) and not isinstance(v, bool)]
+    for name in dict.fromkeys([*SIZE_NAMES, *others]):
         if isinstance(values.get(name), int | float) and values[name] > 1:
-            smaller = estimate({**values, name: 1}, num_words, 2, batch_size).bytes
-            savings[name] = base - smaller
+            savings[name] = base - need({**values, name: 1})
     return max(savings, key=lambda n: savings[n])
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from textsweep import tuners
 from textsweep.config.schema import (
     DEFAULT_TRACKING_URI,
     DatasetConfig,
@@ -109,7 +110,9 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def format_validation_error(error: ValidationError, source: str, prefix: str = "") -> UserError:
+def format_validation_error(
+    error: ValidationError, source: str, prefix: str = "", model: type[BaseModel] | None = None
+) -> UserError:
     """One line per field: `file: dotted.key: what was expected; got what`."""
     lines = []
     for item in error.errors():
@@ -124,7 +127,7 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
             msg = msg[about.end() :]
         if item["type"] == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling"
-            if near := nearest_key(error.title, loc):
+            if near := nearest_key(error.title, loc, model):
                 msg = f"unknown key; did you mean `{near}`?"
         elif item["type"] == "missing":
             msg = "required key is missing"
@@ -139,18 +142,18 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
     )
 
 
-def nearest_key(model_name: str, loc: list[str]) -> str | None:
+def nearest_key(
+    model_name: str, loc: list[str], start: type[BaseModel] | None = None
+) -> str | None:
     """The known key nearest to the unknown `loc[-1]`, at its place in the model named
-    `model_name` (a ValidationError's title), or None when nothing is close."""
+    `model_name` (a ValidationError's title) or `start`, or None when nothing is close."""
     import difflib
     import typing
-
-    from pydantic import BaseModel
 
     from textsweep.config import schema
     from textsweep.search_space import schema as space_schema
 
-    model = getattr(schema, model_name, None) or getattr(space_schema, model_name, None)
+    model = start or getattr(schema, model_name, None) or getattr(space_schema, model_name, None)
 
     def model_in(annotation: Any) -> tuple[Any, bool]:
         """(the pydantic model an annotation holds, whether it is a dict's value)."""
@@ -249,6 +252,8 @@ def sweep_from_mapping(raw: Mapping[str, Any], path: Path | None) -> Sweep:
     if isinstance(space_raw, dict):
         space = parse_search_space(space_raw, source, prefix="search_space")
         raw = {**raw, "search_space": space}
+    if "tuner" in raw:
+        raw = {**raw, "tuner": parse_tuner(raw["tuner"], source)}
     try:
         config = SweepConfig.model_validate(raw)
     except ValidationError as e:
@@ -264,7 +269,27 @@ def sweep_from_mapping(raw: Mapping[str, Any], path: Path | None) -> Sweep:
         except ValidationError as e:
             raise format_validation_error(e, source, prefix="fixed") from None
     _check_consistency(config, space, source)
-    return Sweep(config=config, space=space, path=path, space_path=space_path)
+    sweep = Sweep(config=config, space=space, path=path, space_path=space_path)
+    tuners.of(config.tuner).check(sweep)
+    return sweep
+
+
+def parse_tuner(raw: Any, source: str) -> tuners.TunerOptions:
+    """A `tuner:` mapping, validated by the options of its `algorithm` (default random): an
+    unknown key, or another algorithm's option, is refused naming `tuner.<key>`."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"expected a mapping like {{algorithm: random, max_trials: 10}}; got {raw!r}",
+            source=source,
+            key="tuner",
+        )
+    options = tuners.options_class(raw, source)
+    try:
+        return options.model_validate(raw)
+    except ValidationError as e:
+        raise format_validation_error(e, source, prefix="tuner", model=options) from None
 
 
 def _import_families(modules: Any, source: str, path: Path | None) -> None:
@@ -292,32 +317,6 @@ def _check_consistency(config: SweepConfig, space: SearchSpace, source: str) -> 
             source=source,
             key="search_space",
         )
-    tuner = config.tuner
-    if tuner.algorithm == "grid":
-        continuous = space.continuous_names()
-        if continuous:
-            raise UserError(
-                f"a grid search needs finite values, but {', '.join(continuous)} "
-                "is a continuous range; give it a `step`, or use type choice",
-                source=source,
-                key=f"search_space.{continuous[0]}",
-            )
-    if tuner.repeats is not None and tuner.algorithm != "grid":
-        raise UserError(
-            "adaptive repeats race the combinations of a grid; set tuner.algorithm: grid, or "
-            f"drop tuner.repeats (got algorithm {tuner.algorithm!r})",
-            source=source,
-            key="tuner.repeats",
-        )
-    if tuner.repeats is not None and tuner.executions_per_trial != 1:
-        raise UserError(
-            "with tuner.repeats every execution is a trial of its own; leave "
-            f"tuner.executions_per_trial at 1 (got {tuner.executions_per_trial})",
-            source=source,
-            key="tuner.executions_per_trial",
-        )
-    if tuner.algorithm == "hyperband" and tuner.max_epochs is not None and tuner.max_epochs < 2:
-        raise UserError("hyperband needs max_epochs >= 2", source=source, key="tuner.max_epochs")
     init = space.hyperparameters.get("embedding_init")
     if init is not None and "pretrained" in (init.candidates() or []) and config.embeddings is None:
         raise UserError(
@@ -346,6 +345,7 @@ __all__ = [
     "load_search_space",
     "load_sweep",
     "parse_override",
+    "parse_tuner",
     "read_yaml",
     "sweep_from_mapping",
 ]

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    field_validator,
+    model_validator,
+)
 
 from textsweep.search_space import SearchSpace, check_value
 from textsweep.tracking.names import Direction, direction_of
+from textsweep.tuners import TunerOptions, options_class
+from textsweep.tuners.random import RandomOptions
 
 Scalar = bool | int | float | str
 
@@ -81,34 +91,8 @@ class EmbeddingsConfig(_Frozen):
         return self
 
 
-class RepeatsConfig(_Frozen):
-    """Adaptive repeats (racing): `min` executions of every grid combination, up to `max` for the
-    combinations still tied with the best; with `margin` (in the objective's units), the race is
-    also decided once the recommended combination is shown within `margin` of the others left."""
-
-    min: int = Field(2, ge=2)
-    max: int = Field(8, ge=2)
-    margin: float | None = Field(None, gt=0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RepeatsConfig:
-        if self.max < self.min:
-            raise ValueError(f"max must be >= min ({self.min}); got {self.max}")
-        return self
-
-
-class TunerConfig(_Frozen):
-    algorithm: Literal["random", "grid", "bayesian", "hyperband"] = "random"
-    max_trials: int | None = Field(10, ge=1)
-    executions_per_trial: int = Field(1, ge=1)
-    seed: int = 1
-    max_epochs: int | None = Field(None, ge=1)
-    factor: int = Field(3, ge=2)
-    hyperband_iterations: int = Field(1, ge=1)
-    num_initial_points: int | None = Field(None, ge=1)
-    max_consecutive_failures: int = Field(3, ge=1)
-    repeats: RepeatsConfig | None = None
-    lease_seconds: float = Field(120.0, gt=0)  # chief/worker mode: a silent worker's trial moves
+# `tuner:` is one of the registered algorithms' options, keyed on `algorithm` (`textsweep.tuners`)
+TunerConfig = TunerOptions
 
 
 class EarlyStoppingConfig(_Frozen):
@@ -142,11 +126,20 @@ class SweepConfig(_Frozen):
     dataset: DatasetConfig = DatasetConfig()
     search_space: str | SearchSpace
     fixed: dict[str, Scalar] = {}
-    tuner: TunerConfig = TunerConfig()
+    tuner: SerializeAsAny[TunerOptions] = RandomOptions()
     training: TrainingConfig = TrainingConfig()
     objective: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     tracking: TrackingConfig = TrackingConfig()
     embeddings: EmbeddingsConfig | None = None
+
+    @field_validator("tuner", mode="before")
+    @classmethod
+    def _tuner_options(cls, raw: Any) -> Any:
+        """A `tuner:` mapping, validated by its algorithm's options (`load_sweep` does this
+        first, with the file's name in its errors)."""
+        if isinstance(raw, Mapping):
+            return options_class(raw, "<sweep>").model_validate(raw)
+        return raw
 
     @field_validator("fixed")
     @classmethod

@@ -262,7 +262,7 @@ def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[MlflowCl
 
     from textsweep.config import DEFAULT_TRACKING_URI
     from textsweep.tracking import sqlite_path
-    from textsweep.tracking.store import quiet_mlflow_logs
+    from textsweep.tracking.calls import quiet_mlflow_logs
 
     name, alias, version = None, CHAMPION, None
     uri = tracking_uri or DEFAULT_TRACKING_URI

@@ -18,6 +18,7 @@ from textsweep.models.layers import COMMON_DEFAULTS, compiled, dense_stack, opti
 from textsweep.models.registry import (
     Family,
     ModelInputs,
+    Size,
     build_model,
     families,
     families_table,
@@ -34,6 +35,7 @@ __all__ = [
     "COMMON_DEFAULTS",
     "Family",
     "ModelInputs",
+    "Size",
     "build_model",
     "compiled",
     "dense_stack",

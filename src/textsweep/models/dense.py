@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from textsweep.models.layers import COMMON_DEFAULTS, compiled, dense_stack
-from textsweep.models.registry import Family, ModelInputs, register
+from textsweep.models.layers import COMMON_DEFAULTS, compiled, dense_stack, dense_stack_size
+from textsweep.models.registry import Family, ModelInputs, Size, register
 
 if TYPE_CHECKING:
     import keras
@@ -24,15 +24,26 @@ def _build(values: Mapping[str, Any], inputs: ModelInputs) -> keras.Model:
     return compiled(bag, dense_stack(values, bag), values, inputs, name="multihot_dense")
 
 
+def _size(values: Mapping[str, Any], inputs: ModelInputs) -> Size:
+    stack = dense_stack_size(values, inputs.num_words, inputs)
+    return Size(stack.params, inputs.num_words + stack.activations)
+
+
 register(
     Family(
         "multihot_dense",
-        {**COMMON_DEFAULTS, "dense_layers": 2, "dense_units": 16, "ngrams": 1,
-         "bag_mode": "multi_hot"},
+        {
+            **COMMON_DEFAULTS,
+            "dense_layers": 2,
+            "dense_units": 16,
+            "ngrams": 1,
+            "bag_mode": "multi_hot",
+        },
         build=_build,
         sequences=False,
         layers="bag of 1..n-grams (num_words columns; multi_hot, count or tf_idf) "
         "-> Dense x n -> head",
         choices={"bag_mode": ("multi_hot", "count", "tf_idf")},
+        size=_size,
     )
-)  # fmt: skip
+)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from textsweep.models.layers import COMMON_DEFAULTS, compiled, dense_stack
-from textsweep.models.registry import Family, ModelInputs, register
+from textsweep.models.layers import COMMON_DEFAULTS, compiled, dense_stack, dense_stack_size
+from textsweep.models.registry import Family, ModelInputs, Size, register
 
 if TYPE_CHECKING:
     import keras
@@ -84,12 +84,27 @@ def _lstm_stack(values: Mapping[str, Any], x: Any) -> Any:
     return x
 
 
+def _size(values: Mapping[str, Any], inputs: ModelInputs) -> Size:
+    family, maxlen, dim = values["model"], int(values["maxlen"]), int(values["embedding_dim"])
+    params, activations = inputs.num_words * dim, maxlen * dim
+    width = maxlen * dim if family == "embedding_flatten" else dim
+    if family == "embedding_lstm":
+        units, sides = int(values["lstm_units"]), 2 if values["bidirectional"] else 1
+        for _ in range(int(values["lstm_layers"])):
+            params += sides * 4 * (units * (width + units) + units)
+            activations += sides * maxlen * 6 * units  # gates, cell and output per step
+            width = sides * units
+    stack = dense_stack_size(values, width, inputs)
+    return Size(params + stack.params, activations + stack.activations)
+
+
 register(
     Family(
         "embedding_flatten",
         {**COMMON_DEFAULTS, "dense_layers": 0, **EMBEDDING_DEFAULTS},
         build=_build,
         sequences=True,
+        size=_size,
         layers="Embedding(maxlen) -> Flatten -> Dense x n -> head",
     )
 )
@@ -99,6 +114,7 @@ register(
         {**COMMON_DEFAULTS, "dense_layers": 1, **EMBEDDING_DEFAULTS},
         build=_build,
         sequences=True,
+        size=_size,
         layers="Embedding (masked) -> GlobalAveragePooling1D -> Dense x n -> head",
     )
 )
@@ -117,6 +133,7 @@ register(
         },
         build=_build,
         sequences=True,
+        size=_size,
         layers="Embedding -> SpatialDropout1D -> (Bi)LSTM x layers -> Dense x n -> head",
     )
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from textsweep.models.registry import ModelInputs
+from textsweep.models.registry import ModelInputs, Size
 
 if TYPE_CHECKING:
     import keras
@@ -35,6 +35,18 @@ def dense_stack(values: Mapping[str, Any], x: Any) -> Any:
         if values["dropout"] > 0:
             x = layers.Dropout(values["dropout"])(x)
     return x
+
+
+def dense_stack_size(values: Mapping[str, Any], width: int, inputs: ModelInputs) -> Size:
+    """What `dense_stack` and the head add on `width` features: parameters and activations."""
+    params = activations = 0
+    for _ in range(int(values["dense_layers"])):
+        units = int(values["dense_units"])
+        params += width * units + units
+        activations += units
+        width = units
+    out = 1 if inputs.num_classes == 2 else inputs.num_classes
+    return Size(params + width * out + out, activations)
 
 
 def compiled(

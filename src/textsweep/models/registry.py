@@ -38,6 +38,15 @@ class ModelInputs:
 
 
 @dataclass(frozen=True)
+class Size:
+    """A model's parameter count, and the floats per example its training keeps for the backward
+    pass (every layer's outputs; for a recurrent layer, its gates and cell at every step)."""
+
+    params: int
+    activations: int
+
+
+@dataclass(frozen=True)
 class Family:
     """One model family.
 
@@ -50,6 +59,9 @@ class Family:
         sequences: True if it reads padded token sequences (`maxlen`), False for bags of tokens.
         layers: a one-line sketch of its layers, for the README and `textsweep families`.
         choices: the allowed values of a new string hyperparameter (any string without).
+        size: `size(values, inputs) -> Size` without building the model, for the memory check
+            of `validate` and `run` (`textsweep.sizing`); without it the model is built once
+            for the largest values, on the CPU, and its parameters and layer outputs counted.
     """
 
     name: str
@@ -58,6 +70,7 @@ class Family:
     sequences: bool
     layers: str = ""
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    size: Callable[[Mapping[str, Any], ModelInputs], Size] | None = None
 
     def uses(self) -> tuple[str, ...]:
         return IMPLICIT + tuple(self.defaults)

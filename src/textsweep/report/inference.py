@@ -24,6 +24,13 @@ ALPHA = 0.05
 MIN_EXECUTIONS = 2
 TINY_VARIANCE = 1e-12  # a standard deviation of 1e-6 on an accuracy or a loss is float noise
 K = TypeVar("K", bound=Hashable)
+SIZE_NAMES = ("maxlen", "num_words", "ngrams")
+SIZE_SUFFIXES = ("_units", "_dim", "_layers")
+
+
+def size_like(name: str) -> bool:
+    """Settings where fewer is cheaper: units, dimensions, layers, maxlen, num_words, ngrams."""
+    return name in SIZE_NAMES or name.endswith(SIZE_SUFFIXES)
 
 
 @dataclass(frozen=True)

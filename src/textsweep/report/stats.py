@@ -40,13 +40,12 @@ from textsweep.report.inference import (
     interval,
     omega_squared,
     probability_best,
+    size_like,
 )
 from textsweep.report.records import HYPERPARAMETERS, Execution, SweepRecords, Value
 
 __all__ = ["Decision", "Verdict", "decide", "hyperparameter_stats"]
 
-SIZE_NAMES = ("maxlen", "num_words", "ngrams")
-SIZE_SUFFIXES = ("_units", "_dim", "_layers")
 # A test accuracy above this, without pretrained vectors, is more likely a leak than a model.
 LEAK_THRESHOLDS = {"imdb": 0.92, "keras_npz": 0.92}
 METHODS = {
@@ -87,11 +86,6 @@ METHODS = {
         "named by the lower median of the values tried in it, with its range"
     ),
 }
-
-
-def size_like(name: str) -> bool:
-    """Settings where fewer is cheaper: units, dimensions, layers, maxlen, num_words, ngrams."""
-    return name in SIZE_NAMES or name.endswith(SIZE_SUFFIXES)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ from textsweep.tracking import (
     RunStatus,
     Tracker,
 )
-from textsweep.tracking.store import shield_store_calls
+from textsweep.tracking.calls import shield_store_calls
 
 
 @dataclass(frozen=True)
@@ -325,9 +325,11 @@ def _run_tuner(
         interrupts.check()  # a signal whose raise was lost in the last trial
         outcome.status, outcome.state = RunStatus.FINISHED, ExecutionState.FINISHED
     except Exception as e:  # RuntimeError here; a gRPC error from a chief's oracle in a worker
-        if "consecutive failures" not in str(e):
-            raise
+        # decided from the trials' states as MLflow holds them, in every mode (Keras Tuner's
+        # rule: any run of that many FAILED trials, in the order they ended)
         limit = cfg.tuner.max_consecutive_failures
+        if server.lost(e) or failures_in_a_row(tracker, parent_id) < limit:
+            raise
         outcome.status, outcome.state = RunStatus.FAILED, ExecutionState.FAILED
         outcome.failure = (
             f"the sweep stopped after {limit} failed trials in a row; the last error was: "

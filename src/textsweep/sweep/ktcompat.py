@@ -1,4 +1,9 @@
-"""Keras Tuner private-API patches, in one place; each names what it works around.
+"""Keras Tuner's internals, in one place: every private name, override and patch textsweep
+relies on, each saying what it works around. Nothing else in textsweep reaches past Keras
+Tuner's public API (`tests/test_architecture.py` checks it).
+
+    Tracked = type("TrackedRandomSearch", (TrackedTuner, PrivateHooks, kt.RandomSearch), {})
+    trial.status == TrialStatus.COMPLETED
 
 Written against Keras Tuner 1.4.7-1.4.8 (`TESTED`); `check_version` warns on another version.
 """
@@ -15,10 +20,54 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from keras_tuner.engine.trial import Trial, TrialStatus
+
 from textsweep import server
 from textsweep.sweep.interrupts import Interrupts
 
 TESTED = ("1.4.7", "1.4.8")
+
+__all__ = ["TESTED", "PrivateHooks", "Trial", "TrialStatus"]  # and the functions below
+
+
+class PrivateHooks:
+    """The Keras Tuner private methods a tracked tuner overrides, routed to named hooks.
+
+    Mixed in between `TrackedTuner` and the Keras Tuner class, which calls these:
+    `_populate_initial_space` -> `declare_space()` (the search space declared at once: Keras
+    Tuner's own discovery builds a throwaway model per conditional scope);
+    `_build_and_fit_model` -> `fit_execution(trial, ...)` (one execution of a trial, built with
+    `try_build` and checked with `after_fit`, as Keras Tuner's own does); `_try_run_and_update_trial` runs without
+    printing failed trials' tracebacks (`no_failed_trial_tracebacks`).
+    """
+
+    def declare_space(self) -> None:
+        raise NotImplementedError
+
+    def fit_execution(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def _populate_initial_space(self) -> None:
+        self.declare_space()
+
+    def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        return self.fit_execution(trial, *args, **kwargs)
+
+    def _try_run_and_update_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> None:
+        with no_failed_trial_tracebacks():
+            super()._try_run_and_update_trial(trial, *args, **kwargs)  # type: ignore[misc]
+
+
+def watch_created_trials(oracle: Any, seen: Any) -> None:
+    """Call `seen(trial)` with every trial the oracle creates (its `create_trial` wrapped)."""
+    create = oracle.create_trial
+
+    def create_trial(tuner_id: str) -> Any:
+        trial = create(tuner_id)
+        seen(trial)
+        return trial
+
+    oracle.create_trial = create_trial
 
 
 def check_version() -> str | None:
@@ -101,9 +150,13 @@ def defer_signals_in_state_writes(oracle: Any, interrupts: Interrupts) -> None:
 def hyperband_params(trial: Any) -> dict[str, Any]:
     """Hyperband's bookkeeping values of a trial, under names that say what they are."""
     values = trial.hyperparameters.values
-    names = {"tuner/epochs": "hyperband.epochs", "tuner/initial_epoch": "hyperband.initial_epoch",
-             "tuner/bracket": "hyperband.bracket", "tuner/round": "hyperband.round",
-             "tuner/trial_id": "hyperband.resumed_from"}  # fmt: skip
+    names = {
+        "tuner/epochs": "hyperband.epochs",
+        "tuner/initial_epoch": "hyperband.initial_epoch",
+        "tuner/bracket": "hyperband.bracket",
+        "tuner/round": "hyperband.round",
+        "tuner/trial_id": "hyperband.resumed_from",
+    }
     return {new: values[old] for old, new in names.items() if old in values}
 
 
@@ -176,14 +229,12 @@ def add_ended_trial(
     Used to rebuild a project whose saved state was unreadable: the oracle then counts it
     against `max_trials`, never proposes its values again, and ranks it by `score`.
     """
-    from keras_tuner.src.engine import trial as trial_module
-
     hp = oracle.get_space()
     for name, value in values.items():
         if name in hp.values:
             hp.values[name] = value
-    status = trial_module.TrialStatus.COMPLETED if completed else trial_module.TrialStatus.FAILED
-    trial = trial_module.Trial(hyperparameters=hp, trial_id=trial_id, status=status)
+    status = TrialStatus.COMPLETED if completed else TrialStatus.FAILED
+    trial = Trial(hyperparameters=hp, trial_id=trial_id, status=status)
     if completed and score is not None:
         trial.score = score
         trial.best_step = 0
@@ -228,3 +279,13 @@ def after_fit(tuner: Any, trial: Any, results: Any) -> None:
     if model is not None and backend.config.multi_backend():
         utils.save_json(tuner._get_build_config_fname(trial.trial_id), model.get_build_config())
     tuner_utils.validate_trial_results(results, tuner.oracle.objective, "HyperModel.fit()")
+
+
+def save_trial(oracle: Any, trial: Any) -> None:
+    """Write one trial's `trial.json` (the chief's lease ends a trial outside `end_trial`)."""
+    oracle._save_trial(trial)
+
+
+def set_project_dir(oracle: Any, directory: str, project_name: str) -> None:
+    """Where an oracle made outside a tuner writes its state (a tuner sets it itself)."""
+    oracle._set_project_dir(directory, project_name)

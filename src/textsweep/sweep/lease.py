@@ -1,6 +1,6 @@
 """Work shared by Keras Tuner's workers, and a lease on every trial a worker runs.
 
-    oracle = GridOracle(list(space.iter_grid()), max_trials=8, objective=..., seed=1)
+    base, kwargs = shared(sweep, base, kwargs, oracle_args)   # grid: a GridOracle, shared
     install(tuner.oracle, context)     # chief/worker mode: the lease (chief) or heartbeat (worker)
 
 Keras Tuner's own grid oracle makes the next combination only when a trial ends, so an idle
@@ -30,13 +30,13 @@ from typing import Any
 
 import keras_tuner as kt
 
-from textsweep.sweep import workers
+from textsweep.sweep import ktcompat, workers
 from textsweep.tracking import TAG_ERROR, TAG_TRIAL_ID, Role, RunStatus, Tracker
 
 TAG_LEASE = "textsweep.lease"  # on a trial run the chief closed: why it took the trial back
 EXPIRED = "lease expired"  # how a taken-back trial's message in the oracle begins
 Config = dict[str, Any]
-_TS = kt.engine.trial.TrialStatus
+_TS = ktcompat.TrialStatus
 
 
 class GridOracle(kt.Oracle):
@@ -63,6 +63,18 @@ class GridOracle(kt.Oracle):
             if all(values.get(k) == v for k, v in self.configs[i].items()):
                 return i
         return None
+
+
+def shared(
+    sweep: Any, base: type, kwargs: dict[str, Any], oracle_args: dict[str, Any]
+) -> tuple[type, dict[str, Any]]:
+    """The tuner class and arguments for chief/worker mode: Keras Tuner's grid becomes a
+    `GridOracle` (the grid up front, so workers share it); anything else as it is."""
+    if workers.role() is None or base is not kt.GridSearch:
+        return base, kwargs
+    configs = list(sweep.space.iter_grid())
+    oracle = GridOracle(configs, max_trials=kwargs.get("max_trials"), **oracle_args)
+    return kt.Tuner, {"oracle": oracle}
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,7 @@ class _Leased:
             if self.max_trials:
                 self.max_trials += 1  # the handed-over trial takes a new id
             trial.status, trial.message = _TS.FAILED, taken.message
-            self._save_trial(trial)  # type: ignore[attr-defined]
+            ktcompat.save_trial(self, trial)
             self.save()  # type: ignore[attr-defined]
             out.append(taken)
         return out

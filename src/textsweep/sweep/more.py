@@ -61,7 +61,7 @@ from textsweep.tracking import (
     Tracker,
     objective_metric,
 )
-from textsweep.tracking.store import shield_store_calls
+from textsweep.tracking.calls import shield_store_calls
 
 if TYPE_CHECKING:
     from textsweep.export.keeper import ModelKeeper

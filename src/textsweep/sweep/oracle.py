@@ -10,6 +10,7 @@ from typing import Any
 
 import keras_tuner as kt
 
+from textsweep.sweep.ktcompat import TrialStatus
 from textsweep.sweep.racing import cost_order, settled, survivors
 
 Config = dict[str, Any]
@@ -35,13 +36,13 @@ class RacingOracle(kt.Oracle):
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         index = self.next_config()
         if index is None:
-            return {"status": kt.engine.trial.TrialStatus.STOPPED}
+            return {"status": TrialStatus.STOPPED}
         if index < 0:
-            return {"status": kt.engine.trial.TrialStatus.IDLE}
+            return {"status": TrialStatus.IDLE}
         hp = self.get_space()
         for name, value in self.configs[index].items():
             hp.values[name] = value
-        return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": hp.values}
+        return {"status": TrialStatus.RUNNING, "values": hp.values}
 
     def next_config(self) -> int | None:
         """The combination to run next; -1 to wait for the round to end; None when done."""

@@ -7,23 +7,22 @@ The project lives in `$TEXTSWEEP_HOME/tuner/<sweep>/<parent run id>`. Keras Tune
 are written atomically (`ktcompat.write_json_atomically`); state damaged some other way (a full
 disk, a copy cut short) is rebuilt from MLflow, which holds every trial that ended: its
 hyperparameters (params), status and objective (`best_<objective>`). Those trials go back into a
-fresh oracle, so the resumed sweep runs exactly the trials that are missing. Hyperband's
-brackets are not in MLflow; its projects cannot be rebuilt that way.
+fresh oracle, so the resumed sweep runs exactly the trials that are missing. An algorithm whose
+state is not all in MLflow (Hyperband's brackets) says so (`Algorithm.rebuildable`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
 
+from textsweep import tuners
 from textsweep.config import Sweep
 from textsweep.errors import UserError
 from textsweep.models import ModelInputs
 from textsweep.runtime import home_dir
-from textsweep.sweep import ktcompat, workers
-from textsweep.sweep.budget import DEFAULT_MAX_TRIALS
+from textsweep.sweep import ktcompat, lease
 from textsweep.sweep.hypermodel import TextHyperModel, TrialData
 from textsweep.sweep.state import close_orphan_runs
 from textsweep.sweep.tuner import SweepContext, tuner_class
@@ -36,76 +35,56 @@ def make_tuner(
 ) -> Any:
     """The sweep's Keras Tuner tuner, tracked, with its project under `$TEXTSWEEP_HOME/tuner`."""
     cfg = sweep.config
-    t = cfg.tuner
+    algorithm = tuners.of(cfg.tuner)
     hypermodel = TextHyperModel(sweep, TrialData(encoded), inputs)
+    oracle_args: dict[str, Any] = {
+        "objective": kt.Objective(cfg.objective, sweep.directions()),
+        "seed": cfg.tuner.seed,
+        "max_consecutive_failed_trials": cfg.tuner.max_consecutive_failures,
+    }
+    directory = home_dir() / "tuner" / sweep.name
     common: dict[str, Any] = {
         "hypermodel": hypermodel,
-        "objective": kt.Objective(cfg.objective, sweep.directions()),
-        "executions_per_trial": t.executions_per_trial,
-        "seed": t.seed,
-        "directory": str(home_dir() / "tuner" / sweep.name),
+        "executions_per_trial": cfg.tuner.executions_per_trial,
+        "directory": str(directory),
         "project_name": parent_id,
         "overwrite": False,
-        "max_consecutive_failed_trials": t.max_consecutive_failures,
         "context": context,
     }
-    extra: dict[str, Any]
-    if t.algorithm == "hyperband":
-        extra = {"max_epochs": t.max_epochs or cfg.training.epochs, "factor": t.factor,
-                 "hyperband_iterations": t.hyperband_iterations}  # fmt: skip
-    elif t.algorithm == "grid":
-        extra = {"max_trials": t.max_trials}
-    elif t.algorithm == "bayesian":
-        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS,
-                 "num_initial_points": t.num_initial_points}  # fmt: skip
-    else:
-        extra = {"max_trials": t.max_trials or DEFAULT_MAX_TRIALS}
-    if t.algorithm == "grid" and t.repeats is None and workers.role() is not None:
-        from textsweep.sweep.lease import GridOracle  # shared by workers: the grid up front
 
-        common["oracle"] = GridOracle(
-            list(sweep.space.iter_grid()),
-            max_trials=extra.pop("max_trials"),
-            objective=common.pop("objective"),
-            seed=common.pop("seed"),
-            max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),
-        )
-    if t.repeats is not None:
-        from textsweep.sweep.oracle import RacingOracle
+    def build() -> Any:
+        base, kwargs = algorithm.make(sweep, dict(oracle_args))
+        base, kwargs = lease.shared(sweep, base, kwargs, oracle_args)  # chief/worker mode
+        return tuner_class(base)(**common, **kwargs)
 
-        common["oracle"] = RacingOracle(
-            list(sweep.space.iter_grid()),
-            (t.repeats.min, t.repeats.max),
-            sweep.directions(),
-            margin=t.repeats.margin,
-            objective=common.pop("objective"),
-            seed=common.pop("seed"),
-            max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),
-        )
-        extra = {}
     ktcompat.write_json_atomically()
-    folder = Path(common["directory"]) / parent_id
+    folder = directory / parent_id
     problem = ktcompat.unreadable_state(folder) if context.resuming else None
-    if problem is not None and t.algorithm != "hyperband":
+    if problem is not None and algorithm.rebuildable:
         context.progress.say(
             f"warning: Keras Tuner's saved state cannot be read ({problem}); rebuilding it "
             "from the trials MLflow holds"
         )
         ktcompat.clear_state(folder)
         context.resuming = False  # nothing left to reload
-        tuner = tuner_class("racing" if "oracle" in common else t.algorithm)(**common, **extra)
+        tuner = build()
         rebuild_from_mlflow(tuner, context)
         context.resuming = True
         return tuner
     try:
-        return tuner_class("racing" if "oracle" in common else t.algorithm)(**common, **extra)
+        return build()
     except (ValueError, KeyError) as e:  # a damaged oracle.json or trial.json
         if not context.resuming:
             raise
+        why = (
+            f"a {cfg.tuner.algorithm} project cannot be rebuilt from MLflow (its state is not "
+            "all there)"
+            if not algorithm.rebuildable
+            else "no file of it looked damaged, so it was not rebuilt from MLflow"
+        )
         raise UserError(
-            f"--resume: Keras Tuner's state in {common['directory']}/{parent_id} cannot be "
-            f"reloaded ({type(e).__name__}: {e}), and a Hyperband project cannot be rebuilt from "
-            "MLflow (its brackets are not there); start a new execution with --fresh",
+            f"--resume: Keras Tuner's state in {folder} cannot be reloaded "
+            f"({type(e).__name__}: {e}), and {why}; start a new execution with --fresh",
             source=str(sweep.path) if sweep.path else "<sweep>",
         ) from e
 
@@ -157,8 +136,7 @@ def rebuild_from_mlflow(tuner: Any, context: Any) -> int:
             completed=run.info.status == RunStatus.FINISHED,
         )
         added += 1
-    if context.sweep.config.tuner.algorithm == "grid" and oracle.trials:
-        ktcompat.restore_grid_order(oracle)
+    tuners.of(context.sweep.config.tuner).after_reload(oracle)
     oracle.save()
     tuner.save()
     return added

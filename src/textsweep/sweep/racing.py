@@ -23,8 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from textsweep.report.inference import ALPHA, Verdict, decide, first_within_margin
-from textsweep.report.stats import size_like
+from textsweep.report.inference import ALPHA, Verdict, decide, first_within_margin, size_like
 
 
 def survivors(

@@ -22,6 +22,7 @@ from typing import Any
 import keras_tuner as kt
 import numpy as np
 
+from textsweep import tuners
 from textsweep.config import Sweep
 from textsweep.export.keeper import ModelKeeper, config_key
 from textsweep.hardware import cudnn_warning, gpu_count
@@ -52,7 +53,7 @@ from textsweep.tracking import (
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
-from textsweep.tracking.store import retry_locked
+from textsweep.tracking.calls import retry_locked
 
 
 @dataclass
@@ -103,17 +104,13 @@ class TrackedTuner:
             lease.install(self.oracle, context)
         prewarm_plotting()
         self.models = ModelKeeper.for_tuner(context, self.hypermodel, folder)
-        if isinstance(self.oracle, kt.oracles.GridSearchOracle) and self.oracle.trials:
-            ktcompat.restore_grid_order(self.oracle)
+        tuners.of(context.sweep.config.tuner).after_reload(self.oracle)
         self._idle = False
-        create = self.oracle.create_trial
 
-        def create_trial(tuner_id: str) -> Any:
-            trial = create(tuner_id)
-            self._idle = trial.status == kt.engine.trial.TrialStatus.IDLE
-            return trial
+        def created(trial: ktcompat.Trial) -> None:
+            self._idle = trial.status == ktcompat.TrialStatus.IDLE
 
-        self.oracle.create_trial = create_trial
+        ktcompat.watch_created_trials(self.oracle, created)
         if context.interrupts is not None:
             ktcompat.defer_signals_in_state_writes(self.oracle, context.interrupts)
 
@@ -124,7 +121,7 @@ class TrackedTuner:
             time.sleep(1.0)
         super().pre_create_trial()  # type: ignore[misc]
 
-    def _populate_initial_space(self) -> None:
+    def declare_space(self) -> None:
         # declare() registers every conditional scope already; Keras Tuner's own discovery loop
         # would build a throwaway Keras model per scope
         hp = self.oracle.get_space()
@@ -136,7 +133,7 @@ class TrackedTuner:
         with interrupts.deferred(files=True) if interrupts else contextlib.nullcontext():
             super().save()  # type: ignore[misc]
 
-    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+    def run_trial(self, trial: ktcompat.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
         values = used_values(self.hypermodel.values(trial.hyperparameters))
         shown = {k: v for k, v in active_values(ctx.sweep.space, trial.hyperparameters).items()
@@ -190,13 +187,7 @@ class TrackedTuner:
         exp = ctx.tracker.experiment_id
         return len(retry_locked(lambda: client.search_runs([exp], filter_string=query)))
 
-    def _try_run_and_update_trial(
-        self, trial: kt.engine.trial.Trial, *args: Any, **kw: Any
-    ) -> None:
-        with ktcompat.no_failed_trial_tracebacks():
-            super()._try_run_and_update_trial(trial, *args, **kw)  # type: ignore[misc]
-
-    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+    def on_trial_end(self, trial: ktcompat.Trial) -> None:
         """Keras Tuner records the trial's end and saves its state; then the run is closed."""
         ctx, run_id = self.ctx, self._trial_run
         interrupts = ctx.interrupts
@@ -207,7 +198,7 @@ class TrackedTuner:
                 if run_id is not None:
                     self._close_trial_run(trial, run_id)
 
-    def _close_trial_run(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+    def _close_trial_run(self, trial: ktcompat.Trial, run_id: str) -> None:
         ctx = self.ctx
         self._trial_run = None
         status = self.oracle.get_trial(trial.trial_id).status
@@ -215,7 +206,7 @@ class TrackedTuner:
             ctx.progress.say(f"trial {trial.trial_id}: the chief took it back (its lease expired); "
                              "another worker runs it, this run stays KILLED")  # fmt: skip
             return
-        if status == kt.engine.trial.TrialStatus.COMPLETED:
+        if status == ktcompat.TrialStatus.COMPLETED:
             ctx.tracker.end_run(run_id, RunStatus.FINISHED)
             ctx.trial_runs[trial.trial_id] = run_id
             objective, test_accuracy = self._trial_objective or (math.nan, math.nan)
@@ -233,7 +224,7 @@ class TrackedTuner:
     def _record_error(self, run_id: str, message: str, with_traceback: bool = True) -> None:
         record_error(self.ctx.tracker, run_id, message, with_traceback)
 
-    def _log_trial(self, trial: kt.engine.trial.Trial, run_id: str) -> None:
+    def _log_trial(self, trial: ktcompat.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""
         ctx, outcomes = self.ctx, self._outcomes
         final = mean_final([o.final for o in outcomes])
@@ -258,7 +249,7 @@ class TrackedTuner:
             self.models.finish(None)
         # one process: `sweep.execution` logs the chosen configuration's model once it is known
 
-    def _build_and_fit_model(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+    def fit_execution(self, trial: ktcompat.Trial, *args: Any, **kwargs: Any) -> Any:
         """One execution of the trial, through the one function that trains an execution."""
         ctx = self.ctx
         index = len(self._outcomes)
@@ -307,12 +298,6 @@ def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
     return out
 
 
-def tuner_class(algorithm: str) -> type:
-    base = {
-        "random": kt.RandomSearch,
-        "grid": kt.GridSearch,
-        "bayesian": kt.BayesianOptimization,
-        "hyperband": kt.Hyperband,
-        "racing": kt.Tuner,  # with `sweep.oracle.RacingOracle` passed in
-    }[algorithm]
-    return type(f"Tracked{base.__name__}", (TrackedTuner, base), {})
+def tuner_class(base: type) -> type:
+    """`base` (a Keras Tuner tuner class an algorithm chose) with `TrackedTuner` mixed in."""
+    return type(f"Tracked{base.__name__}", (TrackedTuner, ktcompat.PrivateHooks, base), {})

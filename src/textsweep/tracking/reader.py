@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textsweep.tracking.calls import quiet_mlflow_logs, retry_locked
 from textsweep.tracking.records import (
     ExperimentRecord,
     MetricPoint,
@@ -44,8 +45,6 @@ class Reader:
     def connect(cls, uri: str) -> Reader:
         """A reader of `uri`; creates nothing (a missing SQLite file is the caller's check)."""
         from mlflow import MlflowClient
-
-        from textsweep.tracking.store import quiet_mlflow_logs
 
         quiet_mlflow_logs()
         return cls(uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
@@ -146,6 +145,4 @@ def _first_line(e: BaseException) -> str:
 
 
 def _retry(call: Any) -> Any:
-    from textsweep.tracking.store import retry_locked
-
     return retry_locked(call)

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import math
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from textsweep.credentials import mask, mask_logs, mask_text
+from textsweep.credentials import mask, mask_text
 from textsweep.errors import UserError
 from textsweep.tracking import views
+from textsweep.tracking.calls import quiet_mlflow_logs, retry_locked, shielded
 from textsweep.tracking.names import (
     EPOCH_METRICS,
     TAG_PARENT,
@@ -42,16 +40,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 T = TypeVar("T")
-
-
-def quiet_mlflow_logs() -> None:
-    """Keep alembic's schema-migration chatter and MLflow's info lines out of the terminal."""
-    for name in ("alembic", "mlflow", "mlflow.store", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    mask_logs("mlflow")  # a tracking URI's password in MLflow's warnings
-    # MLflow prints "View run ... at: <server URL>" for every run it ends: noise here, and the
-    # URL may hold a password
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -246,13 +234,13 @@ class Tracker:
             retry_locked(lambda: self.client.log_batch(run_id, tags=items))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        _shielded(lambda: self.client.log_text(run_id, text, artifact_file))
+        shielded(lambda: self.client.log_text(run_id, text, artifact_file))
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        _shielded(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
+        shielded(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        _shielded(lambda: self.client.log_figure(run_id, figure, artifact_file))
+        shielded(lambda: self.client.log_figure(run_id, figure, artifact_file))
 
     def end_run(self, run_id: str, status: str = RunStatus.FINISHED) -> None:
         self.flush()
@@ -291,7 +279,7 @@ class Tracker:
         return self.search(f"tags.`{TAG_ROLE}` = '{role}'")
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
-        _shielded(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
+        shielded(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
 
     def set_experiment_tag(self, key: str, value: str) -> None:
         retry_locked(lambda: self.client.set_experiment_tag(self.experiment_id, key, value))
@@ -327,54 +315,6 @@ class Tracker:
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         retry_locked(lambda: self.client.set_registered_model_alias(name, alias, version))
-
-
-_LOCKED_RETRY_SECONDS = 120.0
-
-
-def retry_locked(call: Callable[[], T]) -> T:
-    """`call()`, retried while SQLite answers "database is locked".
-
-    MLflow already waits 20 s on a busy SQLite file (`PRAGMA busy_timeout`), but a write that
-    upgrades a read transaction fails at once; with several sweeps on one file that happens.
-    """
-    deadline = time.monotonic() + _LOCKED_RETRY_SECONDS
-    delay = 0.05
-    while True:
-        try:
-            return _shielded(call)
-        except Exception as e:
-            if "database is locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
-# A signal handler that raises inside a database call (SIGINT between two SQLAlchemy steps) can
-# leave the SQLite connection in a transaction that is never closed: its lock stays, and every
-# later write, the runs' KILLED status included, waits "database is locked" until it gives up.
-# While a sweep handles signals, its `Interrupts.deferred` is installed here, and each store call
-# on the main thread finishes before the signal is raised.
-_guards: list[Callable[[], contextlib.AbstractContextManager[None]]] = []
-
-
-@contextlib.contextmanager
-def shield_store_calls(
-    guard: Callable[[], contextlib.AbstractContextManager[None]],
-) -> Iterator[None]:
-    """Run every store call inside `guard()` (a signal-deferring block) while this is open."""
-    _guards.append(guard)
-    try:
-        yield
-    finally:
-        _guards.remove(guard)
-
-
-def _shielded(call: Callable[[], T]) -> T:
-    if not _guards or threading.current_thread() is not threading.main_thread():
-        return call()  # the background writer: signals are only ever raised on the main thread
-    with _guards[-1]():
-        return call()
 
 
 @contextlib.contextmanager

@@ -104,7 +104,8 @@ class TrackedTuner:
             lease.install(self.oracle, context)
         prewarm_plotting()
         self.models = ModelKeeper.for_tuner(context, self.hypermodel, folder)
-        tuners.of(context.sweep.config.tuner).after_reload(self.oracle)
+        if not context.shared:  # a worker's oracle is a gRPC client: it holds no trials
+            tuners.of(context.sweep.config.tuner).after_reload(self.oracle)
         self._idle = False
 
         def created(trial: ktcompat.Trial) -> None:

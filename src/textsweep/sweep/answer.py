@@ -36,9 +36,9 @@ def annotate_parent(tracker: Tracker, sweep: Sweep, result: SweepResult) -> None
 
 def answer_note(uri: str, sweep: Sweep, parent_run_id: str) -> str:
     """The question, then one line per hyperparameter that varied, as `textsweep report` says it."""
-    from textsweep.report import load_records
-    from textsweep.report.render import answer_lines
-    from textsweep.report.stats import hyperparameter_stats
+    from textsweep.reporting import load_records
+    from textsweep.reporting.render import answer_lines
+    from textsweep.reporting.stats import hyperparameter_stats
 
     records = load_records(uri, sweep.name, sweep.experiment, parent_run_id=parent_run_id)
     lines = answer_lines(records, hyperparameter_stats(records))

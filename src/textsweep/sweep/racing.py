@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from textsweep.report.inference import ALPHA, Verdict, decide, first_within_margin, size_like
+from textsweep.reporting.inference import ALPHA, Verdict, decide, first_within_margin, size_like
 
 
 def survivors(

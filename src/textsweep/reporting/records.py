@@ -151,7 +151,7 @@ def load_records(
     """
     from mlflow.tracking import MlflowClient
 
-    from textsweep.report.parents import choose_parents
+    from textsweep.reporting.parents import choose_parents
 
     if not _NAME.fullmatch(sweep_name):
         raise UserError(

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
-from textsweep.report.records import Execution, SweepRecords, load_records
+from textsweep.reporting.records import Execution, SweepRecords, load_records
 
 if TYPE_CHECKING:
-    from textsweep.report.answer import Answer
-    from textsweep.report.stats import HyperparameterStats
-    from textsweep.report.summary import Summary
+    from textsweep.reporting.answer import Answer
+    from textsweep.reporting.stats import HyperparameterStats
+    from textsweep.reporting.summary import Summary
 
 __all__ = [
     "Execution",
@@ -56,7 +56,7 @@ class Report:
 
     def answer_text(self) -> str:
         """What the terminal prints: the question, one line per hyperparameter, where to look."""
-        from textsweep.report.render import count
+        from textsweep.reporting.render import count
 
         lines = list(self.records.warnings) + list(self.answer)
         lines += [
@@ -82,11 +82,11 @@ class Report:
 
 def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     """Compute everything from records; with `out_dir`, also draw and write the files."""
-    from textsweep.report import render
-    from textsweep.report.answer import answer as answer_of
-    from textsweep.report.report_json import to_json
-    from textsweep.report.stats import hyperparameter_stats
-    from textsweep.report.summary import by_importance, summarize
+    from textsweep.reporting import render
+    from textsweep.reporting.answer import answer as answer_of
+    from textsweep.reporting.report_json import to_json
+    from textsweep.reporting.stats import hyperparameter_stats
+    from textsweep.reporting.summary import by_importance, summarize
 
     summary = summarize(records)
     rows = by_importance(hyperparameter_stats(records), summary)
@@ -95,7 +95,7 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
     data = to_json(records, rows, summary, verdict)
     files: list[Path] = []
     if out_dir is not None:
-        from textsweep.report.plots import draw_all
+        from textsweep.reporting.plots import draw_all
 
         figures = draw_all(records, rows, summary)
         doc = render.blocks(records, rows, summary, verdict, figures)
@@ -164,7 +164,7 @@ def make_report(
     from mlflow.tracking import MlflowClient
 
     from textsweep import server
-    from textsweep.report import render
+    from textsweep.reporting import render
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
     server.prepare_client(uri)

@@ -53,7 +53,6 @@ from textsweep.tracking import (
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
-from textsweep.tracking.calls import retry_locked
 
 
 @dataclass
@@ -181,9 +180,7 @@ class TrackedTuner:
             f"tags.`{TAG_PARENT}` = '{ctx.parent_run_id}' and tags.`{TAG_ROLE}` = '{Role.TRIAL}' "
             f"and tags.`{TAG_TRIAL_ID}` = '{trial_id}'"
         )
-        client = ctx.tracker.client
-        exp = ctx.tracker.experiment_id
-        return len(retry_locked(lambda: client.search_runs([exp], filter_string=query)))
+        return len(ctx.tracker.search(query))
 
     def on_trial_end(self, trial: ktcompat.Trial) -> None:
         """Keras Tuner records the trial's end and saves its state; then the run is closed."""

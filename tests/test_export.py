@@ -12,8 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -204,6 +202,20 @@ def test_predict_labels_texts_from_arguments_and_stdin_without_the_dataset(workd
     piped = textsweep("predict", "parity", "--tracking-uri", f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}",
                       stdin="superb brilliant masterpiece\nawful boring waste\n")  # fmt: skip
     assert [line.split("\t")[0] for line in piped.stdout.splitlines()] == ["pos", "neg"], piped.stderr
+    # the model's folder is cached now: predicting again imports neither MLflow nor TensorFlow
+    assert sorted((workdir / ".textsweep" / "models").glob("*/model/MLmodel"))
+    probe = subprocess.run([sys.executable, "-c", HEAVY_PROBE, "predict", str(sweep_file), "a film"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert probe.stdout.splitlines()[-1] == "heavy: []", probe.stdout + probe.stderr
+
+
+HEAVY_PROBE = """
+import sys
+from textsweep.cli import main
+main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "mlflow", "pandas"})
+print("heavy:", heavy)
+"""
 
 
 def test_predict_with_a_model_that_is_not_there_exits_2_naming_it(workdir: Path) -> None:
@@ -220,35 +232,40 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_mlflow_serves_the_champion_on_raw_text(workdir: Path) -> None:
-    _, result = trained_parity_sweep(workdir)
+def test_the_readme_serve_recipe_answers_as_predict_does(workdir: Path) -> None:
+    sweep_file, _ = trained_parity_sweep(workdir)
+    # as the README prints it, `.venv/bin/textsweep serve ...`, from a shell whose PATH lacks the
+    # virtual environment (MLflow's server starts `uvicorn` by name)
+    script = Path(sys.executable).parent / "textsweep"
+    assert script.is_file(), f"no textsweep script beside {sys.executable}"
+    bin_dir = str(script.parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != bin_dir)
     port = free_port()
-    # as in an activated virtual environment: MLflow starts `uvicorn` from PATH
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": result.tracking_uri, "PATH": path}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/parity@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    log = (workdir / "serve.log").open("w")
+    server = subprocess.Popen([str(script), "serve", str(sweep_file), "--port", str(port)],
+                              env={**os.environ, "PATH": path}, stdout=subprocess.PIPE,
+                              stderr=log, text=True, start_new_session=True)  # fmt: skip
+    texts = ["superb brilliant masterpiece", "awful boring waste"]
     try:
-        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [["superb brilliant fun"]]}})
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(),
-                                                 {"Content-Type": "application/json"})  # fmt: skip
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    answer = json.loads(response.read())
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(server.stderr.read().decode() if server.stderr else "") from None
-                time.sleep(1)
-        (row,) = answer["predictions"]
-        assert set(row) == {"neg", "pos"} and abs(row["neg"] + row["pos"] - 1) < 1e-6
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("serving parity version 1 ("), line + (workdir / "serve.log").read_text()
+        assert line.rstrip().endswith(f"on http://127.0.0.1:{port}/invocations (Ctrl-C to stop)")
+        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(),
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as response:
+            served = json.loads(response.read())["predictions"]
     finally:
-        stop_group(server)
+        server.terminate()  # textsweep serve ends the scoring server's process group
+        try:
+            server.wait(timeout=60)
+        finally:
+            stop_group(server)
+            log.close()
+    predicted = json.loads(textsweep("predict", str(sweep_file), *texts, "--json").stdout)
+    for row, answer in zip(predicted, served, strict=True):
+        assert answer == pytest.approx(row["probabilities"], abs=1e-6)
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -300,3 +317,79 @@ def test_a_model_from_another_tokenizer_version_is_refused() -> None:
     with pytest.raises(ValueError, match=r"trained with tokenizer version 1; this textsweep "
                                          r"tokenizes with version 2"):  # fmt: skip
         inputs_for(["a film"], {**SPEC, "tokenizer_version": 1, "input": "bag"})
+
+
+FORWARD_CASES = {
+    "multihot_dense": ({"model": "multihot_dense", "dropout": 0.1}, 3),
+    "embedding_flatten": ({"model": "embedding_flatten", "maxlen": 12, "dense_layers": 1}, 2),
+    "embedding_pool": ({"model": "embedding_pool", "maxlen": 12, "dropout": 0.2}, 2),
+    "embedding_lstm": ({"model": "embedding_lstm", "maxlen": 12, "lstm_units": 5,
+                        "spatial_dropout": 0.1, "dense_layers": 1}, 2),
+    "embedding_lstm-bidirectional-2-layers": ({"model": "embedding_lstm", "maxlen": 12,
+        "lstm_units": 4, "lstm_layers": 2, "bidirectional": True}, 3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FORWARD_CASES))
+def test_numpy_forward_pass_gives_what_keras_gives(tmp_path: Path, case: str) -> None:
+    import scipy.sparse as sp
+
+    from textsweep.export.forward import NumpyModel
+    from textsweep.export.pyfunc import portable
+    from textsweep.models import build_model, resolve
+    from textsweep.models.registry import ModelInputs
+
+    values, classes = FORWARD_CASES[case]
+    model = portable(build_model(resolve(values, 16), ModelInputs(50, classes)))
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # away from the initial zeros and saturation
+        weight.assign(rng.normal(scale=0.5, size=weight.shape).astype("float32"))
+    model.save(tmp_path / "model.keras")
+    network = NumpyModel.load(tmp_path / "model.keras")
+    assert network is not None
+    if values["model"] == "multihot_dense":
+        bags = sp.random(7, 50, density=0.2, format="csr", dtype=np.float32, random_state=1)
+        expected, got = model.predict(bags.toarray(), verbose=0), network.predict(bags)
+    else:
+        ids = rng.integers(0, 50, size=(7, 12)).astype("int32")
+        ids[1, :6] = 0  # padding
+        expected, got = model.predict(ids, verbose=0), network.predict(ids)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_numpy_forward_pass_leaves_a_layer_it_does_not_know_to_keras(tmp_path: Path) -> None:
+    import keras
+
+    from textsweep.export.forward import NumpyModel
+
+    tokens = keras.Input(shape=(12,), dtype="int32")
+    x = keras.layers.Embedding(50, 8)(tokens)
+    x = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(4, 3)(x))
+    keras.Model(tokens, keras.layers.Dense(1, activation="sigmoid")(x)).save(tmp_path / "m.keras")
+    assert NumpyModel.load(tmp_path / "m.keras") is None
+
+
+def test_a_moved_alias_is_seen_without_mlflow_and_as_mlflow_sees_it(workdir: Path) -> None:
+    from mlflow import MlflowClient
+
+    from textsweep.export.locate import locate_model, resolve_model
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    experiment = client.create_experiment("moves", artifact_location=str(workdir / "artifacts"))
+    client.create_registered_model("moves")
+    runs = []
+    for _ in range(2):
+        run = client.create_run(experiment)
+        source = f"{run.info.artifact_uri}/model"
+        client.create_model_version("moves", source, run_id=run.info.run_id)
+        runs.append(run.info.run_id)
+    for version, run_id in (("1", runs[0]), ("2", runs[1])):
+        client.set_registered_model_alias("moves", "champion", version)
+        for model in ("moves", "models:/moves@champion", f"models:/moves/{version}"):
+            _, expected = resolve_model(model, uri)
+            assert locate_model(model, uri) == (uri, expected)
+            assert expected.run_id == run_id and expected.artifact_path == "model"
+    with pytest.raises(UserError, match=r"the Model Registry at .* has no model 'moves' with "
+                                        r"alias @nothing"):  # fmt: skip
+        locate_model("models:/moves@nothing", uri)

@@ -160,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="a JSON list, one object per text")
     predict.add_argument("--tracking-uri", help="MLflow tracking URI")
 
+    serve = sub.add_parser(
+        "serve",
+        help="serve a sweep's champion (or any model URI) with MLflow's scoring server",
+        description="Start `mlflow models serve --env-manager local` on 127.0.0.1 for MODEL (a "
+        "sweep file or name: its models:/<sweep>@champion; or a models:/ or runs:/ URI), from "
+        "this environment (its bin/ on PATH). POST texts to /invocations; Ctrl-C stops it.",
+    )
+    serve.add_argument("model", metavar="MODEL", help="sweep file or name, models:/ or runs:/ URI")
+    serve.add_argument("--port", type=_positive, default=5001, help="port on 127.0.0.1 (default 5001)")
+    serve.add_argument("--tracking-uri", help="MLflow tracking URI")
+
     promote = sub.add_parser(
         "promote",
         help="make a registered model version the sweep's champion on purpose",
@@ -246,5 +257,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": commands.run, "validate": commands.validate, "report": commands.report,
                 "ui": commands.ui, "embeddings": commands.embeddings_train,
                 "data": commands.data_describe, "families": commands.families,
-                "predict": commands.predict, "promote": commands.promote}  # fmt: skip
+                "predict": commands.predict, "serve": commands.serve,
+                "promote": commands.promote}  # fmt: skip
     return handlers[args.command](args)

@@ -170,9 +170,7 @@ def predict(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from textsweep.export import load_model
-    from textsweep.export import predict as label
-    from textsweep.runtime import configure_tensorflow
+    from textsweep.export.registry import predict_texts
 
     texts = list(args.texts)
     if args.file is not None:
@@ -185,14 +183,19 @@ def predict(args: argparse.Namespace) -> int:
     if not texts:
         raise UserError("no text to label; pass TEXT arguments, --file or lines on stdin",
                         source="TEXT")  # fmt: skip
-    configure_tensorflow()
-    rows = label(load_model(args.model, args.tracking_uri), texts)
+    rows = predict_texts(args.model, texts, args.tracking_uri)
     if args.json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
         return EXIT_OK
     for row in rows:
         print(f"{row.label}\t{row.probability:.3f}\t{row.text}")
     return EXIT_OK
+
+
+def serve(args: argparse.Namespace) -> int:
+    from textsweep.serving import serve_model
+
+    return serve_model(args.model, args.port, args.tracking_uri)
 
 
 def promote(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 home_dir()                      # $TEXTSWEEP_HOME, default .textsweep/
 configure_tensorflow(2, 1)      # quiet logs, thread pools sized; before the first op
+textsweep_command()             # "textsweep", or ".venv/bin/textsweep" when PATH lacks it
 """
 
 from __future__ import annotations
@@ -17,6 +18,34 @@ from pathlib import Path
 def home_dir() -> Path:
     """Where textsweep keeps working state (caches, Keras Tuner projects): `$TEXTSWEEP_HOME`."""
     return Path(os.environ.get("TEXTSWEEP_HOME", ".textsweep"))
+
+
+def textsweep_command() -> str:
+    """The `textsweep` command as this shell runs it, for the hints textsweep prints.
+
+    The bare name when PATH finds this installation's script; else that script's path (relative
+    to the working directory when inside it: `.venv/bin/textsweep` from a shell without the
+    virtual environment activated); else `PYTHON -m textsweep`.
+    """
+    import shlex
+    import shutil
+
+    python = Path(os.path.abspath(sys.executable))  # not resolved: a venv's python is a link
+    script = python.parent / "textsweep"
+    if not script.is_file():
+        return f"{shlex.quote(_short(python))} -m textsweep"
+    found = shutil.which("textsweep")
+    with contextlib.suppress(OSError):
+        if found is not None and os.path.samefile(found, script):
+            return "textsweep"
+    return shlex.quote(_short(script))
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def configure_tensorflow(intra_op: int | None = None, inter_op: int | None = None) -> None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
+from textsweep.export.locate import CHAMPION, MODEL_ARTIFACT, model_files
 from textsweep.tracking.names import (
     TAG_DECIDED,
     TAG_EVALUATION,
@@ -37,7 +37,7 @@ from textsweep.tracking.names import (
     TAG_TRIAL_ID,
     TAG_VALUES,
 )
-from textsweep.tracking.reader import NotFound, Reader
+from textsweep.tracking.reader import NotFound
 from textsweep.tracking.records import VersionRecord
 
 if TYPE_CHECKING:
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from textsweep.sweep.parent import SweepResult
     from textsweep.tracking import Tracker
 
-MODEL_ARTIFACT = "model"
-CHAMPION = "champion"
 
 
 def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
@@ -152,12 +150,14 @@ def register_champion(
             f"model: registered as models:/{name}@{CHAMPION} (version "
             f"{version.version}, configuration t{result.best_trial_id}{pooled})",
         )
+    from textsweep.runtime import textsweep_command  # runnable as printed, venv activated or not
+
     return ChampionOutcome(
         version,
         False,
         f"model: registered as models:/{name}/{version.version} without "
         f"@{CHAMPION}, which stays version {current.version if current else '?'}: {why}; "
-        f"to make this one the champion on purpose: textsweep promote models:/{name}/"
+        f"to make this one the champion on purpose: {textsweep_command()} promote models:/{name}/"
         f"{version.version}",
     )
 
@@ -240,94 +240,15 @@ def _number(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.6g}"
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """Where a model is: the run holding it and the artifact path within the run."""
-
-    run_id: str
-    artifact_path: str
-    described: str
-
-
-def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[Reader, ModelRef]:
-    """A sweep file or name (its champion), `models:/NAME@ALIAS`, `models:/NAME/VERSION` or
-    `runs:/RUN_ID/PATH`, as the run and artifact path that hold the model.
-
-    Raises:
-        UserError: nothing of that name or URI is found (names what was asked for).
-    """
-    from textsweep.config import DEFAULT_TRACKING_URI
-    from textsweep.tracking import sqlite_path
-    from textsweep.tracking.calls import quiet_mlflow_logs
-
-    name, alias, version = None, CHAMPION, None
-    uri = tracking_uri or DEFAULT_TRACKING_URI
-    if model.startswith("runs:/"):
-        parts = model[len("runs:/") :].split("/", 1)
-        if not parts[0]:
-            raise _bad(model, "a runs:/ URI needs a run id: runs:/<run id>/model")
-        ref = ModelRef(parts[0], parts[1] if len(parts) > 1 else "", model)
-    elif model.startswith("models:/"):
-        rest = model[len("models:/") :]
-        match = re.fullmatch(r"([^/@]+)(?:@([^/]+)|/(\d+))", rest)
-        if match is None:
-            raise _bad(model, "expected models:/<name>@<alias> or models:/<name>/<version>")
-        name, alias, version = match.group(1), match.group(2), match.group(3)
-    elif model.endswith((".yaml", ".yml")) or Path(model).is_file():
-        from textsweep.config import load_sweep
-
-        sweep = load_sweep(model)
-        name, uri = sweep.name, sweep.tracking_uri(tracking_uri)
-    else:
-        name = model
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise _bad(model, f"there is no MLflow store at {db}; run the sweep first, or pass "
-                          "--tracking-uri")  # fmt: skip
-    quiet_mlflow_logs()
-    client = Reader.connect(uri)
-    if name is None:
-        return client, ref
-    found = (
-        client.version(name, version)
-        if version is not None
-        else client.version_by_alias(name, alias or CHAMPION)
-    )
-    if found is None:
-        which = f"version {version}" if version else f"alias @{alias or CHAMPION}"
-        raise _bad(
-            model,
-            f"the Model Registry at {uri} has no model {name!r} with {which}; "
-            "run the sweep (with tracking.log_models best or all) first",
-        )
-    if not found.run_id:
-        raise _bad(model, f"model {name!r} version {found.version} names no run")
-    run = client.run(found.run_id)
-    prefix = run.info.artifact_uri.rstrip("/") + "/"
-    source = found.source or ""
-    path = source[len(prefix) :] if source.startswith(prefix) else MODEL_ARTIFACT
-    return client, ModelRef(found.run_id, path, f"{name} version {found.version}")
-
-
 def _bad(model: str, why: str) -> UserError:
     return UserError(f"cannot use {model!r} as a model: {why}", source="MODEL")
 
 
 def load_model(model: str, tracking_uri: str | None = None) -> Any:
-    """The pyfunc model that `model` names (see `resolve_model`), loaded into memory."""
-    import mlflow
+    """The pyfunc model that `model` names (see `locate.resolve_model`), loaded into memory."""
+    import mlflow.pyfunc
 
-    from textsweep.export.pyfunc import quiet_artifact_progress
-
-    client, ref = resolve_model(model, tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="textsweep-model-") as tmp, quiet_artifact_progress():
-        try:
-            local = client.download(ref.run_id, ref.artifact_path, Path(tmp))
-        except NotFound as e:
-            raise _bad(model, str(e)) from None
-        if not (Path(local) / "MLmodel").is_file():
-            raise _bad(model, f"{ref.described} holds no MLflow model (no MLmodel file)")
-        return mlflow.pyfunc.load_model(local)
+    return mlflow.pyfunc.load_model(str(model_files(model, tracking_uri)))
 
 
 def load_best(sweep_or_name: str | Path, tracking_uri: str | None = None) -> BestModel:
@@ -380,9 +301,35 @@ def predict(model: Any, texts: Sequence[str]) -> list[Prediction]:
     import pandas as pd
 
     table = model.predict(pd.DataFrame({"text": list(texts)}))
+    return rows(texts, [str(k) for k in table.columns], table.to_numpy(dtype=float))
+
+
+def predict_texts(model: str, texts: Sequence[str], tracking_uri: str | None = None) -> list[Prediction]:
+    """Label raw texts with the model `model` names (see `locate.resolve_model`): `textsweep predict`.
+
+    A textsweep model runs from its cached folder in NumPy (`local.LocalModel`: no MLflow, no
+    TensorFlow to start); any other model, or one with a layer NumPy lacks, through
+    `mlflow.pyfunc` with TensorFlow.
+    """
+    from textsweep.export.local import LocalModel
+
+    folder = model_files(model, tracking_uri)
+    local = LocalModel.open(folder)
+    if local is not None:
+        return rows(texts, local.labels, local.probabilities(texts))
+    import mlflow.pyfunc
+
+    from textsweep.runtime import configure_tensorflow
+
+    configure_tensorflow()
+    return predict(mlflow.pyfunc.load_model(str(folder)), texts)
+
+
+def rows(texts: Sequence[str], labels: Sequence[str], table: Any) -> list[Prediction]:
+    """One `Prediction` per text from its row of class probabilities."""
     out = []
-    for text, (_, row) in zip(texts, table.iterrows(), strict=True):
-        probs = {str(k): float(v) for k, v in row.items()}
+    for text, row in zip(texts, table, strict=True):
+        probs = {label: float(v) for label, v in zip(labels, row, strict=True)}
         label = max(probs, key=lambda k: probs[k])
         out.append(Prediction(text, label, probs[label], probs))
     return out

@@ -59,7 +59,9 @@ def settle_command(records: SweepRecords) -> str:
     """The command that adds enough seeded executions to every finished trial to compare them."""
     k = max(2, records.executions_per_trial)
     ref = records.sweep_ref or f"sweeps/{records.sweep}.yaml"
-    return f"textsweep run {ref} --more {k}"
+    from textsweep.runtime import textsweep_command  # runnable as printed, venv activated or not
+
+    return f"{textsweep_command()} run {ref} --more {k}"
 
 
 def score(i: Interval, objective: str) -> str:

@@ -234,6 +234,8 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
             f"{sweep.config.objective} {result.best_objective:.4f}, test_accuracy {test}",
             f"  {format_values(result.best_values)}",
         ]
+    from textsweep.runtime import textsweep_command  # runnable as printed, venv activated or not
+
     uri = result.tracking_uri
     # repeat a --tracking-uri the user gave, so the hints point at the same store
     given = f" --tracking-uri {uri}" if uri != sweep.tracking_uri() else ""
@@ -241,7 +243,7 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
         look = f"open {views.compare_url(uri, result.experiment_id)}"
     else:
         url = views.compare_url("http://127.0.0.1:5000", result.experiment_id)
-        look = f"textsweep ui{given}, then open {url}"
+        look = f"{textsweep_command()} ui{given}, then open {url}"
     # with --set the file alone names another sweep: the report finds this one by its name
     report_ref = sweep.name if sweep.overrides or not sweep.path else str(sweep.path)
     report_uri = given or (f" --tracking-uri {uri}" if report_ref == sweep.name else "")
@@ -249,7 +251,7 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
         f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
         f"parent run {result.parent_run_id} in {uri}",
         f"compare the trials: {look}",
-        f"answer the question: textsweep report {report_ref}{report_uri}",
+        f"answer the question: {textsweep_command()} report {report_ref}{report_uri}",
     ]
     return "\n".join(lines)
 

@@ -167,7 +167,9 @@ def plan_execution(
     Its hints repeat `textsweep run ARGS` (the user's options) followed by --resume or --fresh.
     """
     source = str(sweep.path) if sweep.path else "<sweep>"
-    command = f"textsweep run {args or sweep.path or sweep.name}"
+    from textsweep.runtime import textsweep_command  # runnable as printed, venv activated or not
+
+    command = f"{textsweep_command()} run {args or sweep.path or sweep.name}"
     tracker = Tracker.find(uri, sweep.experiment)
     executions = unfinished_executions(tracker, sweep, tuner_root) if tracker else []
     idle = [e for e in executions if e.holder() is None]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,67 @@ def test_families_command_lists_a_sweeps_own_family_with_its_defaults(
     listed = capsys.readouterr().out
     assert "embedding_cnn  [sequences (maxlen)]" in listed
     assert "    filters = 64\n    kernel_size = 5\n" in listed
+
+
+def _textsweep_isolated(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -P -m textsweep`: -P keeps Python itself from putting the working directory first
+    on sys.path, as the installed `textsweep` script does, so only textsweep's own import counts."""
+    return subprocess.run([sys.executable, "-P", "-m", "textsweep", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+SHADOW = "raise SystemExit('the keras_tuner.py beside the sweep ran instead of Keras Tuner')\n"
+
+
+def test_families_modules_never_shadow_installed_packages(tmp_path: Path) -> None:
+    """Issue 24 case 2: a keras_tuner.py beside the sweep and in the working directory is not
+    imported; the module named in `families:` is, from the sweep's folder."""
+    folder, cwd = tmp_path / "sweeps", tmp_path / "work"
+    folder.mkdir()
+    cwd.mkdir()
+    for where in (folder, cwd):
+        (where / "keras_tuner.py").write_text(SHADOW, encoding="utf-8")
+    (folder / "my_families.py").write_text(
+        "import keras_tuner\nassert hasattr(keras_tuner, 'RandomSearch')\n" + example_module(),
+        encoding="utf-8",
+    )
+    path = write_sweep(folder, {"families": ["my_families"], "search_space": {
+        "hyperparameters": {"model": {"type": "fixed", "value": "embedding_cnn"}}}})  # fmt: skip
+    done = _textsweep_isolated(cwd, "validate", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sweep 'cnn'" in done.stdout
+
+
+def test_a_families_module_named_like_an_installed_package_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "keras_tuner.py").write_text(SHADOW, encoding="utf-8")
+    path = write_sweep(tmp_path, {"families": ["keras_tuner"], "search_space": {
+        "hyperparameters": {"model": {"type": "fixed", "value": "multihot_dense"}}}})  # fmt: skip
+    with pytest.raises(UserError, match=r"sweep\.yaml: families: module 'keras_tuner' beside the "
+                       r"sweep file \(.*keras_tuner\.py\) has the name of an installed module"):  # fmt: skip
+        load_sweep(path)
+
+
+def test_a_families_module_that_registers_nothing_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "no_families_here.py").write_text("X = 1\n", encoding="utf-8")
+    path = write_sweep(tmp_path, {"families": ["no_families_here"], "search_space": {
+        "hyperparameters": {"model": {"type": "fixed", "value": "multihot_dense"}}}})  # fmt: skip
+    done = _textsweep_isolated(tmp_path, "validate", str(path))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert re.search(r"error: .*sweep\.yaml: families: module 'no_families_here' \(.*"
+                     r"no_families_here\.py\) registers no model family", done.stderr)  # fmt: skip
+    with pytest.raises(UserError, match=r"families: module 'json' \(.*json.*\) registers no "):
+        load_sweep(write_sweep(tmp_path, {"families": ["json"], "search_space": {
+            "hyperparameters": {"model": {"type": "fixed", "value": "multihot_dense"}}}}))  # fmt: skip
+
+
+def test_a_families_package_beside_the_sweep_is_loaded_from_there(tmp_path: Path) -> None:
+    package = tmp_path / "team_models"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "cnn.py").write_text(example_module().replace('"embedding_cnn"', '"team_cnn"'),
+                                    encoding="utf-8")  # fmt: skip
+    path = write_sweep(tmp_path, {"families": ["team_models.cnn"], "search_space": {
+        "hyperparameters": {"model": {"type": "fixed", "value": "team_cnn"}}}})  # fmt: skip
+    load_sweep(path)
+    assert "team_cnn" in [f.name for f in families()]
+    assert str(tmp_path) not in sys.path

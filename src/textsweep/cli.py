@@ -231,7 +231,7 @@ def _main(args: argparse.Namespace) -> int:
         return EXIT_SWEEP_FAILED
     except OSError as e:
         if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
+            return _store_error(e, args)
         if args.verbose:
             traceback.print_exc()
         print(
@@ -242,6 +242,8 @@ def _main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    except Exception as e:  # a store that failed under MLflow's own client (report, predict)
+        return _store_error(e, args)
     except KeyboardInterrupt as e:
         signum = int(getattr(e, "signum", signal.SIGINT))
         hint = ""
@@ -249,6 +251,20 @@ def _main(args: argparse.Namespace) -> int:
             hint = "; to continue the sweep, run the same command with --resume"
         print(f"interrupted ({signal.Signals(signum).name}){hint}", file=sys.stderr)
         return 128 + signum
+
+
+def _store_error(error: Exception, args: argparse.Namespace) -> int:
+    """Exit 2 with one message when `error` says the tracking store is damaged, deleted, full or
+    read-only (`tracking.failures`); any other error is raised again, with its traceback."""
+    from textsweep.tracking.failures import store_failure
+
+    failure = store_failure(error)
+    if failure is None:
+        raise error
+    if args.verbose:
+        traceback.print_exc()
+    print(f"error: {mask_text(str(failure))}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _dispatch(args: argparse.Namespace) -> int:

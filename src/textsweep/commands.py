@@ -49,6 +49,7 @@ def validate(args: argparse.Namespace) -> int:
     from textsweep.api import check_inputs
     from textsweep.config import load_sweep
     from textsweep.search_space import describe_spec
+    from textsweep.search_space.schema import GRID_COUNT_CAP
     from textsweep.sweep.budget import planned_trials
 
     for path in args.sweeps:
@@ -65,7 +66,9 @@ def validate(args: argparse.Namespace) -> int:
         for line in family_lines(sweep.space):
             print(f"  {line}")
         algorithm = tuners.of(c.tuner)
-        n = planned_trials(sweep)
+        n: int | str | None = planned_trials(sweep)
+        if isinstance(n, int) and n >= GRID_COUNT_CAP and algorithm.enumerates:
+            n = f"at least {GRID_COUNT_CAP:,}"  # the grid's count stopped at the cap
         what = "grid trials" if algorithm.enumerates else "trials"
         print(
             f"  tuner: {c.tuner.algorithm}, {n} {what} x {c.tuner.executions_per_trial} execution(s)"
@@ -175,20 +178,26 @@ def predict(args: argparse.Namespace) -> int:
     texts = list(args.texts)
     if args.file is not None:
         try:
-            texts += args.file.read_text(encoding="utf-8").splitlines()
+            raw = args.file.read_bytes()
         except OSError as e:
             raise UserError(f"cannot read {args.file}: {e.strerror}", source="--file") from None
+        texts += _lines(raw, f"--file {args.file}")
     if not texts and args.file is None:
-        texts = sys.stdin.read().splitlines()
+        texts = _lines(sys.stdin.buffer.read(), "stdin")
     if not texts:
         raise UserError("no text to label; pass TEXT arguments, --file or lines on stdin",
                         source="TEXT")  # fmt: skip
+    empty = [i + 1 for i, text in enumerate(texts) if not text.strip()]
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        print(f"warning: {len(empty)} empty text(s) (number {shown}); a model given no words "
+              "still answers a label, which says nothing about a text", file=sys.stderr)  # fmt: skip
     rows = predict_texts(args.model, texts, args.tracking_uri)
     if args.json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
         return EXIT_OK
     for row in rows:
-        print(f"{row.label}\t{row.probability:.3f}\t{row.text}")
+        print(f"{tsv_field(row.label)}\t{row.probability:.3f}\t{tsv_field(row.text)}")
     return EXIT_OK
 
 
@@ -204,6 +213,38 @@ def promote(args: argparse.Namespace) -> int:
     found = promote(args.model, args.tracking_uri)
     print(f"models:/{found.name}@{CHAMPION} is now version {found.version} (run {found.run_id})")
     return EXIT_OK
+
+
+def _lines(raw: bytes, where: str) -> list[str]:
+    """The lines of `raw` as UTF-8; bytes that are not UTF-8 become U+FFFD, with a warning."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # as data files are read (`data.folders.decode_text`)
+        text = raw.decode("utf-8-sig", "replace")
+        print(f"warning: {where}: bytes that are not UTF-8; decoded as UTF-8 with U+FFFD "
+              "replacing each bad byte sequence", file=sys.stderr)  # fmt: skip
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines  # a final newline ends a line
+
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def tsv_field(text: str) -> str:
+    r"""`text` safe in one TSV field and on a terminal: backslash, tab, newline and carriage
+    return as `\\`, `\t`, `\n`, `\r`; other control and format characters (terminal escape
+    sequences, bidirectional overrides) as `\xNN` or `\uNNNN`."""
+    import unicodedata
+
+    out = []
+    for c in text:
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d":
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def ui(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,20 @@ class TrackingConfig(_Frozen):
     experiment: str | None = None
     # an end-to-end model (raw text in) logged for the execution's best trial, every trial, or none
     log_models: Literal["best", "all", "none"] = "best"
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment_is_a_name(cls, value: str | None) -> str | None:
+        # like `name`: it names a folder of the store (artifacts/<experiment>), so no `..` either
+        if value is not None and (
+            len(value) > 100 or ".." in value or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value)
+        ):
+            shown = value if len(value) <= 60 else f"{value[:40]}... ({len(value)} characters)"
+            raise ValueError(
+                "expected an experiment name of at most 100 letters, digits, '_', '-' and '.', "
+                f"starting with a letter or digit, without '..'; got {shown!r}"
+            )
+        return value
 
 
 class SweepConfig(_Frozen):

@@ -46,7 +46,16 @@ def read_class_folders(folder: Path, key: str, notes: list[str]) -> Records:
     Bytes that are not UTF-8 are decoded with U+FFFD and counted; a class folder without `.txt`
     files is skipped with a note, since it has nothing to learn from.
     """
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    root = folder.resolve()
+    skipped: list[str] = []
+    classes = []
+    for p in sorted(folder.iterdir()):
+        if p.is_dir() and not p.name.startswith("."):
+            why = unsafe_entry(p, root, directory=True)
+            if why is None:
+                classes.append(p)
+            else:
+                skipped.append(f"{p} ({why})")
     if not classes:
         loose = sum(1 for p in folder.glob("*.txt"))
         found = f"{loose} .txt files directly in it" if loose else "no subfolders"
@@ -61,11 +70,15 @@ def read_class_folders(folder: Path, key: str, notes: list[str]) -> Records:
     where: list[str] = []
     not_utf8 = 0
     for class_dir in classes:
-        files = sorted(
-            p
-            for p in class_dir.rglob("*")
-            if p.suffix.lower() == ".txt" and p.is_file() and not p.name.startswith(".")
-        )
+        files = []
+        for p in sorted(class_dir.rglob("*")):
+            if p.suffix.lower() != ".txt" or p.name.startswith(".") or p.is_dir():
+                continue
+            why = unsafe_entry(p, root)
+            if why is None:
+                files.append(p)
+            else:
+                skipped.append(f"{p} ({why})")
         if not files:
             notes.append(f"{class_dir}: no .txt files; not used as a class")
             continue
@@ -79,6 +92,8 @@ def read_class_folders(folder: Path, key: str, notes: list[str]) -> Records:
             texts.append(text)
             labels.append(class_dir.name)
             where.append(str(f))
+    if skipped:
+        notes.append(skipped_note(folder, skipped))
     if not texts:
         raise UserError(
             f"none of the class folders ({', '.join(p.name for p in classes)}) holds a .txt file",
@@ -86,6 +101,35 @@ def read_class_folders(folder: Path, key: str, notes: list[str]) -> Records:
             key=key,
         )
     return Records(str(folder), texts, labels, where, not_utf8)
+
+
+def unsafe_entry(path: Path, root: Path, directory: bool = False) -> str | None:
+    """Why `path` must not be read as part of the dataset under `root` (resolved), or None.
+
+    Refused: anything that resolves outside `root` (a symlink to /proc/self/environ, say), and
+    anything that is not a regular file (a FIFO, a device; for `directory`, not a folder).
+    """
+    import stat
+
+    try:
+        real = path.resolve(strict=True)
+        mode = real.stat().st_mode
+    except (OSError, RuntimeError) as e:  # a dangling link, a loop
+        return f"cannot be resolved: {getattr(e, 'strerror', None) or e}"
+    if real != root and not real.is_relative_to(root):
+        return f"resolves outside the dataset folder, to {real}"
+    if directory and not stat.S_ISDIR(mode):
+        return "not a folder"
+    if not directory and not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None
+
+
+def skipped_note(folder: Path, skipped: list[str]) -> str:
+    shown = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
+    return (f"{folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that "
+            f"resolve outside the dataset folder or are not regular files, never read them: "
+            f"{shown}")  # fmt: skip
 
 
 def decode_text(raw: bytes) -> tuple[str, bool]:

@@ -94,9 +94,18 @@ def _download(npz: bool, source: str) -> Path:
         ) from None
 
 
-def _read_members(location: Path, splits: set[str]) -> Iterator[tuple[str, str, int, str]]:
-    """(split, label, id, text) for every review file of the wanted splits ('unsup' included)."""
+def _read_members(
+    location: Path, splits: set[str], skipped: list[str] | None = None
+) -> Iterator[tuple[str, str, int, str]]:
+    """(split, label, id, text) for every review file of the wanted splits ('unsup' included).
+
+    In an extracted folder, a file that resolves outside it (a symlink) or is not a regular file
+    is never read; it is added to `skipped`, with why.
+    """
     if location.is_dir():
+        from textsweep.data.folders import unsafe_entry
+
+        root = location.resolve()
         for split in ("train", "test"):
             for label in ("neg", "pos", "unsup"):
                 folder = location / split / label
@@ -104,6 +113,11 @@ def _read_members(location: Path, splits: set[str]) -> Iterator[tuple[str, str, 
                     continue
                 for f in folder.glob("*.txt"):
                     m = _MEMBER.search("aclImdb/" + f.relative_to(location).as_posix())
+                    why = unsafe_entry(f, root) if m else None
+                    if why is not None:
+                        if skipped is not None:
+                            skipped.append(f"{f} ({why})")
+                        continue
                     if m:
                         yield (
                             split,
@@ -133,7 +147,8 @@ def _read_members(location: Path, splits: set[str]) -> Iterator[tuple[str, str, 
 def load_imdb(cfg: DatasetConfig, source: str) -> TextDataset:
     location = locate_imdb(cfg, source)
     rows: dict[str, list[tuple[str, int, str]]] = {"train": [], "test": []}
-    for split, label, rid, text in _read_members(location, {"train", "test"}):
+    skipped: list[str] = []
+    for split, label, rid, text in _read_members(location, {"train", "test"}, skipped):
         rows[split].append((label, rid, text))
     splits = {}
     for split, items in rows.items():
@@ -147,7 +162,11 @@ def load_imdb(cfg: DatasetConfig, source: str) -> TextDataset:
         items.sort(key=lambda r: (r[0], r[1]))
         labels = np.array([CLASS_NAMES.index(r[0]) for r in items], dtype=np.int64)
         splits[split] = Split(labels=labels, texts=[r[2] for r in items])
-    return TextDataset(train=splits["train"], test=splits["test"], class_names=CLASS_NAMES)
+    from textsweep.data.folders import skipped_note
+
+    notes = (skipped_note(location, skipped),) if skipped else ()
+    return TextDataset(train=splits["train"], test=splits["test"], class_names=CLASS_NAMES,
+                       warnings=notes)  # fmt: skip
 
 
 def iter_imdb_unlabeled(cfg: DatasetConfig, source: str) -> Iterator[str]:

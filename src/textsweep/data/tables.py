@@ -24,6 +24,7 @@ from typing import Any
 
 from textsweep.config import DatasetConfig
 from textsweep.data import Records, TextDataset, labelled_dataset, require_path
+from textsweep.data.cells import refuse_nested_columns, refuse_non_scalar
 from textsweep.errors import UserError
 
 DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -34,6 +35,9 @@ _PATH, _TEXT, _LABEL = "dataset.path", "dataset.text_column", "dataset.label_col
 # Bytes that are not UTF-8, kept as lone surrogates by "surrogateescape" until each text is checked;
 # valid UTF-8 never decodes to these, so every one marks a bad byte.
 _ESCAPED = re.compile("[\udc80-\udcff]+")
+_FIELD_LIMIT = 2**31 - 1  # the largest csv accepts everywhere
+# labels that mean "none" (pandas writes NaN for a missing value): dropped like empty ones
+_MISSING_LABELS = ("nan",)
 
 
 def load_table(cfg: DatasetConfig, source: str) -> TextDataset:
@@ -88,7 +92,7 @@ def read_table(path: Path, cfg: DatasetConfig, notes: list[str]) -> Records:
     if unlabelled:
         notes.append(
             f"{path}: dropped {len(unlabelled)} row(s) without a label "
-            f"(first: {unit} {where[unlabelled[0]]})"
+            f"(first: {unit} {where[unlabelled[0]]}); an empty, null or NaN label is none"
         )
         keep = [i for i, label in enumerate(labels) if label is not None]
         texts, where = [texts[i] for i in keep], [where[i] for i in keep]
@@ -100,6 +104,7 @@ def _read_delimited(
     path: Path, cfg: DatasetConfig, delimiter: str, notes: list[str]
 ) -> tuple[list[str], list[str | None], list[int], int]:
     text = _decode_file(path)
+    csv.field_size_limit(_FIELD_LIMIT)  # csv's default (128 KiB) refuses a long text
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
@@ -183,10 +188,12 @@ def _read_json_lines(
                 key="dataset.path",
             ) from None
         value = _field(record, cfg.text_column, _TEXT, path, n)
+        refuse_non_scalar(value, _TEXT, path, f"line {n}")
         body, bad = _clean("" if value is None else str(value))
         not_utf8 += bad
         texts.append(body)
         label = _field(record, cfg.label_column, _LABEL, path, n)
+        refuse_non_scalar(label, _LABEL, path, f"line {n}", label=True)
         if label is not None:
             kind = "boolean" if isinstance(label, bool) else type(label).__name__
             kinds.setdefault("number" if kind in ("int", "float") else kind, (n, label))
@@ -222,6 +229,7 @@ def _read_parquet(
             source=str(path),
             key="dataset.path",
         ) from None
+    refuse_nested_columns(table, {t_name: _TEXT, l_name: _LABEL}, path)
     column = table.column(t_name)
     if pa.types.is_string(column.type):
         column = column.cast(pa.binary())  # decode ourselves, so bad bytes are counted, not fatal
@@ -338,4 +346,5 @@ def _label(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = _clean(str(value))[0].strip()
-    return text or None
+    return text if text and text.lower() not in _MISSING_LABELS else None
+

@@ -20,7 +20,7 @@ from textsweep.config import (
 )
 from textsweep.embeddings.formats import load_vectors, vectors_dim
 from textsweep.embeddings.matrix import EmbeddingMatrix, build_embedding_matrix
-from textsweep.embeddings.word2vec import texts_for_vectors, train_word2vec
+from textsweep.embeddings.word2vec import check_out, texts_for_vectors, train_word2vec
 from textsweep.errors import UserError
 from textsweep.vocabulary import Encoded
 
@@ -102,6 +102,7 @@ def train_for_sweep(
     `min_count`, `epochs` when given; the seed is `dataset.seed`. Writes word2vec text at `out`
     and a record of how it was made at `<out>.json`.
     """
+    check_out(Path(out))  # before the corpus is read
     source = _source(sweep)
     cfg = sweep.config.dataset
     texts = "the training split" + (

@@ -74,6 +74,7 @@ def train_word2vec(
     """
     from gensim.models import Word2Vec
 
+    check_out(out)  # before the training, not after it
     say = progress or (lambda _msg: None)
     say("embeddings: tokenizing the corpus")
     sentences, n_texts, n_tokens = _tokenized(texts)
@@ -129,16 +130,38 @@ def train_word2vec(
     tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
     sidecar = sidecar_path(out)
     tmp_sidecar = sidecar.with_name(f".tmp-{os.getpid()}-{sidecar.name}")
+    had_sidecar = sidecar.exists()
     try:
         model.wv.save_word2vec_format(str(tmp), binary=False)
         tmp_sidecar.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp_sidecar, sidecar)
-        os.replace(tmp, out)  # last: an existing `out` means a finished file
+        try:
+            os.replace(tmp, out)  # last: an existing `out` means a finished file
+        except OSError:
+            if not had_sidecar:  # no record of vectors that were never written
+                sidecar.unlink(missing_ok=True)
+            raise
     finally:
         tmp.unlink(missing_ok=True)
         tmp_sidecar.unlink(missing_ok=True)
     say(f"embeddings: wrote {len(model.wv)} vectors to {out}")
     return out
+
+
+def check_out(out: Path) -> None:
+    """Raise `UserError` (naming --out) when the vectors file or its record cannot go at `out`."""
+    sidecar = sidecar_path(out)
+    for path, what in ((out, "the vectors file"), (sidecar, "the record of how it was made")):
+        if path.is_dir():
+            raise UserError(
+                f"{path} is a folder, where {what} would go; give --out a file path, such as "
+                f"{out / 'vectors.txt'}",
+                source="--out",
+            )
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{parent} is a file, so {out} cannot be made; give --out a path in a "
+                        "folder", source="--out")  # fmt: skip
 
 
 def sidecar_path(out: Path) -> Path:

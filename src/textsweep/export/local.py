@@ -58,6 +58,9 @@ class LocalModel:
             return None
         if not isinstance(spec, dict) or not isinstance(spec.get("labels"), list):
             return None
+        from textsweep.export.preprocess import check_spec
+
+        check_spec(spec)  # a changed or damaged preprocess.json is refused here as in the pyfunc
         network = NumpyModel.load(keras_file)
         return cls(network, spec) if network is not None else None
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from textsweep.export.preprocess import inputs_for, probabilities
+from textsweep.export.preprocess import check_spec, inputs_for, probabilities
 
 TEXT_COLUMN = "text"
 KERAS_FILE, SPEC_FILE = "model.keras", "preprocess.json"
@@ -42,8 +42,14 @@ class TextModel(PythonModel):
     def load_context(self, context: Any) -> None:
         import keras
 
-        self.spec = json.loads(Path(context.artifacts["preprocess"]).read_text(encoding="utf-8"))
+        try:
+            spec = json.loads(Path(context.artifacts["preprocess"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            spec = f"unreadable ({type(e).__name__}: {e})"
         self.keras_model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
+        shape = self.keras_model.inputs[0].shape[1:]
+        check_spec(spec, shape, int(self.keras_model.outputs[0].shape[-1]))  # before any use
+        self.spec = spec
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

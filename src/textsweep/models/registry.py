@@ -9,6 +9,8 @@ Looking a family up imports no TensorFlow; only `Family.build` does.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,23 +135,91 @@ def _kind_of(value: Scalar) -> str:
 def import_families(modules: Sequence[str], source: str, base: Path | None = None) -> None:
     """Import the user modules a sweep's `families:` names, so they register their families.
 
-    The sweep file's folder (`base`) and the working directory are searched first, so a module
-    beside the sweep file is found without installing it.
+    A module beside the sweep file (`base`: `NAME.py`, or a package folder `NAME/`) is loaded
+    from there by its path; any other is imported as installed (or on PYTHONPATH). Nothing is
+    added to `sys.path`, so no file beside the sweep or in the working directory can stand in
+    for an installed package, and a module beside the sweep that has an installed package's
+    name is refused. A module that registers no family is refused too.
     """
-    for folder in (base, Path.cwd()):
-        if folder is not None and str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
     for i, module in enumerate(modules):
+        key = f"families[{i}]" if len(modules) > 1 else "families"
+        before = dict(_FAMILIES)
+        already = module in sys.modules
         try:
-            importlib.import_module(module)
+            where = _import_family_module(module, base, source, key)
+        except UserError:
+            raise
         except Exception as e:  # any failure of the user's module is bad input, not a crash
             raise UserError(
-                f"cannot import module {module!r} ({type(e).__name__}: {e}); expected an "
-                "importable module (on PYTHONPATH or beside the sweep file) that calls "
+                f"cannot import module {module!r} ({type(e).__name__}: {e}); expected a "
+                "module beside the sweep file (or installed, or on PYTHONPATH) that calls "
                 "textsweep.models.register(...)",
                 source=source,
-                key=f"families[{i}]" if len(modules) > 1 else "families",
+                key=key,
             ) from None
+        added = [n for n, f in _FAMILIES.items() if before.get(n) is not f]
+        if added:
+            _REGISTERED_BY[module] = tuple(added)
+        elif not (already and (module in _REGISTERED_BY or _builds_from(module))):
+            raise UserError(
+                f"module {module!r} ({where}) registers no model family; expected a module "
+                "that calls textsweep.models.register(Family(...)), or leave it out of "
+                "`families:`",
+                source=source,
+                key=key,
+            )
+
+
+# the families each `families:` module registered when it was imported
+_REGISTERED_BY: dict[str, tuple[str, ...]] = {}
+
+
+def _builds_from(module: str) -> bool:
+    return any(getattr(f.build, "__module__", None) == module for f in _FAMILIES.values())
+
+
+def _import_family_module(module: str, base: Path | None, source: str, key: str) -> str:
+    """Import `module`, from `base` when its top-level name is a file or folder there; where."""
+    top = module.partition(".")[0]
+    local = None
+    if base is not None and top.isidentifier():
+        local = importlib.machinery.PathFinder.find_spec(top, [str(base)])
+    if local is None or top in sys.modules and _origin(sys.modules[top]) == local.origin:
+        loaded = importlib.import_module(module)
+        return _origin(loaded) or module
+    assert base is not None
+    shadowed = top in sys.builtin_module_names or top in sys.modules or (
+        importlib.machinery.PathFinder.find_spec(top, _installed_path(base)) is not None
+    )
+    if shadowed:
+        raise UserError(
+            f"module {top!r} beside the sweep file ({local.origin}) has the name of an "
+            "installed module; rename the file (and the entry in `families:`)",
+            source=source,
+            key=key,
+        )
+    assert local.loader is not None
+    loaded = importlib.util.module_from_spec(local)
+    sys.modules[top] = loaded
+    try:
+        local.loader.exec_module(loaded)
+    except BaseException:
+        del sys.modules[top]
+        raise
+    if module != top:  # a submodule of a package beside the sweep: found on its __path__
+        loaded = importlib.import_module(module)
+    return _origin(loaded) or module
+
+
+def _origin(module: Any) -> str | None:
+    spec = getattr(module, "__spec__", None)
+    return getattr(spec, "origin", None) or getattr(module, "__file__", None)
+
+
+def _installed_path(base: Path) -> list[str]:
+    """`sys.path` without the entries that mean the working directory or the sweep's folder."""
+    here = {"", ".", str(Path.cwd()), str(base)}
+    return [p for p in sys.path if p not in here and Path(p or ".").resolve() != base.resolve()]
 
 
 def resolve(values: Mapping[str, Any], batch_size: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,12 +164,14 @@ def make_report(
     """
     from textsweep import server
     from textsweep.report import render
+    from textsweep.tracking.failures import check_database
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)
     server.prepare_client(uri)
+    check_database(uri)  # a damaged SQLite file: one message naming it
     ref = sweep_ref if sweep_ref.endswith((".yaml", ".yml")) else f"sweeps/{name}.yaml"
     records = load_records(uri, name, experiment=experiment, parent_run_id=run_id, pool=pool,
-                           sweep_ref=ref)  # fmt: skip
+                           sweep_ref=shlex.quote(ref))  # fmt: skip
     out = Path(out_dir or Path("reports") / records.sweep)
     try:
         report = build_report(records, out)

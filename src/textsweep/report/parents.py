@@ -68,7 +68,15 @@ def choose_parents(
                 f"({', '.join(p.info.run_id for p in newer)}); pick one with --run-id"
             )
     warnings = []
-    if not finished(chosen):
+    live = _live_process(chosen, sweep_name) if not finished(chosen) else None
+    if live is not None:
+        how = f"in process {live}" if live > 0 else "in another process"
+        warnings.append(
+            f"WARNING: execution {chosen.info.run_id} is running now ({how}); these numbers "
+            "cover only the trials it has finished so far, and trials still running are left "
+            "out. Report again when it ends."
+        )
+    elif not finished(chosen):
         state = chosen.data.tags.get(tracking.TAG_STATE, "unknown")
         what = "no finished execution of the sweep exists; " if run_id is None else ""
         warnings.append(
@@ -91,6 +99,14 @@ def choose_parents(
         if key is None:
             notes.append("the execution has no textsweep.config_hash tag; nothing pooled with it")
     return Chosen(parents=tuple(pooled), warnings=tuple(warnings), notes=tuple(notes))
+
+
+def _live_process(run: Run, sweep_name: str) -> int | None:
+    """The pid of the process running this execution now (its lock in TEXTSWEEP_HOME), or None."""
+    from textsweep.runtime import home_dir
+    from textsweep.sweep.locks import lock_holder
+
+    return lock_holder(home_dir() / "tuner" / sweep_name / run.info.run_id)
 
 
 def sweep_parents(

@@ -111,8 +111,11 @@ def summarize(records: SweepRecords) -> Summary:
         pairs = [(t.hyperparameters, t.objective_mean) for t in ranked]
         importance = model_importance(pairs, names, records.direction)
     return Summary(
-        trials=len(by_trial),
-        failed_trials=sum(1 for runs in by_trial.values() if not any(e.usable for e in runs)),
+        # a trial still RUNNING (the execution is live) neither counts nor failed
+        trials=sum(1 for runs in by_trial.values() if not _running(runs)),
+        failed_trials=sum(
+            1 for runs in by_trial.values() if not any(e.usable for e in runs) and not _running(runs)
+        ),
         executions=len(records.executions),
         usable_executions=len(records.usable()),
         ranked_trials=tuple(ranked),
@@ -154,3 +157,7 @@ def by_importance(
         return list(rows)
     order = {name: i for i, name in enumerate(ranked)}
     return sorted(rows, key=lambda r: order.get(r.name, len(order)))
+
+
+def _running(runs: list[Execution]) -> bool:
+    return all(e.status == "RUNNING" for e in runs)

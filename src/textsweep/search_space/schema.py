@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from textsweep.search_space.names import Scalar, check_value, kind_of
 
 _GRID_COUNT_CAP = 1_000_000
+GRID_COUNT_CAP = _GRID_COUNT_CAP  # grid_size() stops counting here
 
 
 class HyperparameterSpec(BaseModel):

@@ -63,6 +63,7 @@ from textsweep.tracking import (
     Tracker,
 )
 from textsweep.tracking.calls import shield_store_calls
+from textsweep.tracking.failures import store_failure
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def _live(
         outcome.status, outcome.state = RunStatus.KILLED, ExecutionState.INTERRUPTED
         raise
     except Exception as e:
-        outcome.lost = server.lost(e)
+        outcome.lost = server.lost(e) or store_failure(e) is not None  # left as a crash leaves it
         server.reraise_lost(e, uri)
         raise
     finally:

@@ -24,6 +24,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 
 from textsweep import server
 from textsweep.sweep.interrupts import Interrupts
+from textsweep.tracking.failures import StoreWriteFailed, store_failure
 
 TESTED = ("1.4.7", "1.4.8")
 
@@ -247,13 +248,24 @@ def add_ended_trial(
 
 def stop_if_tracking_lost(error: BaseException) -> None:
     """Raise a `server.TrackingLost` that is also Keras Tuner's `FatalError` when `error` says
-    the tracking server cannot be reached.
+    the tracking server cannot be reached, and likewise a `StoreWriteFailed` when it says the
+    store (or the disk) cannot be written.
 
     Keras Tuner counts any other error in a trial as a failed (or invalid) trial and goes on;
     without a tracking server nothing can be recorded, so the search stops, resumable.
     """
     if server.lost(error):
         raise _fatal_tracking_lost()(str(error)) from error
+    failure = store_failure(error)  # a full or read-only disk, a deleted database: stop, resumable
+    if failure is not None:
+        raise _fatal_store_write_failed()(str(failure)) from error
+
+
+@functools.cache
+def _fatal_store_write_failed() -> type[StoreWriteFailed]:
+    import keras_tuner as kt
+
+    return type("StoreWriteFailed", (StoreWriteFailed, kt.errors.FatalError), {})
 
 
 @functools.cache

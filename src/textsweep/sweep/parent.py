@@ -10,6 +10,7 @@ print(summary(result, sweep, seconds))
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -238,15 +239,15 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
 
     uri = result.tracking_uri
     # repeat a --tracking-uri the user gave, so the hints point at the same store
-    given = f" --tracking-uri {uri}" if uri != sweep.tracking_uri() else ""
+    given = f" --tracking-uri {shlex.quote(uri)}" if uri != sweep.tracking_uri() else ""
     if uri.startswith(("http://", "https://")):
         look = f"open {views.compare_url(uri, result.experiment_id)}"
     else:
         url = views.compare_url("http://127.0.0.1:5000", result.experiment_id)
         look = f"{textsweep_command()} ui{given}, then open {url}"
     # with --set the file alone names another sweep: the report finds this one by its name
-    report_ref = sweep.name if sweep.overrides or not sweep.path else str(sweep.path)
-    report_uri = given or (f" --tracking-uri {uri}" if report_ref == sweep.name else "")
+    report_ref = shlex.quote(sweep.name if sweep.overrides or not sweep.path else str(sweep.path))
+    report_uri = given or (f" --tracking-uri {shlex.quote(uri)}" if report_ref == sweep.name else "")
     lines += [
         f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
         f"parent run {result.parent_run_id} in {uri}",

@@ -169,7 +169,7 @@ def plan_execution(
     source = str(sweep.path) if sweep.path else "<sweep>"
     from textsweep.runtime import textsweep_command  # runnable as printed, venv activated or not
 
-    command = f"{textsweep_command()} run {args or sweep.path or sweep.name}"
+    command = f"{textsweep_command()} run {args or shlex.quote(str(sweep.path or sweep.name))}"
     tracker = Tracker.find(uri, sweep.experiment)
     executions = unfinished_executions(tracker, sweep, tuner_root) if tracker else []
     idle = [e for e in executions if e.holder() is None]
@@ -329,6 +329,6 @@ def refuse_if_running(tracker: Tracker, sweep: Sweep, tuner_root: Path) -> None:
             raise UserError(
                 f"sweep {sweep.name!r} is being run now ({execution.describe(live)}); wait for it, "
                 f"or stop it (Ctrl-C) and continue it with `textsweep run "
-                f"{sweep.path or sweep.name} --resume`",
+                f"{shlex.quote(str(sweep.path or sweep.name))} --resume`",
                 source=str(sweep.path) if sweep.path else "<sweep>",
             )

@@ -213,7 +213,11 @@ class TrackedTuner:
         ctx.progress.trial_failed(trial.trial_id, error)
 
     def _record_error(self, run_id: str, message: str, with_traceback: bool = True) -> None:
-        record_error(self.ctx.tracker, run_id, message, with_traceback)
+        try:
+            record_error(self.ctx.tracker, run_id, message, with_traceback)
+        except Exception as error:  # the store itself failed: stop, never a failed trial
+            ktcompat.stop_if_tracking_lost(error)
+            raise
 
     def _log_trial(self, trial: ktcompat.Trial, run_id: str) -> None:
         """Final metrics and artifacts of a trial that ran; its run stays open until KT saves."""

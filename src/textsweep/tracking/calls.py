@@ -23,6 +23,9 @@ def quiet_mlflow_logs() -> None:
     """Keep alembic's schema-migration chatter and MLflow's info lines out of the terminal."""
     for name in ("alembic", "mlflow", "mlflow.store", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # it logs every failed statement with its traceback before raising; textsweep says what
+    # went wrong once (see `failures.StoreWriteFailed`)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     mask_logs("mlflow")  # a tracking URI's password in MLflow's warnings
     # MLflow prints "View run ... at: <server URL>" for every run it ends: noise here, and the
     # URL may hold a password
@@ -71,7 +74,17 @@ def shield_store_calls(
 
 
 def shielded(call: Callable[[], T]) -> T:
-    if not _guards or threading.current_thread() is not threading.main_thread():
-        return call()  # the background writer: signals are only ever raised on the main thread
-    with _guards[-1]():
-        return call()
+    """`call()`, inside the innermost signal guard on the main thread; a store that cannot be
+    written (a full or read-only disk, a deleted database) is raised as `StoreWriteFailed`."""
+    from textsweep.tracking.failures import store_failure
+
+    try:
+        if not _guards or threading.current_thread() is not threading.main_thread():
+            return call()  # the background writer: signals are only ever raised on the main thread
+        with _guards[-1]():
+            return call()
+    except Exception as e:
+        failure = store_failure(e)
+        if failure is None or failure is e:
+            raise
+        raise failure from e

@@ -25,6 +25,7 @@ from textsweep.credentials import mask, mask_text
 from textsweep.errors import UserError
 from textsweep.tracking import views
 from textsweep.tracking.calls import quiet_mlflow_logs, retry_locked, shielded
+from textsweep.tracking.failures import StoreWriteFailed, check_database
 from textsweep.tracking.names import (
     EPOCH_METRICS,
     TAG_PARENT,
@@ -75,6 +76,7 @@ class Tracker:
         db = sqlite_path(uri)
         if db is not None and not db.is_file():
             return None
+        check_database(uri)
         from mlflow import MlflowClient
 
         quiet_mlflow_logs()
@@ -109,6 +111,8 @@ class Tracker:
         """
         try:
             return cls._connect(uri, experiment)
+        except StoreWriteFailed as e:  # before any work: the user must fix the store first
+            raise UserError(str(e), source="tracking.uri") from None
         except OSError as e:
             raise UserError(
                 f"cannot write to the tracking store: {e.strerror}: {e.filename}; run where "
@@ -136,6 +140,7 @@ class Tracker:
         db = sqlite_path(uri)
         if db is not None:
             db.parent.mkdir(parents=True, exist_ok=True)
+            check_database(uri)
         with _store_lock(db):
             # MLflow creates and migrates the schema on first connection; two processes doing
             # that at once on a new SQLite file fail, so they take turns.

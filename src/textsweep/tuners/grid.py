@@ -42,7 +42,12 @@ def check(sweep: SweepLike) -> None:
 
 
 def lines(sweep: SweepLike) -> list[str]:
-    return [f"grid size: {sweep.space.grid_size()}"]
+    from textsweep.search_space.schema import GRID_COUNT_CAP
+
+    size = sweep.space.grid_size()
+    if size >= GRID_COUNT_CAP:  # counting stopped at the cap
+        return [f"grid size: at least {GRID_COUNT_CAP:,} (counting stops there)"]
+    return [f"grid size: {size}"]
 
 
 def after_reload(oracle: Any) -> None:

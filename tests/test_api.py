@@ -42,7 +42,9 @@ def test_notebook_example_runs_and_reports(tiny_imdb: Path, workdir: Path) -> No
     parent = MlflowClient(uri).get_run(parent_run_id)
     assert (parent.data.params["training.epochs"], parent.info.status) == ("1", "FINISHED")
     answer = textsweep.report("api-demo", tracking_uri=uri, out=workdir / "report")
-    assert answer.answer_text().startswith("How wide should the Dense layer be?")
+    text = answer.answer_text()
+    assert text.startswith("Undecided: best dense_units = ")  # one execution each
+    assert "\n- question: How wide should the Dense layer be?\n" in text
     model = textsweep.load_best("api-demo", tracking_uri=uri)
     table = model.predict(["a wonderful, moving film", "dull and far too long"])
     assert (list(table.columns), len(table)) == (["neg", "pos"], 2)

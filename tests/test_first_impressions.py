@@ -114,7 +114,10 @@ def test_the_parent_run_carries_the_best_trial_and_the_answer(swept: dict[str, A
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(result.best_objective)
     assert parent.data.metrics["test_accuracy"] == pytest.approx(result.best_test_accuracy)
     note = parent.data.tags["mlflow.note.content"]
-    assert note.startswith("**Which tiny model?**\n\n- ") and "dense_units" in note
+    # the answer first (four single executions cannot be compared), then its bullets
+    assert note.startswith("**Undecided: best model=") and "dense_units" in note
+    assert "\n- why undecided: not enough executions" in note
+    assert "\n- question: Which tiny model?" in note
     assert parent.data.tags["textsweep.best_trial"] == f"t{result.best_trial_id}"
 
 

@@ -40,8 +40,12 @@ def test_quickstart_like_sweep_of_four_single_executions_makes_no_claim(
     assert values and all(v["ci_low"] is None and v["verdict"] is None for v in values)
     assert all(row["importance"] is None for row in data["hyperparameters"].values())
     assert data["importance"]["values"] is None and "maxlen" not in data["hyperparameters"]
-    assert data["answer"]["status"] == "not enough executions"
-    assert f"textsweep run {workdir / 'quick.yaml'} --more 2" in report.answer[0]
+    assert (data["answer"]["status"], data["answer"]["why"]) == (
+        "undecided",
+        "not enough executions",
+    )
+    assert data["answer"]["recommended"] is None
+    assert f"textsweep run {workdir / 'quick.yaml'} --more 2" in report.answer_text()
     assert data["parent_run_id"] == result.parent_run_id
 
 
@@ -67,13 +71,15 @@ def test_hints_repeat_the_set_options_the_sweep_ran_with(workdir: Path, tiny_imd
     path.write_text(yaml.safe_dump(sweep), encoding="utf-8")
     overrides = ["name=other", "tuner.max_trials=4"]
     out = io.StringIO()
-    result = run_sweep(load_sweep(path, overrides), out=out, sweep_arg=str(path), overrides=overrides)
+    result = run_sweep(
+        load_sweep(path, overrides), out=out, sweep_arg=str(path), overrides=overrides
+    )
     # `textsweep report quick.yaml` would look for the sweep the file names ('quick'): not this one
     assert f"answer the question: textsweep report other --tracking-uri {uri}" in out.getvalue()
     args = MlflowClient(uri).get_run(result.parent_run_id).data.tags["textsweep.run_args"]
     assert args == f"{path} --set name=other --set tuner.max_trials=4"
     report = make_report("other", tracking_uri=uri, out_dir=workdir / "out")
-    assert f"textsweep run {args} --more 2" in report.answer[0]
+    assert f"textsweep run {args} --more 2" in report.answer_text()
 
 
 @pytest.mark.slow
@@ -97,7 +103,5 @@ def test_a_raced_sweep_is_reported_with_its_repeats_pooled_and_its_outcome(
     assert [v["n"] >= 2 for v in row["values"]] == [True, True]
     assert max(t.n for t in report.summary.ranked_trials) >= 2
     outcome = parent.data.tags["textsweep.repeats"]
-    assert (
-        f"Adaptive repeats ended {'decided' if outcome == 'decided' else 'with the budget'}"
-        in (report.answer[0])
-    )
+    said = "ended decided" if outcome == "decided" else "ended on its budget"
+    assert f"- adaptive repeats: {said}" in report.answer_text()

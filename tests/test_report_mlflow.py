@@ -215,7 +215,10 @@ def test_report_json_matches_a_recomputation_from_mlflow(grid: Grid) -> None:
         32: True,
         64: True,
     }
-    assert (units["recommended"], grid.report.rows[0].name) == (32, "lstm_units")
+    # 32 and 64 are tied, not shown as good (no margin): no value is recommended
+    assert (units["recommended"], units["decided"]) == (None, False)
+    assert (data["answer"]["recommended"], data["answer"]["status"]) == (None, "undecided")
+    assert grid.report.rows[0].name == "lstm_units"
     importance = data["importance"]
     assert importance["method"].startswith("functional ANOVA")
     assert importance["values"]["lstm_units"] > importance["values"]["dropout"]
@@ -230,10 +233,18 @@ def test_report_files_are_written_and_logged_to_the_parent_run(grid: Grid) -> No
     assert {"report.md", "report.html", "report.json", "effects.png"} <= logged
     note = client.get_run(parent).data.tags["mlflow.note.content"]
     assert report.answer[0] in note and report.answer[0].startswith(
-        "How many LSTM units? the best configuration was lstm_units=64, dropout="
+        "Undecided: best lstm_units=64, dropout="
     )
-    assert report.answer[1].startswith("lstm_units: 32 (val_accuracy")
-    assert report.answer[0] in report.answer_text()
+    assert note.startswith(f"**{report.answer[0]}**\n\n- why undecided:")
+    assert "- lstm_units: undecided, best mean 64 (val_accuracy" in note
+    assert "lstm_units: undecided, best mean 64 (val_accuracy" in report.answer_text()
+    assert report.answer_text().startswith(report.answer[0])
+    markdown = (grid.out / "report.md").read_text().split("\n\n")
+    assert (markdown[1], markdown[2].split("\n")[0]) == (
+        f"**{report.answer[0]}**",
+        f"- {report.verdict.bullets[0]}" if report.verdict else "",
+    )
+    assert f'<p class="answer"><strong>{report.answer[0]}' in html
 
 
 def test_trials_without_execution_runs_are_one_execution_each_and_binned(
@@ -415,8 +426,10 @@ def test_one_way_answer_links_the_best_trial_and_matches_mlflow(
     assert answer["best_run_url"] == (
         f"http://127.0.0.1:5000/#/experiments/{exp}/runs/{best_trial.info.run_id}"
     )
-    assert (answer["recommended"], answer["status"]) == ({"lstm_units": 32}, "tied")
-    assert answer["sentence"].startswith("How many LSTM units? lstm_units = 32: val_accuracy")
+    assert (answer["recommended"], answer["status"], answer["why"]) == (None, "undecided", "tied")
+    assert answer["sentence"].startswith("Undecided: best lstm_units = 64 (val_accuracy 0.867")
+    assert answer["sentence"].endswith("; 32 cannot be told apart from it")
+    assert "clearly worse: 16 (0.800 ± 0.005, n=3)" in answer["bullets"]
     html = (tmp_path / "out" / "report.html").read_text()
     assert f'<a href="{answer["best_run_url"]}">' in html
 
@@ -431,7 +444,7 @@ def test_cli_report_takes_run_id_and_pool(
     first = one_way(client, exp, "u", {16: 0.80, 32: 0.86})
     args = ["report", "u", "--tracking-uri", uri, "--out", str(tmp_path / "o"), "--pool"]
     assert main([*args, "--run-id", first]) == 0
-    assert "How many LSTM units? lstm_units = 32" in capsys.readouterr().out
+    assert "Answer: lstm_units = 32, val_accuracy 0.860" in capsys.readouterr().out
 
 
 def test_the_report_says_how_adaptive_repeats_ended(tmp_path: Path, empty_db: Path) -> None:
@@ -441,7 +454,11 @@ def test_the_report_says_how_adaptive_repeats_ended(tmp_path: Path, empty_db: Pa
     client.set_tag(parent, "textsweep.repeats", "budget")
     records = load_records(uri, "u")
     sentence = build_report(records).answer[0]
-    assert "Adaptive repeats ended with the budget spent" in sentence
+    assert sentence.startswith("Answer: lstm_units = 32")  # 16 clearly worse: decided anyway
+    assert any(
+        line.startswith("- adaptive repeats: ended on its budget")
+        for line in build_report(records).answer
+    )
 
 
 def test_racing_repeats_of_one_configuration_are_pooled_into_one_sample(
@@ -468,23 +485,24 @@ def test_a_tie_within_the_sweeps_margin_is_reported_decided_for_the_cheapest(
     exp = new_experiment(client, tmp_path, "u")
     parent = one_way(client, exp, "u", {16: 0.860, 32: 0.861, 64: 0.862}, executions=4)
     tied = build_report(load_records(uri, "u"))
-    assert tied.json["answer"]["status"] == "tied"  # no margin: a tie is only a tie
+    assert tied.json["answer"]["status"] == "undecided"  # no margin: a tie is only a tie
+    assert tied.json["answer"]["recommended"] is None
     client.log_param(parent, "tuner.repeats.margin", "0.01")
     report = build_report(load_records(uri, "u"))
     row = report.json["hyperparameters"]["lstm_units"]
     assert (row["recommended"], row["decided"], row["within_margin"]) == (16, True, True)
     assert report.json["answer"]["status"] == "decided"
-    sentence = report.answer[0]
-    assert "lstm_units = 16: val_accuracy 0.860" in sentence
-    assert "the cheapest value shown within 0.01 of every value tied with the best (at 95%)" in (
-        sentence
+    assert report.json["answer"]["recommended"] == {"lstm_units": 16}
+    assert report.answer[0].startswith("Answer: lstm_units = 16, val_accuracy 0.860")
+    assert report.answer[1].startswith(
+        "- why decided: the cheapest value shown within 0.01 of every value tied with the best"
     )
     assert "one-sided Welch non-inferiority" in report.json["answer"]["rule"]
     # a margin too narrow for the spread leaves it tied
     exp2 = new_experiment(client, tmp_path, "v")
     narrow = one_way(client, exp2, "v", {16: 0.860, 32: 0.861}, executions=4)
     client.log_param(narrow, "tuner.repeats.margin", "0.001")
-    assert build_report(load_records(uri, "v")).json["answer"]["status"] == "tied"
+    assert build_report(load_records(uri, "v")).json["answer"]["status"] == "undecided"
 
 
 def test_with_a_margin_a_noisy_cheaper_value_is_named_not_recommended(
@@ -506,9 +524,10 @@ def test_with_a_margin_a_noisy_cheaper_value_is_named_not_recommended(
     row = report.json["hyperparameters"]["lstm_units"]
     assert [v["verdict"] for v in row["values"]] == ["tied", "tied", "best"]
     assert (row["recommended"], row["decided"]) == (32, True)
-    sentence = report.answer[0]
-    assert "lstm_units = 32" in sentence and "best mean 64" in sentence
-    assert "16 tied but not shown within 0.01" in sentence
+    assert report.answer[0] == "Answer: lstm_units = 32, val_accuracy 0.861 ± 0.002 (n=4), decided"
+    text = report.answer_text()
+    assert "- best mean: 64 (0.862 ± 0.002, n=4)" in text
+    assert "- tied with the best but not shown within 0.01: 16 (0.845" in text
 
 
 def test_with_a_margin_a_joint_grid_is_decided_when_the_best_is_within_it_of_every_tie(
@@ -526,9 +545,9 @@ def test_with_a_margin_a_joint_grid_is_decided_when_the_best_is_within_it_of_eve
             trial_run(client, exp, parent, trial, hp, [base + 0.002 * (i - 1.5)], units * 1e3)
             trial += 1
     tied = build_report(load_records(uri, "j"))
-    assert tied.summary.design == "joint" and tied.json["answer"]["status"] == "tied"
+    assert tied.summary.design == "joint" and tied.json["answer"]["status"] == "undecided"
     client.log_param(parent, "tuner.repeats.margin", "0.01")
     report = build_report(load_records(uri, "j"))
     assert report.json["answer"]["status"] == "decided"
-    assert "shown within 0.01 of every trial tied with it (at 95%)" in report.answer[0]
-    assert "lstm_units=32" in report.answer[0] and "dropout=0.1" in report.answer[0]
+    assert "shown within 0.01 of every trial tied with it (at 95%)" in report.answer[1]
+    assert report.answer[0].startswith("Answer: lstm_units=32, dropout=0.1, val_accuracy 0.862")

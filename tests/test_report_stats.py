@@ -52,6 +52,7 @@ def sweep(
     algorithm: str = "grid",
     declared: tuple[str, ...] | None = None,
     dataset_format: str = "",
+    margin: float | None = None,
 ) -> SweepRecords:
     return SweepRecords(
         sweep="s",
@@ -66,6 +67,7 @@ def sweep(
         dataset_format=dataset_format,
         tracking_uri="sqlite:///mlruns/mlflow.db",
         sweep_ref="sweeps/s.yaml",
+        margin=margin,
     )
 
 
@@ -127,8 +129,11 @@ def test_clear_effect_ranks_first_and_worse_value_is_flagged() -> None:
     assert hyperparameter_stats(sweep(grid()))[0].name == "lstm_units"
 
 
-def test_recommendation_is_the_cheapest_value_within_noise() -> None:
-    assert by_name(sweep(grid()))["lstm_units"].recommended == 32
+def test_a_tie_names_no_value_and_a_margin_names_the_cheapest_shown_as_good() -> None:
+    # 32, 64 and 128 are not shown worse than the best, which does not show them as good
+    assert by_name(sweep(grid()))["lstm_units"].recommended is None
+    row = by_name(sweep(grid(), margin=0.02))["lstm_units"]
+    assert (row.recommended, row.decided, row.within_margin) == (32, True, True)
 
 
 def test_hyperparameter_without_effect_ties_all_its_values() -> None:
@@ -214,8 +219,9 @@ def test_a_sweep_whose_trials_all_failed_still_renders(tmp_path: Path) -> None:
     assert (data["hyperparameters"], data["answer"]["status"], report.answer[0]) == (
         {},
         "no answer",
-        "q? No trial finished, so there is no answer yet.",
+        "No answer: no trial finished.",
     )
+    assert data["answer"]["recommended"] is None
 
 
 def test_decide_drops_the_clearly_worse_and_ties_the_close() -> None:
@@ -285,9 +291,11 @@ def test_quickstart_like_sweep_makes_no_claim_without_variance() -> None:
     assert all(v.verdict is None and v.objective.low is None for r in rows for v in r.values)
     assert all(r.importance is None and r.recommended is None for r in rows)
     assert summary.importance is not None and summary.importance.values is None
-    assert said.status == "not enough executions"
-    assert "textsweep run sweeps/s.yaml --more 2" in said.sentence
-    assert "too few trials to rank 5 hyperparameters" in said.sentence
+    assert (said.status, said.why, said.recommended) == ("undecided", "not enough executions", {})
+    assert said.lead.startswith("Undecided: best model=multihot_dense, dropout=0.0, dense_units=32")
+    assert "3 other configurations (t2, t1 and t0) cannot be told apart from it" in said.lead
+    assert "settle it: `textsweep run sweeps/s.yaml --more 2`" in said.bullets
+    assert any("too few trials to rank 5 hyperparameters" in b for b in said.bullets)
 
 
 def test_a_family_default_that_changes_with_model_is_not_varied() -> None:
@@ -314,9 +322,18 @@ def test_size_like_setting_recommends_the_cheapest_tied_value_and_links_the_best
     ]
     records = sweep(runs)
     said = answer(records, hyperparameter_stats(records), summarize(records))
-    assert said.recommended == {"lstm_units": 32}
-    assert "lstm_units = 32" in said.sentence and "within embedding_lstm" in said.sentence
+    assert (said.recommended, said.status, said.why) == ({}, "undecided", "tied")
+    assert said.lead == (
+        "Undecided: best lstm_units = 64 (val_accuracy 0.870 ± 0.010, n=3); 32 cannot be told "
+        "apart from it"
+    )
     assert said.best_run_url == "http://127.0.0.1:5000/#/experiments/1/runs/trial-run-64"
+    assert f"best run: t64 {said.best_run_url}" in said.bullets
+    records = sweep(runs, margin=0.02)
+    said = answer(records, hyperparameter_stats(records), summarize(records))
+    assert (said.recommended, said.status) == ({"lstm_units": 32}, "decided")
+    assert said.lead == "Answer: lstm_units = 32, val_accuracy 0.867 ± 0.010 (n=3), decided"
+    assert "fewest parameters within one model family" in said.rule
 
 
 def test_other_settings_recommend_the_best_mean_with_its_ties() -> None:
@@ -327,8 +344,10 @@ def test_other_settings_recommend_the_best_mean_with_its_ties() -> None:
     ]
     records = sweep(runs)
     said = answer(records, hyperparameter_stats(records), summarize(records))
-    assert (said.recommended, said.status) == ({"dropout": 0.2}, "tied")
-    assert "tied with it: 0.0; clearly worse: 0.5" in said.sentence
+    assert (said.recommended, said.status) == ({}, "undecided")
+    assert said.lead.startswith("Undecided: best dropout = 0.2 (val_accuracy 0.870 ± 0.010")
+    assert said.lead.endswith("; 0.0 cannot be told apart from it")
+    assert "clearly worse: 0.5 (0.800 ± 0.010, n=3)" in said.bullets
 
 
 def test_parameter_counts_are_not_compared_across_families() -> None:
@@ -340,6 +359,8 @@ def test_parameter_counts_are_not_compared_across_families() -> None:
         for i, d in enumerate(NOISE)
     ]
     row = by_name(sweep(runs, declared=("embedding_dim",)))["embedding_dim"]
+    assert (row.recommended, row.cheapest_by) == (None, "training time")  # tied: undecided
+    row = by_name(sweep(runs, declared=("embedding_dim",), margin=0.02))["embedding_dim"]
     assert (row.recommended, row.cheapest_by) == (32, "training time")
 
 

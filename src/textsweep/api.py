@@ -73,6 +73,9 @@ def check_inputs(sweep: Sweep, tracking_uri: str | None = None) -> None:
     if sweep.config.tracking.uri:
         check_tracking_uri(sweep.config.tracking.uri, source, "tracking.uri")
     check_fits(sweep)
+    from textsweep.sweep.racing import check_race_budget
+
+    check_race_budget(sweep)
     if sweep.may_use_pretrained():
         from textsweep.embeddings import check_embedding_dim
 

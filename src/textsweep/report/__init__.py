@@ -1,7 +1,7 @@
 """Answer a sweep's question from what MLflow holds: statistics, plots, and three report files.
 
     report = make_report("sweeps/lstm_units.yaml")
-    report.answer[0]      # one sentence answering the sweep's question, then one line per setting
+    report.answer[0]      # the lead line ("Answer: ..." or "Undecided: ..."), then its bullets
     report.files          # report.md, report.html, report.json (+ PNGs)
 
 The numbers come from `stats` (plain functions on `records`), the words from `render`, the
@@ -47,16 +47,18 @@ class Report:
     records: SweepRecords
     rows: tuple[HyperparameterStats, ...]
     summary: Summary
-    answer: tuple[str, ...]  # the sentence answering the question, then one line per setting
+    # the lead line, its bullets ("- ..."), then one line per setting when several varied
+    answer: tuple[str, ...]
     json: dict[str, Any]
     out_dir: Path | None
     files: tuple[Path, ...]
     logged_to: str | None = None  # the parent run the files were logged to
     not_logged: str | None = None  # why they could not be (a read-only tracking store)
-    verdict: Answer | None = None  # the opening sentence, its rule, status and settle command
+    verdict: Answer | None = None  # the lead line, bullets, rule, status and settle command
 
     def answer_text(self) -> str:
-        """What the terminal prints: the question, one line per hyperparameter, where to look."""
+        """What the terminal prints: the lead line and its bullets, one line per hyperparameter
+        when several varied, the counts and where to look."""
         from textsweep.report.render import count
 
         lines = list(self.records.warnings) + list(self.answer)
@@ -81,8 +83,13 @@ class Report:
         return "\n".join(lines)
 
 
-def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
-    """Compute everything from records; with `out_dir`, also draw and write the files."""
+def build_report(
+    records: SweepRecords, out_dir: Path | None = None, race_budget: int | None = None
+) -> Report:
+    """Compute everything from records; with `out_dir`, also draw and write the files.
+
+    `race_budget`: the `tuner.max_trials` that capped a race (the parent's param), so the answer
+    can say the race ended on it."""
     from textsweep.report import render
     from textsweep.report.answer import answer as answer_of
     from textsweep.report.report_json import to_json
@@ -91,8 +98,8 @@ def build_report(records: SweepRecords, out_dir: Path | None = None) -> Report:
 
     summary = summarize(records)
     rows = by_importance(hyperparameter_stats(records), summary)
-    verdict = answer_of(records, rows, summary)
-    answer = [verdict.sentence, *render.answer_lines(records, rows)]
+    verdict = answer_of(records, rows, summary, race_budget)
+    answer = [*verdict.lines(), *render.per_hyperparameter(records, rows, summary)]
     data = to_json(records, rows, summary, verdict)
     files: list[Path] = []
     if out_dir is not None:
@@ -173,8 +180,11 @@ def make_report(
     records = load_records(uri, name, experiment=experiment, parent_run_id=run_id, pool=pool,
                            sweep_ref=shlex.quote(ref))  # fmt: skip
     out = Path(out_dir or Path("reports") / records.sweep)
+    from textsweep.tracking.reader import Reader
+
+    cap = Reader.connect(uri).run(records.parent_run_id).data.params.get("tuner.max_trials")
     try:
-        report = build_report(records, out)
+        report = build_report(records, out, int(cap) if cap and cap.isdigit() else None)
     except OSError as e:
         raise UserError(
             f"cannot write the report files to {out} ({e.strerror}: {e.filename}); pass "
@@ -186,7 +196,7 @@ def make_report(
         tracker = Tracker.of_experiment(uri, records.experiment_id)
         for path in report.files:
             tracker.log_file(records.parent_run_id, path, ARTIFACT_DIR)
-        note = render.answer_note(records, list(report.rows), report.verdict)
+        note = render.answer_note(records, list(report.rows), report.verdict, report.summary)
         tracker.set_tags(records.parent_run_id, {TAG_NOTE: note})
     except Exception as e:  # a read-only store: the report stands without its copy in MLflow
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__

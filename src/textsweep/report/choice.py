@@ -30,7 +30,7 @@ class Choice:
     n: int  # its executions
     test_accuracy: float | None  # mean test accuracy over its executions
     decided: bool  # the report's rule decided it; else it is only the best mean so far
-    status: str  # the report's status: decided, tied, not enough executions, no answer
+    status: str  # the report's status: decided, undecided or no answer
 
 
 def choose(records: SweepRecords) -> Choice | None:

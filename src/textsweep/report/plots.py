@@ -88,6 +88,7 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
                 ax.errorbar([x], [mean], yerr=err, fmt="o", color=color, capsize=4)
             else:
                 ax.plot([x], [mean], "o", color=color, fillstyle="none")
+        mark_answer(ax, row)
         ax.set_xlim(-0.5, len(row.values) - 0.5)
         ax.set_xticks(range(len(row.values)))
         ax.set_xticklabels([label(v.value, v.low, v.high) for v in row.values], rotation=30)
@@ -103,6 +104,22 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
         fontsize=10,
     )
     return _png(fig)
+
+
+def mark_answer(ax: Any, row: HyperparameterStats) -> int | None:
+    """A star and "answer" on the recommended value (the one the answer names); none when the
+    row is undecided. Returns the position marked."""
+    if row.recommended is None:
+        return None
+    x = next((i for i, v in enumerate(row.values) if v.value == row.recommended), None)
+    mean = None if x is None else row.values[x].objective.mean
+    if x is None or mean is None:
+        return None
+    ax.plot([x], [mean], marker="*", markersize=16, color=BEST, markeredgecolor="black",
+            linestyle="none", zorder=5)  # fmt: skip
+    ax.annotate("answer", (x, mean), textcoords="offset points", xytext=(0, 10), ha="center",
+                fontsize=8, fontweight="bold")  # fmt: skip
+    return x
 
 
 def curves(records: SweepRecords, summary: Summary, top: int = TOP_TRIALS) -> bytes:

@@ -3,7 +3,7 @@
 Markdown and HTML are rendered from one list of blocks, so they always say the same thing.
 
     answer_lines(records, rows)[0]
-    # 'lstm_units: 64 (val_accuracy 0.871 ± 0.004 (n=3)); tied: 32 and 128; worse: 16'
+    # 'lstm_units: 64 (val_accuracy 0.871 ± 0.004 (n=3)), decided; tied: 32 and 128; worse: 16'
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _label(v: ValueStats) -> str:
 
 
 def answer_line(row: HyperparameterStats, objective: str) -> str:
-    """`lstm_units: 32 (val_accuracy 0.867 ± 0.004 (n=3)); best 64 (...); tied: 128; worse: 16`."""
+    """`lstm_units: 32 (val_accuracy 0.867 ± 0.004 (n=3)), decided; best 64 (...); worse: 16`, or
+    `lstm_units: undecided, best mean 64 (...); cannot be told apart: 16 and 32; worse: 8`."""
     best = next(v for v in row.values if v.is_best)
     if not row.tested:
         means = "; ".join(f"{_label(v)} {v.objective.mean:.3f} (n={v.n})" for v in row.values)
@@ -41,23 +42,29 @@ def answer_line(row: HyperparameterStats, objective: str) -> str:
             f"{row.name}: marginal means {means} - not compared, other hyperparameters varied "
             "with it (see importance)"
         )
+    worse = [v for v in row.values if v.indistinguishable_from_best is False]
     if not row.enough:
         unknown = [v for v in row.values if v.verdict is not None and v.verdict.value == "unknown"]
-        return (
-            f"{row.name}: best mean {_label(best)} ({score(best.objective, objective)}); not enough "
-            f"executions to tell it from {_names(unknown)}"
+        text = (
+            f"{row.name}: undecided, best mean {_label(best)} ({score(best.objective, objective)}); "
+            f"not enough executions to tell it from {_names(unknown)}"
         )
-    chosen = next(v for v in row.values if v.value == row.recommended)
-    text = f"{row.name}: {_label(chosen)} ({score(chosen.objective, objective)})"
-    if chosen is not best:
-        how = "best" if row.within_margin else "the cheapest tied with the best"
-        text += f", {how} {_label(best)} ({score(best.objective, objective)})"
-    same = [v for v in row.values if v.indistinguishable_from_best and v not in (chosen, best)]
-    worse = [v for v in row.values if v.indistinguishable_from_best is False]
-    if same:
-        text += f"; tied: {_names(same)}"
-    if row.within_margin:
-        text += f"; decided: none tied with the best is {row.margin:g} or more better"
+    elif row.recommended is None:  # tied values not shown as good: no value is named
+        same = [v for v in row.values if v.indistinguishable_from_best and v is not best]
+        text = (
+            f"{row.name}: undecided, best mean {_label(best)} ({score(best.objective, objective)}); "
+            f"cannot be told apart: {_names(same)}"
+        )
+    else:
+        chosen = next(v for v in row.values if v.value == row.recommended)
+        text = f"{row.name}: {_label(chosen)} ({score(chosen.objective, objective)}), decided"
+        if chosen is not best:
+            text += f"; best mean {_label(best)} ({score(best.objective, objective)})"
+        same = [v for v in row.values if v.indistinguishable_from_best and v not in (chosen, best)]
+        if same:
+            text += f"; tied: {_names(same)}"
+        if row.within_margin:
+            text += f"; none tied with the best is {row.margin:g} or more better"
     if worse:
         text += f"; worse: {_names(worse)}"
     if row.confounded_with:
@@ -71,14 +78,28 @@ def answer_lines(records: SweepRecords, rows: Sequence[HyperparameterStats]) -> 
     return [answer_line(row, records.objective) for row in rows]
 
 
-def answer_note(records: SweepRecords, rows: Sequence[HyperparameterStats], answer: Answer) -> str:
-    """The parent run's description: warnings, the answer sentence and one line per setting."""
+def per_hyperparameter(
+    records: SweepRecords, rows: Sequence[HyperparameterStats], summary: Summary
+) -> list[str]:
+    """One line per hyperparameter, when the answer's bullets do not already say it (several
+    hyperparameters varied); none for a one-way question."""
+    return [] if summary.design != "joint" else answer_lines(records, rows)
+
+
+def answer_note(
+    records: SweepRecords,
+    rows: Sequence[HyperparameterStats],
+    answer: Answer,
+    summary: Summary | None = None,
+) -> str:
+    """The parent run's description: warnings, the lead line, its bullets, one line per setting."""
     warn = "".join(f"**{w}**\n\n" for w in records.warnings)
-    lines = "\n".join(f"- {line}" for line in answer_lines(records, rows))
-    return (
-        f"{warn}{answer.sentence}\n\n{lines}\n\n"
-        "(± is the 95% CI half-width; full report in the `report/` artifacts)"
-    )
+    bullets = "\n".join(f"- {b}" for b in answer.bullets)
+    lines = per_hyperparameter(records, rows, summary) if summary is not None else []
+    per = "Per hyperparameter:\n\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
+    parts = [f"{warn}**{answer.lead}**", bullets, per,
+             "(± is the 95% CI half-width; full report in the `report/` artifacts)"]  # fmt: skip
+    return "\n\n".join(p for p in parts if p)
 
 
 def blocks(
@@ -88,12 +109,14 @@ def blocks(
     answer: Answer,
     figures: Mapping[str, bytes],
 ) -> list[Block]:
-    """The report as a list of ("h1"|"h2"|"p"|"ul"|"table"|"img", ...) blocks; answer first."""
+    """The report as a list of ("h1"|"h2"|"lead"|"p"|"ul"|"table"|"img", ...) blocks; the answer
+    first: its lead line, then its bullets."""
     obj = records.objective
     better = "higher" if records.direction == "max" else "lower"
     out: list[Block] = [("h1", f"Sweep {records.sweep}")]
     out.extend(("p", w) for w in records.warnings)
-    out.append(("p", answer.sentence))
+    out.append(("lead", answer.lead))
+    out.append(("ul", list(answer.bullets)))
     for leak in summary.leaks:
         out.append(
             (
@@ -244,6 +267,8 @@ def to_markdown(doc: Sequence[Block]) -> str:
             parts.append(f"## {rest[0]}")
         elif kind == "p":
             parts.append(rest[0])
+        elif kind == "lead":
+            parts.append(f"**{rest[0]}**")
         elif kind == "ul":
             parts.append("\n".join(f"- {item}" for item in rest[0]))
         elif kind == "table":
@@ -263,8 +288,10 @@ def to_html(doc: Sequence[Block], figures: Mapping[str, bytes]) -> str:
     for kind, *rest in doc:
         if kind in ("h1", "h2", "p"):
             parts.append(f"<{kind}>{_links(e(rest[0]))}</{kind}>")
+        elif kind == "lead":
+            parts.append(f'<p class="answer"><strong>{_links(e(rest[0]))}</strong></p>')
         elif kind == "ul":
-            parts.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in rest[0]) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{_links(e(i))}</li>" for i in rest[0]) + "</ul>")
         elif kind == "table":
             header, cells = rest
             head = "".join(f"<th>{e(h)}</th>" for h in header)

@@ -33,10 +33,15 @@ def to_json(
         "warnings": list(records.warnings),
         "notes": list(records.notes),
         "answer": {
-            "sentence": answer.sentence,
+            "sentence": answer.sentence,  # the lead line
+            "bullets": list(answer.bullets),
             "rule": answer.rule,
-            "status": answer.status,
-            "recommended": {k: json_value(v) for k, v in answer.recommended.items()},
+            "status": answer.status,  # decided | undecided | no answer
+            "why": answer.why or None,  # undecided: "tied" or "not enough executions"
+            # the answer's value(s) only when decided: never a value for an undecided answer
+            "recommended": {k: json_value(v) for k, v in answer.recommended.items()}
+            if answer.status == "decided"
+            else None,
             "best_run_url": answer.best_run_url,
             "settle_command": answer.settle_command,
             "racing": records.racing or None,

@@ -11,9 +11,10 @@ Methods (stated in every report, see `METHODS`):
   some variance. Per value only for a one-way question or a grid (balanced across the others).
 - importance: one varied hyperparameter: omega squared (one-way); several varied together:
   functional ANOVA over the trials (`importance`), never marginal means.
-- recommendation: for size-like settings (units, dimensions, layers, maxlen, num_words, ngrams)
-  the cheapest value tied with the best (fewest parameters, compared within one model family,
-  else the shortest training time); for the others the best mean, with the values tied with it.
+- recommendation: only when decided (every other value clearly worse, or the margin rule settled
+  one: for size-like settings (units, dimensions, layers, maxlen, num_words, ngrams) cheapest
+  first, by parameters within one model family, else training time; for the others the best
+  mean); otherwise "undecided", and no value is named.
 
     rows = hyperparameter_stats(records)
     rows[0].name, rows[0].recommended
@@ -72,9 +73,12 @@ METHODS = {
     ),
     "importance_joint": FANOVA_METHOD,
     "recommended": (
-        "size-like settings (units, dimensions, layers, maxlen, num_words, ngrams): the cheapest "
-        "value tied with the best, by parameter count within one model family, else training "
-        "time; other settings: the best mean, with the values tied with it"
+        "a value is recommended only when the answer is decided: every other value clearly worse "
+        "than the best, or, with tuner.repeats.margin, the value settled by the margin rule "
+        "(size-like settings, i.e. units, dimensions, layers, maxlen, num_words, ngrams: the "
+        "cheapest first, by parameter count within one model family, else training time; "
+        "other settings: the best mean); otherwise the answer is 'undecided' and names no "
+        "value: a value not shown worse is not shown as good"
     ),
     "probability_best": (
         "share of 2000 bootstrap resamples (executions drawn with replacement within each "
@@ -122,7 +126,7 @@ class ValueStats:
 class HyperparameterStats:
     name: str
     importance: float | None
-    recommended: Value | None  # None when the values were not compared
+    recommended: Value | None  # None unless `decided` (not compared, or undecided)
     best: Value
     values: tuple[ValueStats, ...]
     binned: bool
@@ -226,7 +230,7 @@ def _one(
         pick = first_within_margin({i: samples[i] for i in tied}, picks, margin, direction)
         if pick is not None:
             recommended, shown = values[pick].value, True
-    return HyperparameterStats(
+    row = HyperparameterStats(
         name=name,
         importance=omega_squared(list(samples.values())) if one_way else None,
         recommended=recommended,
@@ -239,6 +243,8 @@ def _one(
         margin=margin,
         within_margin=shown,
     )
+    # "not shown worse" is not "as good": no value is recommended until the row is decided
+    return row if row.decided else dataclasses.replace(row, recommended=None)
 
 
 def cheapest_first(values: Sequence[ValueStats], keys: Sequence[int]) -> list[int]:

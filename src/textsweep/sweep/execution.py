@@ -232,7 +232,8 @@ def _live(
 
         if (champion := register_champion(tracker, sweep, result)) is not None:
             progress.say(champion.message)
-    answer.annotate_parent(tracker, sweep, result)
+    if said := answer.annotate_parent(tracker, sweep, result):
+        progress.say(said)  # the answer first: "Answer: ..." or "Undecided: ...", its bullets
     progress.say(summary(result, sweep, time.monotonic() - started))
     return result
 

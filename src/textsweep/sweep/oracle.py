@@ -11,6 +11,7 @@ from typing import Any
 import keras_tuner as kt
 
 from textsweep.sweep.ktcompat import TrialStatus
+from textsweep.sweep.pruning import CurveBook
 from textsweep.sweep.racing import cost_order, settled, survivors
 
 Config = dict[str, Any]
@@ -25,13 +26,18 @@ class RacingOracle(kt.Oracle):
         repeats: tuple[int, int],
         direction: str,
         margin: float | None = None,
+        budget: int | None = None,
         **kwargs: Any,
     ):
         # longest first, so a `configs` subset never matches before its superset
         self.configs = sorted((dict(c) for c in configs), key=len, reverse=True)
         self.repeats, self.direction, self.margin = repeats, direction, margin
         self.order = cost_order(self.configs)
-        super().__init__(max_trials=len(self.configs) * repeats[1], **kwargs)
+        self.book = CurveBook(direction)  # full learning curves, for `repeats.prune`
+        # `budget` (`racing.race_budget`: tuner.max_trials, when given) caps the executions; a
+        # race stopped by it ends `budget`, as one whose values all reached repeats.max
+        most = len(self.configs) * repeats[1]
+        super().__init__(max_trials=min(most, budget or most), **kwargs)
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         index = self.next_config()

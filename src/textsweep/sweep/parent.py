@@ -92,6 +92,10 @@ def sweep_settings(sweep: Sweep) -> dict[str, Any]:
         settings["tuner.repeats.max"] = c.tuner.repeats.max
         if c.tuner.repeats.margin is not None:
             settings["tuner.repeats.margin"] = c.tuner.repeats.margin
+        from textsweep.sweep.racing import race_budget
+
+        if (cap := race_budget(c.tuner)) is not None:  # the report says a race ended on it
+            settings["tuner.max_trials"] = cap
     if d.path:
         settings["dataset.path"] = d.path
     return settings
@@ -210,6 +214,14 @@ def close_racing(tracker: Tracker, sweep: Sweep, result: SweepResult) -> str:
     """Tag the parent with how adaptive repeats ended; the line the terminal shows."""
     how = racing_outcome(sweep, result.records)
     tracker.set_tags(result.parent_run_id, {TAG_REPEATS: how})
+    from textsweep.sweep.racing import race_budget
+
+    cap = race_budget(sweep.config.tuner)
+    if how == "budget" and cap and len(tracker.child_runs(result.parent_run_id, Role.TRIAL)) >= cap:
+        return (
+            f"adaptive repeats: ended on its budget, tuner.max_trials {cap} executions, before a "
+            "value was decided"
+        )
     if how == "decided":
         repeats = sweep.config.tuner.repeats
         margin = repeats.margin if repeats is not None else None

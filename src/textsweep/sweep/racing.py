@@ -21,9 +21,44 @@ launcher and the report can use them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textsweep.report.inference import ALPHA, Verdict, decide, first_within_margin, size_like
+
+if TYPE_CHECKING:
+    from textsweep.config import Sweep, TunerConfig
+
+
+def race_budget(tuner: TunerConfig) -> int | None:
+    """The most executions a race may run: `tuner.max_trials` when the sweep gives it (in the
+    file, with `--set` or `--max-trials`); None when it is left at its default (10, meant for
+    random and Bayesian search) or set to null, where `tuner.repeats.max` alone bounds the race.
+
+    A budget below the first round (every combination `repeats.min` times) is refused before
+    any run (`check_race_budget`): values never run could not be compared.
+    """
+    if tuner.repeats is None or "max_trials" not in tuner.model_fields_set:
+        return None
+    return tuner.max_trials
+
+
+def check_race_budget(sweep: Sweep) -> None:
+    """`UserError` (exit 2) naming `max_trials` when a race's budget cannot run its first round."""
+    from textsweep.errors import UserError
+
+    t = sweep.config.tuner
+    cap, size = race_budget(t), sweep.space.grid_size() or 0
+    if cap is None or t.repeats is None or cap >= size * t.repeats.min:
+        return
+    raise UserError(
+        f"with tuner.repeats, tuner.max_trials caps the race's executions, and {cap} is fewer "
+        f"than its first round ({size} combinations x tuner.repeats.min {t.repeats.min} = "
+        f"{size * t.repeats.min}); set --max-trials {size * t.repeats.min} or more, or leave it "
+        f"out (the race then stops at tuner.repeats.max {t.repeats.max} per combination, "
+        f"{size * t.repeats.max} executions at most)",
+        source=str(sweep.path) if sweep.path else "<sweep>",
+        key="tuner.max_trials",
+    )
 
 
 def survivors(

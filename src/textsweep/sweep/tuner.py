@@ -32,6 +32,7 @@ from textsweep.sweep import ktcompat
 from textsweep.sweep.hypermodel import Outcome, TextHyperModel
 from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
 from textsweep.sweep.progress import Progress
+from textsweep.sweep.pruning import curve_pruner
 from textsweep.sweep.trial import (
     error_text,
     execution_spec,
@@ -261,6 +262,10 @@ class TrackedTuner:
             label=label,
         )
         check = ctx.interrupts.check if ctx.interrupts is not None else None
+        epochs = int(kwargs.get("epochs", ctx.sweep.config.training.epochs))
+        pruner = curve_pruner(self.oracle, trial.hyperparameters.values, ctx, epochs)
+        if pruner is not None:  # a race with `repeats.prune`: stop a clearly worse curve
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), pruner]
         outcome, history = train_execution(
             ctx.tracker,
             ctx.progress,
@@ -272,6 +277,8 @@ class TrackedTuner:
             check=check,
             keeper=self.models,
         )
+        if pruner is not None:
+            pruner.finish(ctx.tracker, spec.run_id, ctx.progress, trial.trial_id)
         ktcompat.after_fit(self, trial, history)
         # Keras Tuner keeps what this returns until the trial ends; the model need not stay alive
         history.set_model(None)

@@ -16,6 +16,7 @@ def make(sweep: SweepLike, oracle_args: dict[str, Any]) -> tuple[type, dict[str,
     import keras_tuner as kt
 
     from textsweep.sweep.oracle import RacingOracle
+    from textsweep.sweep.racing import race_budget
 
     repeats = sweep.config.tuner.repeats
     oracle = RacingOracle(
@@ -23,14 +24,19 @@ def make(sweep: SweepLike, oracle_args: dict[str, Any]) -> tuple[type, dict[str,
         (repeats.min, repeats.max),
         sweep.directions(),
         margin=repeats.margin,
+        budget=race_budget(sweep.config.tuner),
         **oracle_args,
     )
     return kt.Tuner, {"oracle": oracle}
 
 
 def planned_trials(sweep: SweepLike) -> int:
-    """At most: every combination at `repeats.max` executions."""
-    return (sweep.space.grid_size() or 0) * sweep.config.tuner.repeats.max
+    """At most: every combination at `repeats.max` executions, or `tuner.max_trials` when the
+    sweep gives it (`sweep.racing.race_budget`)."""
+    from textsweep.sweep.racing import race_budget
+
+    most = (sweep.space.grid_size() or 0) * sweep.config.tuner.repeats.max
+    return min(most, race_budget(sweep.config.tuner) or most)
 
 
 def check(sweep: SweepLike) -> None:

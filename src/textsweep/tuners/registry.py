@@ -44,13 +44,15 @@ class SweepLike(Protocol):
 class RepeatsConfig(BaseModel):
     """Adaptive repeats (racing): `min` executions of every grid combination, up to `max` for the
     combinations still tied with the best; with `margin` (in the objective's units), the race is
-    also decided once the recommended combination is shown within `margin` of the others left."""
+    also decided once the recommended combination is shown within `margin` of the others left;
+    with `prune`, an execution stops once its learning curve is clearly worse (`sweep.pruning`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min: int = Field(2, ge=2)
     max: int = Field(8, ge=2)
     margin: float | None = Field(None, gt=0, allow_inf_nan=False)
+    prune: bool = False  # stop an execution once its curve is clearly worse (sweep.pruning)
 
     @model_validator(mode="after")
     def _ordered(self) -> RepeatsConfig:

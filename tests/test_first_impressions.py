@@ -102,11 +102,29 @@ def test_an_existing_experiment_is_marked_and_a_users_kind_is_kept(workdir: Path
 def test_trial_runs_are_named_after_the_values_their_model_uses(swept: dict[str, Any]) -> None:
     names = {r.info.run_name for r in swept["trials"]}
     assert {name.split(" ", 1)[1] for name in names} == {
-        "model=multihot_dense dense_units=4", "model=multihot_dense dense_units=8",
-        "model=embedding_pool dense_units=4", "model=embedding_pool dense_units=8"}  # fmt: skip
+        "multihot_dense units=4", "multihot_dense units=8",
+        "embedding_pool units=4", "embedding_pool units=8"}  # fmt: skip
     assert {name.split(" ", 1)[0] for name in names} == {"t00", "t01", "t02", "t03"}
     dense = [r for r in swept["trials"] if r.data.params["model"] == "multihot_dense"]
     assert all("maxlen" not in r.data.params and "embedding_dim" not in r.data.params for r in dense)
+
+
+def test_run_names_are_short_and_keep_the_distinguishing_value() -> None:
+    assert views.trial_run_name("02", {"model": "lstm", "lstm_units": 64}, ["lstm_units"]) == (
+        "t02 units=64")
+    # two names ending alike keep their full names; the model's value stands alone
+    both = {"model": "lstm", "lstm_units": 64, "dense_units": 8, "learning_rate": 0.001}
+    assert views.trial_run_name("07", both, ["model", "lstm_units", "dense_units", "learning_rate"],
+                                execution=2) == "t07 lstm lstm_units=64 dense_units=8 lr=0.001 #2"
+
+
+def test_a_raced_sweep_s_view_groups_by_the_varied_values_with_the_mean() -> None:
+    state = views.view_state(["lstm_units"], "val_accuracy", "max", grouped=True)
+    assert state["groupBy"] == {"aggregateFunction": "average",
+                                "groupByKeys": [{"mode": "param", "groupByData": "lstm_units"}]}
+    assert state["runsHiddenMode"] == "SHOW_ALL" and state["useGroupedValuesInCharts"]
+    assert state["columnOrder"][:2] == [views.RUN_NAME_COLUMN, "params.`lstm_units`"]
+    assert views.view_state(["lstm_units"], "val_accuracy", "max")["groupBy"] is None
 
 
 def test_the_parent_run_carries_the_best_trial_and_the_answer(swept: dict[str, Any]) -> None:

@@ -228,7 +228,7 @@ def test_report_files_are_written_and_logged_to_the_parent_run(grid: Grid) -> No
     client, parent, report = grid.client, grid.parent, grid.report
     assert {"report.md", "report.html", "report.json"} <= {p.name for p in grid.out.iterdir()}
     html = (grid.out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 5
+    assert html.count('src="data:image/png;base64,') == 6  # with the importance bars
     logged = {Path(f.path).name for f in client.list_artifacts(parent, "report")}
     assert {"report.md", "report.html", "report.json", "effects.png"} <= logged
     note = client.get_run(parent).data.tags["mlflow.note.content"]

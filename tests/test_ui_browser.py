@@ -1,5 +1,6 @@
 """MLflow's UI in a real browser: headless Chromium, driven over the DevTools protocol, opens the
-comparison view `textsweep` prints and finds the trial runs and their values in the runs table."""
+comparison view `textsweep` prints for a raced sweep and finds the trial runs grouped by their
+value with the mean, and the best trial's logged model on its page."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import run_sweep_file
+from mlflow import MlflowClient
 from test_ui import UI, free_port
 
 pytestmark = pytest.mark.slow
@@ -55,6 +57,8 @@ def chromium(tmp_path: Path) -> Iterator[Page]:
     proc = subprocess.Popen(
         [CHROMIUM, "--headless=new", f"--remote-debugging-port={port}", f"--user-data-dir={profile}",
          "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--disable-quic", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync",
          "--window-size=1600,1000", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
@@ -79,17 +83,27 @@ def chromium(tmp_path: Path) -> Iterator[Page]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_the_comparison_view_shows_every_trial_and_its_values(workdir: Path, tiny_imdb: Path, chromium: Page) -> None:
+def test_a_raced_sweep_s_view_groups_its_runs_by_value_and_the_model_is_logged(
+    workdir: Path, tiny_imdb: Path, chromium: Page
+) -> None:
     space = {"hyperparameters": {"model": {"type": "fixed", "value": "multihot_dense"},
-                                 "dense_units": {"type": "choice", "values": [4, 8]},
-                                 "learning_rate": {"type": "choice", "values": [0.001, 0.003]}}}  # fmt: skip
+                                 "dense_units": {"type": "choice", "values": [4, 8]}}}  # fmt: skip
     result, _ = run_sweep_file(workdir, {
         "name": "browser", "question": "Which units?",
         "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 100, "seed": 1},
-        "search_space": space, "tuner": {"algorithm": "grid", "seed": 1},
+        "search_space": space,
+        "tuner": {"algorithm": "grid", "seed": 1, "repeats": {"min": 2, "max": 2}},
         "training": {"epochs": 1, "batch_size": 16},
     })  # fmt: skip
+    # the best trial's model is an MLflow 3 logged model of its run, and still its run artifact
+    client = MlflowClient(result.tracking_uri)
+    models = client.search_logged_models(experiment_ids=[result.experiment_id])
+    assert [m.source_run_id for m in models] == [result.best_run_id]
+    best_trial = client.get_run(result.best_run_id).data.tags["textsweep.trial_id"]
+    assert models[0].name == f"model-t{best_trial}" and str(models[0].status) == "READY"
+    assert "MLmodel" in {Path(f.path).name for f in client.list_artifacts(result.best_run_id, "model")}
     ui = UI(free_port(), "--tracking-uri", result.tracking_uri)
+    where = Path(os.environ.get("TEXTSWEEP_SCREENSHOT", workdir / "mlflow-ui.png"))
     try:
         ui.wait_for_url()
         assert ui.proc.stdout is not None
@@ -98,29 +112,44 @@ def test_the_comparison_view_shows_every_trial_and_its_values(workdir: Path, tin
         url = line.split(": ", 1)[1].strip()
         chromium.call("Page.enable")
         chromium.call("Page.navigate", url=url)
-        names = [f"t{i:02d} dense_units={u} learning_rate={lr}" for i, (u, lr) in
-                 enumerate([(4, 0.001), (4, 0.003), (8, 0.001), (8, 0.003)])]  # fmt: skip
-        deadline = time.monotonic() + 90
-        text = ""
-        while time.monotonic() < deadline:
-            text = chromium.text()
-            if all(name in text for name in names) and "best_val_accuracy" in text:
-                break
-            time.sleep(1)
-        shot = chromium.call("Page.captureScreenshot", format="png")
-        where = Path(os.environ.get("TEXTSWEEP_SCREENSHOT", workdir / "mlflow-ui.png"))
-        where.write_bytes(base64.b64decode(shot["data"]))
-        for name in names:
-            assert name in text, f"{name!r} not on the page (screenshot {where}):\n{text[:3000]}"
-        # the parameter columns show each trial's values
-        lines = [line.strip() for line in text.splitlines()]
-        assert {"dense_units", "learning_rate", "best_val_accuracy", "test_accuracy"} <= set(lines), text[:3000]
-        assert {"4", "8", "0.001", "0.003"} <= set(lines), text[:3000]
-        # the same view's charts, for a person to look at (TEXTSWEEP_SCREENSHOT names the file)
-        chromium.call("Page.navigate", url=url + "&compareRunsMode=CHART")
-        time.sleep(8)
-        shot = chromium.call("Page.captureScreenshot", format="png")
-        where.with_name(where.stem + "-charts.png").write_bytes(base64.b64decode(shot["data"]))
+        # four trial runs, two executions of each value, grouped by the value with the mean
+        names = ["t0 units=4 #1", "t1 units=8 #1", "t2 units=4 #2", "t3 units=8 #2"]
+        text = wait_for_text(chromium, [*names, "Group: 4", "Group: 8", "(average)"])
+        shoot(chromium, where)
+        for expected in [*names, "Group: 4", "Group: 8", "Group by: dense_units", "(average)"]:
+            assert expected in text, f"{expected!r} not on the page (screenshot {where}):\n{text[:3000]}"
+        # MLflow's model-training mode, the hyperparameter before the metrics
+        assert "Training runs" in text or "Runs" in text.splitlines()
+        header = [line.strip() for line in text.splitlines()]
+        assert header.index("dense_units") < header.index("best_val_accuracy"), text[:3000]
+        # the best trial's page lists its logged model and says "Runs", not "Evaluations"
+        best = client.get_run(result.best_run_id)
+        page = f"{url.split('/#/')[0]}/#/experiments/{result.experiment_id}/runs/{best.info.run_id}"
+        chromium.call("Emulation.setDeviceMetricsOverride", width=1600, height=2400,
+                      deviceScaleFactor=1, mobile=False)  # fmt: skip
+        chromium.call("Page.navigate", url=f"{page}?workflowType=machine_learning")
+        model = models[0].name
+        text = wait_for_text(chromium, [best.info.run_name, "Logged models (1)", model, "Ready"])
+        shoot(chromium, where.with_name(where.stem + "-trial.png"))
+        for expected in ("Logged models (1)", model, "Ready"):
+            assert expected in text, f"{expected!r} not on the trial's page:\n{text[:3000]}"
+        assert "Evaluations" not in text, text[:3000]
     finally:
         ui.proc.send_signal(15)
         ui.proc.wait(timeout=30)
+
+
+def wait_for_text(page: Page, expected: list[str], seconds: float = 120) -> str:
+    deadline = time.monotonic() + seconds
+    text = ""
+    while time.monotonic() < deadline:
+        text = page.text()
+        if all(e in text for e in expected):
+            break
+        time.sleep(1)
+    return text
+
+
+def shoot(page: Page, where: Path) -> None:
+    shot = page.call("Page.captureScreenshot", format="png")
+    where.write_bytes(base64.b64decode(shot["data"]))

@@ -48,9 +48,20 @@ if TYPE_CHECKING:
 
 
 def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
-    """Log a saved MLflow model folder as the run's `model` artifact, and tag the run."""
+    """Log a saved MLflow model folder to the run, and tag the run.
+
+    Twice: as the run's `model` artifact (what `runs:/RUN/model` and the registered versions
+    read), and, with MLflow 3, as a logged model `model-t<trial id>` made by the run
+    (`Tracker.log_logged_model`), which MLflow's UI lists as the run's "Logged models" and in
+    the experiment's Models tab.
+    """
     tracker.log_artifacts(run_id, model_dir, MODEL_ARTIFACT)
     tracker.set_tags(run_id, {TAG_MODEL: MODEL_ARTIFACT})
+    trial = tracker.get_run(run_id).data.tags.get(TAG_TRIAL_ID)
+    # not named `model`: MLflow would then resolve the run's `model/` artifact path to this
+    # logged model, through the global tracking URI rather than the client's
+    name = f"{MODEL_ARTIFACT}-t{trial}" if trial else f"{MODEL_ARTIFACT}-{run_id[:8]}"
+    tracker.log_logged_model(run_id, model_dir, name, {TAG_TRIAL_ID: trial} if trial else {})
 
 
 # What makes two evaluations comparable: the same objective on the same validation split of the

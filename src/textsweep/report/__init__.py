@@ -63,7 +63,7 @@ class Report:
 
         lines = list(self.records.warnings) + list(self.answer)
         lines += [
-            f"likely leak: trial {leak.trial_id} has test accuracy {leak.test_accuracy:.3f}, "
+            f"likely leak: t{leak.trial_id} has test accuracy {leak.test_accuracy:.3f}, "
             f"above the {leak.threshold:.2f} plausible without pretrained vectors"
             for leak in self.summary.leaks
         ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from textsweep.report.binning import is_log_like, sort_values
@@ -42,6 +42,9 @@ def draw_all(
         figures["effects.png"] = effects(rows, records.objective)
         if len(summary.ranked_trials) >= 2:
             figures["parallel.png"] = parallel(rows, summary, records.objective, records.direction)
+    shares = importance_shares(rows, summary)
+    if shares:
+        figures["importance.png"] = importance(shares, summary)
     if summary.ranked_trials:
         figures["curves.png"] = curves(records, summary)
     if any(
@@ -90,6 +93,7 @@ def effects(rows: Sequence[HyperparameterStats], objective: str) -> bytes:
                 ax.plot([x], [mean], "o", color=color, fillstyle="none")
         mark_answer(ax, row)
         ax.set_xlim(-0.5, len(row.values) - 0.5)
+        ax.margins(y=0.25)  # a lone dot (one execution per value) stays off the frame
         ax.set_xticks(range(len(row.values)))
         ax.set_xticklabels([label(v.value, v.low, v.high) for v in row.values], rotation=30)
         importance = "" if row.importance is None else f" (ω² {row.importance:.2f})"
@@ -123,23 +127,78 @@ def mark_answer(ax: Any, row: HyperparameterStats) -> int | None:
 
 
 def curves(records: SweepRecords, summary: Summary, top: int = TOP_TRIALS) -> bytes:
-    """Validation metric per epoch for every execution of the best trials."""
+    """Validation metric per epoch for every execution of the best settings, one colour each."""
     fig = _figure(figsize=(7, 4))
     ax = fig.subplots()
     colors = _colormap("tab10")
     metric = records.objective
-    for rank, trial in enumerate(summary.ranked_trials[:top]):
-        runs = [e for e in records.usable() if e.trial_id == trial.trial_id]
+    best = summary.ranked_trials[:top]
+    for rank, trial in enumerate(best):
+        runs = [e for e in records.usable() if dict(e.hyperparameters) == trial.hyperparameters]
+        name = f"{setting_label(trial.hyperparameters, summary.varied)}: {trial.objective_mean:.3f}"
+        name += f" (n={trial.n})" if trial.n > 1 else ""
         for i, e in enumerate(runs):
             curve = e.history.get(metric, ())
-            name = f"t{trial.trial_id} ({trial.objective_mean:.3f})" if i == 0 else None
-            ax.plot(range(1, len(curve) + 1), curve, color=colors(rank % 10), alpha=0.8, label=name)
+            ax.plot(range(1, len(curve) + 1), curve, color=colors(rank % 10), alpha=0.8,
+                    label=name if i == 0 else None)  # fmt: skip
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel(metric)
-    ax.set_title(f"Learning curves of the {min(top, len(summary.ranked_trials))} best trials")
+    ax.set_title(f"Learning curves of the {len(best)} best settings (mean {metric} in the legend)",
+                 fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _png(fig)
+
+
+COUNTED = ("units", "dim", "layers", "filters", "heads", "words", "ngrams")
+
+
+def setting_label(values: Mapping[str, Value], varied: Sequence[str]) -> str:
+    """What tells a setting apart, the way a person says it: `64 units`, `lstm, 0.3 dropout`.
+
+    Only the varied hyperparameters (all of them when none is known); a count-like one as
+    `<value> <its last word>`, the model by its name, others as `name=value`.
+    """
+    names = [n for n in varied if n in values] or list(values)
+    parts = []
+    for name in names:
+        word = name.rsplit("_", 1)[-1]
+        if name == "model":
+            parts.append(str(values[name]))
+        elif word in COUNTED or name == "maxlen":
+            parts.append(f"{label(values[name])} {word}")
+        else:
+            parts.append(f"{name}={label(values[name])}")
+    return ", ".join(parts)
+
+
+def importance_shares(
+    rows: Sequence[HyperparameterStats], summary: Summary
+) -> dict[str, float]:
+    """The importance the report gives each hyperparameter (ω² one-way, fANOVA joint)."""
+    imp = summary.importance
+    if summary.design == "joint" and imp is not None and imp.values:
+        return dict(imp.values)
+    if summary.design == "one-way":
+        return {r.name: r.importance for r in rows if r.importance is not None}
+    return {}
+
+
+def importance(shares: Mapping[str, float], summary: Summary) -> bytes:
+    """A bar per hyperparameter: how much of the objective's variance it explains (0 to 1)."""
+    names = sorted(shares, key=lambda n: shares[n])
+    fig = _figure(figsize=(6, 0.5 * len(names) + 1.6))
+    ax = fig.subplots()
+    values = [max(0.0, shares[n]) for n in names]
+    ax.barh(names, values, color=GOOD)
+    for y, v in enumerate(values):
+        ax.text(v + 0.01, y, f"{shares[names[y]]:.2f}", va="center", fontsize=9)
+    ax.set_xlim(0, 1.08)
+    how = "fANOVA share" if summary.design == "joint" else "ω² (share of variance explained)"
+    ax.set_xlabel(how)
+    ax.set_title("Importance of each hyperparameter", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
     return _png(fig)
 
 
@@ -172,7 +231,7 @@ def parallel(
     scores = [t.objective_mean for t in summary.ranked_trials]
     low, high = min(scores), max(scores)
     cmap = _colormap("viridis")
-    fig = _figure(figsize=(1.6 * len(names) + 3, 4.5))
+    fig = _figure(figsize=(max(6.5, 1.8 * len(names) + 4), 4.5))
     ax = fig.subplots()
     for t in reversed(summary.ranked_trials):  # best drawn last, on top
         ys = [scalers[n][0](t.hyperparameters.get(n)) for n in names]
@@ -187,7 +246,16 @@ def parallel(
     for x, n in enumerate(names):
         for y, text in scalers[n][1]:
             ax.text(x + 0.03, y, text, fontsize=8, va="center")
-    ax.set_title(f"Parallel coordinates ({objective} {low:.3f} to {high:.3f})")
+    for y in (0.0, 0.5, 1.0) if high > low else (0.5,):
+        value = low + y * (high - low) if high > low else low
+        ax.text(len(names) + 0.03, y, f"{value:.3f}", fontsize=8, va="center")
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    shading = ScalarMappable(Normalize(low, high), cmap if direction == "max" else cmap.reversed())
+    fig.colorbar(shading, ax=ax, label=objective, pad=0.08)
+    ax.set_title(f"Parallel coordinates: one line per setting, coloured by mean {objective}",
+                 fontsize=10)  # fmt: skip
     return _png(fig)
 
 

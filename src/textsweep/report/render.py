@@ -121,7 +121,7 @@ def blocks(
         out.append(
             (
                 "p",
-                f"Likely leak: trial {leak.trial_id} ({leak.model or 'its model'}) reached test "
+                f"Likely leak: t{leak.trial_id} ({leak.model or 'its model'}) reached test "
                 f"accuracy {leak.test_accuracy:.3f}, above the {leak.threshold:.2f} plausible "
                 "without pretrained vectors on this dataset; check that no test text reached "
                 "training or vocabulary.",
@@ -158,6 +158,8 @@ def blocks(
             )
         )
     out += _importance_blocks(rows, summary)
+    if "importance.png" in figures:  # the numbers above, as bars
+        out.append(("img", "importance.png", "Importance of each hyperparameter"))
     for row in rows:
         out.append(("h2", row.name))
         out.append(("table", _HEADER, [_value_cells(v) for v in row.values]))
@@ -172,14 +174,15 @@ def blocks(
         )
     titles = {
         "effects.png": "Effect of each hyperparameter",
-        "curves.png": "Learning curves of the best trials",
+        "curves.png": "Learning curves of the best settings, every execution",
         "val_vs_test.png": "Validation against test accuracy",
         "parallel.png": "Parallel coordinates",
         "expected_max.png": "Expected best score against the number of trials",
     }
     if figures:
         out.append(("h2", "Plots"))
-        out.extend(("img", name, titles.get(name, name)) for name in figures)
+        out.extend(("img", name, titles.get(name, name)) for name in figures
+                   if name != "importance.png")  # fmt: skip
     out.append(("h2", "Methods"))
     out.append(("ul", [f"{k}: {v}" for k, v in METHODS.items()]))
     return out
@@ -232,7 +235,10 @@ _VERDICTS = {
 
 def _value_cells(v: ValueStats) -> list[str]:
     o = v.objective
-    ci = f"none (n={o.n})" if o.low is None else f"[{o.low:.4f}, {o.high:.4f}]"
+    if o.low is not None:
+        ci = f"[{o.low:.4f}, {o.high:.4f}]"
+    else:  # the methods' words: none when n < 2, or when every execution scored the same
+        ci = f"none (n={o.n} < 2)" if o.n < 2 else f"none (n={o.n}, no spread)"
     verdict = "not compared" if v.verdict is None else _VERDICTS[str(v.verdict)]
     return [
         _label(v),

@@ -54,7 +54,10 @@ METHODS = {
         "a hyperparameter is reported when the search space declared more than one value for "
         "it and the finished trials took more than one"
     ),
-    "interval": "two-sided 95% Student t-interval of the mean over executions; none when n < 2",
+    "interval": (
+        "two-sided 95% Student t-interval of the mean over executions; none when n < 2 or when "
+        "every execution scored the same (no spread)"
+    ),
     "decision": (
         "Welch's two-sided t-test of each value against the value with the best mean, "
         "Holm-adjusted, alpha 0.05; 'not enough executions to tell' unless both values have at "

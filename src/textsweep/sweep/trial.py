@@ -127,7 +127,10 @@ def train_execution(
     if spec.own_run:
         tracker.log_metrics(spec.run_id, outcome.final)
         log_history_artifacts(
-            tracker, spec.run_id, outcome.rows, title or f"trial {spec.trial_id} #{spec.index}"
+            tracker,
+            spec.run_id,
+            outcome.rows,
+            title or f"t{spec.trial_id} execution {spec.index + 1}",
         )
         tracker.end_run(spec.run_id, RunStatus.FINISHED)
     return outcome, history

@@ -43,6 +43,7 @@ from textsweep.sweep.trial import (
 from textsweep.tracking import (
     EPOCH_METRICS,
     TAG_ATTEMPT,
+    TAG_NOTE,
     TAG_PARENT,
     TAG_ROLE,
     TAG_TRIAL_ID,
@@ -143,7 +144,8 @@ class TrackedTuner:
         tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
                 TAG_ATTEMPT: str(attempt)}  # fmt: skip
         try:
-            name = views.trial_run_name(trial.trial_id, values, views.varied_names(ctx.sweep))
+            name = views.trial_run_name(trial.trial_id, values, views.varied_names(ctx.sweep),
+                                        self._execution_of_combination(trial))  # fmt: skip
             run_id = ctx.tracker.start_run(name, tags, params)
         except Exception as error:  # Keras Tuner would count the trial invalid and go on
             ktcompat.stop_if_tracking_lost(error)
@@ -170,6 +172,17 @@ class TrackedTuner:
         finally:
             self._outcomes = []
         return results
+
+    def _execution_of_combination(self, trial: ktcompat.Trial) -> int | None:
+        """In a raced sweep, which execution of its combination `trial` is (1, 2, ...): trials
+        before it with the same values, plus one. None for other sweeps, or when the oracle's
+        trials are not at hand (a worker's oracle is the chief's)."""
+        trials = getattr(self.oracle, "trials", None)
+        if self.ctx.sweep.config.tuner.repeats is None or not isinstance(trials, dict):
+            return None
+        mine = trial.hyperparameters.values
+        same = [t for t in trials.values() if t.hyperparameters.values == mine]
+        return 1 + sum(int(t.trial_id) < int(trial.trial_id) for t in same)
 
     def _earlier_attempts(self, trial_id: str) -> int:
         """Runs of this trial before this one: this process's count, or MLflow's for a worker
@@ -230,13 +243,18 @@ class TrackedTuner:
             ctx.tracker.log_curves(run_id, rows)
         else:
             rows = outcomes[0].rows
-        log_history_artifacts(ctx.tracker, run_id, rows, f"{ctx.sweep.name} trial {trial.trial_id}")
+        log_history_artifacts(ctx.tracker, run_id, rows, f"{ctx.sweep.name} t{trial.trial_id}")
         ctx.tracker.log_text(run_id, outcomes[0].summary, "model_summary.txt")
         if outcomes[0].model_path is not None:
             ctx.tracker.log_file(run_id, outcomes[0].model_path, "model")
             shutil.rmtree(outcomes[0].model_path.parent, ignore_errors=True)
         objective = final[objective_metric(ctx.sweep.config.objective)]
         self._trial_objective = (objective, final["test_accuracy"])
+        # the trial's page says its result in words, rounded (the metrics keep full precision)
+        name = objective_metric(ctx.sweep.config.objective)
+        over = f", mean of {len(outcomes)} executions" if len(outcomes) > 1 else ""
+        ctx.tracker.set_tags(run_id, {TAG_NOTE: f"{name} {objective:.4f}, test accuracy "
+                                                f"{final['test_accuracy']:.4f}{over}"})  # fmt: skip
         self.models.trial_logged(trial.trial_id, run_id, objective)
 
     def on_search_end(self) -> None:

@@ -203,6 +203,8 @@ class Tracker:
     ) -> None:
         """Per-epoch metrics as one batch, `step` = epoch (rows carry an `epoch` key).
 
+        Validation metrics first: MLflow's Compare page opens on the first metric a run logged.
+
         With `background`, the write happens on one writer thread, in order and with the same
         retries, so the training thread does not wait on the database between epochs;
         `flush` (and `end_run`) wait for it.
@@ -213,7 +215,7 @@ class Tracker:
         items = [
             Metric(k, float(row[k]), now, int(row["epoch"]))
             for row in rows
-            for k in EPOCH_METRICS
+            for k in sorted(EPOCH_METRICS, key=lambda k: (not k.startswith("val_"), "loss" in k))
             if k in row and math.isfinite(float(row[k]))
         ]
         for i in range(0, len(items), 900):
@@ -317,6 +319,26 @@ class Tracker:
             )
         )
         return VersionRecord.of(version)
+
+    def log_logged_model(
+        self, run_id: str, model_dir: Path, name: str, tags: Mapping[str, str]
+    ) -> str | None:
+        """An MLflow 3 logged model `name` made by run `run_id` (its `source_run_id` and an
+        output of the run), holding `model_dir` and the run's params; its id. None with MLflow 2."""
+        client = self.client
+        if not hasattr(client, "create_logged_model"):
+            return None
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+        run = retry_locked(lambda: client.get_run(run_id))
+        model = retry_locked(lambda: client.create_logged_model(
+            run.info.experiment_id, name=name, source_run_id=run_id,
+            params=dict(run.data.params), tags=dict(tags)))  # fmt: skip
+        model_id = model.model_id
+        retry_locked(lambda: client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)]))
+        retry_locked(lambda: client.log_model_artifacts(model_id, str(model_dir)))
+        retry_locked(lambda: client.finalize_logged_model(model_id, LoggedModelStatus.READY))
+        return str(model_id)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         retry_locked(lambda: self.client.set_registered_model_alias(name, alias, version))

@@ -34,6 +34,9 @@ VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"
 VIEW_NAME = "textsweep: compare trials"
 # trial metrics worth a column, after the objective's
 COLUMN_METRICS = ("test_accuracy", "best_epoch", "train_seconds", "params_count")
+RUN_NAME_COLUMN = "attributes.`Run Name`"
+# MLflow's UI opens in its GenAI mode unless told otherwise (a browser preference, or this)
+MODEL_TRAINING_MODE = "workflowType=machine_learning"
 
 
 def mark_model_training(client: MlflowClient, experiment: Any) -> None:
@@ -53,37 +56,69 @@ def varied_names(sweep: Sweep) -> list[str]:
     return sorted(out, key=lambda name: name != "model")
 
 
-def trial_run_name(trial_id: str, values: Mapping[str, Any], varied: Sequence[str]) -> str:
-    """`t03 lstm_units=64 maxlen=200`: the trial, and its values of the varied hyperparameters.
+def trial_run_name(
+    trial_id: str, values: Mapping[str, Any], varied: Sequence[str], execution: int | None = None
+) -> str:
+    """`t03 units=64`: the trial, and its values of the varied hyperparameters, short.
 
-    `values` are what the trial's model uses, so a setting the model ignores is left out.
+    `values` are what the trial's model uses, so a setting the model ignores is left out. The
+    model's name stands alone (`t01 embedding_pool units=8`), and a name is cut to its last word
+    (`lstm_units` -> `units`) where no other varied name ends so. `execution` (a raced sweep's
+    trials repeat a combination) adds which execution of it the trial is: `t05 units=64 #2`.
     """
-    shown = [f"{k}={_text(values[k])}" for k in varied if k in values]
-    return " ".join([f"t{trial_id}", *shown])
+    labels = short_labels(varied)
+    shown = [_text(values[k]) if k == "model" else f"{labels[k]}={_text(values[k])}"
+             for k in varied if k in values]  # fmt: skip
+    more = [f"#{execution}"] if execution is not None else []
+    return " ".join([f"t{trial_id}", *shown, *more])
+
+
+SHORT = {"learning_rate": "lr"}
+
+
+def short_labels(names: Sequence[str]) -> dict[str, str]:
+    """Each hyperparameter's label in a run name: its last `_` word, unless two names share it."""
+    last = {name: SHORT.get(name, name.rsplit("_", 1)[-1]) for name in names}
+    taken = [last[name] for name in names]
+    return {name: last[name] if taken.count(last[name]) == 1 else name for name in names}
 
 
 def _text(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def view_state(varied: Sequence[str], objective: str, direction: str) -> dict[str, Any]:
-    """The saved view's state, in the shape of MLflow's experiment page (search facets + UI)."""
+def view_state(
+    varied: Sequence[str], objective: str, direction: str, grouped: bool = False
+) -> dict[str, Any]:
+    """The saved view's state, in the shape of MLflow's experiment page (search facets + UI).
+
+    `grouped` (a raced sweep: every combination has several trial runs) groups the table by the
+    varied hyperparameters, each group's row and chart point the mean of its runs.
+    """
     metric = objective_metric(objective)
     metrics = [metric, *(m for m in COLUMN_METRICS if m != metric)]
-    section = "textsweep-section"
+    wide, small = "textsweep-section", "textsweep-curves"
     charts: list[dict[str, Any]] = [
         {"uuid": "textsweep-parallel", "type": "PARALLEL", "selectedParams": list(varied),
-         "selectedMetrics": [metric, "test_accuracy"], "metricSectionId": section,
-         "isGenerated": False, "deleted": False, "runsCountToCompare": 100},
-        *({"uuid": f"textsweep-{key}", "type": "LINE", "metricKey": key, "metricSectionId": section,
+         "selectedMetrics": [metric, "test_accuracy"], "metricSectionId": wide,
+         "showAllRuns": True, "isGenerated": False, "deleted": False, "runsCountToCompare": 100},
+        *({"uuid": f"textsweep-scatter-{name}", "type": "SCATTER", "metricSectionId": wide,
+           "xaxis": {"key": name, "type": "PARAM"}, "yaxis": {"key": metric, "type": "METRIC"},
+           "isGenerated": False, "deleted": False, "runsCountToCompare": 100}
+          for name in varied[:2]),
+        *({"uuid": f"textsweep-{key}", "type": "LINE", "metricKey": key, "metricSectionId": small,
            "isGenerated": False, "deleted": False, "runsCountToCompare": 100, "xAxisKey": "step",
            "scaleType": "linear", "lineSmoothness": 0, "selectedMetricKeys": [key]}
           for key in (objective, objective.replace("val_", ""))),
-        *({"uuid": f"textsweep-bar-{key}", "type": "BAR", "metricKey": key,
-           "metricSectionId": section, "isGenerated": False, "deleted": False,
-           "runsCountToCompare": 100} for key in (metric, "test_accuracy")),
     ]  # fmt: skip
-    return {
+    sections = [
+        {"uuid": wide, "name": "textsweep: the question", "display": True, "isReordered": True,
+         "deleted": False, "isGenerated": False, "columns": 1, "cardHeight": 440},
+        {"uuid": small, "name": "textsweep: curves", "display": True, "isReordered": True,
+         "deleted": False, "isGenerated": False, "columns": 2, "cardHeight": 360},
+    ]  # fmt: skip
+    params = [f"params.`{name}`" for name in varied]
+    state: dict[str, Any] = {
         "searchFilter": f"tags.`{TAG_ROLE}` = '{Role.TRIAL}'",
         "orderByKey": f"metrics.`{metric}`",
         "orderByAsc": direction == "min",
@@ -91,29 +126,33 @@ def view_state(varied: Sequence[str], objective: str, direction: str) -> dict[st
         "lifecycleFilter": "Active",
         "datasetsFilter": [],
         "modelVersionFilter": "All Runs",
-        "selectedColumns": [f"params.`{name}`" for name in varied]
-        + [f"metrics.`{m}`" for m in metrics],
+        "selectedColumns": params + [f"metrics.`{m}`" for m in metrics],
+        # the hyperparameters first, then the metrics, as the grid's column ids
+        "columnOrder": [RUN_NAME_COLUMN, *params, *(f"metrics.`{m}`" for m in metrics)],
+        "columnWidths": {RUN_NAME_COLUMN: 260},
+        "runsHiddenMode": "SHOW_ALL",  # every run (or group) in the charts, not the first 10
         "compareRunCharts": charts,
-        "compareRunSections": [
-            {
-                "uuid": section,
-                "name": "textsweep",
-                "display": True,
-                "isReordered": True,
-                "deleted": False,
-                "isGenerated": False,
-            },
-        ],  # fmt: skip
+        "compareRunSections": sections,
         "isAccordionReordered": True,
         "viewMaximized": False,
         "runListHidden": False,
         "hideEmptyCharts": True,
+        "groupBy": None,
+        "groupsExpanded": {},
+        "useGroupedValuesInCharts": True,
     }
+    if grouped:
+        state["groupBy"] = {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "param", "groupByData": name} for name in varied],
+        }
+    return state
 
 
 def set_compare_view(client: MlflowClient, experiment_id: str, sweep: Sweep) -> None:
     """Store the comparison view as a saved view of the sweep's experiment."""
-    state = view_state(varied_names(sweep), sweep.config.objective, sweep.directions())
+    grouped = sweep.config.tuner.repeats is not None
+    state = view_state(varied_names(sweep), sweep.config.objective, sweep.directions(), grouped)
     envelope = {"name": VIEW_NAME, "createdAt": int(time.time() * 1000), "state": json.dumps(state)}
     client.set_experiment_tag(experiment_id, VIEW_TAG, json.dumps(envelope))
 
@@ -121,4 +160,5 @@ def set_compare_view(client: MlflowClient, experiment_id: str, sweep: Sweep) -> 
 def compare_url(base: str, experiment_id: str) -> str:
     """The experiment's runs page in the comparison view (see `set_compare_view`)."""
     link = browser_base(base)
-    return f"{link}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_ID}"
+    return (f"{link}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_ID}"
+            f"&{MODEL_TRAINING_MODE}")  # fmt: skip

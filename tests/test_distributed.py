@@ -102,3 +102,15 @@ def test_run_with_two_workers_logs_every_trial_under_one_parent(
     assert {r.data.tags[TAG_WORKER] for r in trials} == {"tuner0", "tuner1"}
     assert "results.csv" in {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert not (tmp_path / "home" / "tuner" / "spread" / parents[0].info.run_id).exists()
+
+
+def test_worker_restarts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(distributed.RESTARTS_ENV, raising=False)
+    assert distributed.worker_restarts() == distributed.RESTARTS
+    monkeypatch.setenv(distributed.RESTARTS_ENV, "0")
+    assert distributed.worker_restarts() == 0
+    monkeypatch.setenv(distributed.RESTARTS_ENV, "never")
+    with pytest.raises(
+        UserError, match=r"TEXTSWEEP_WORKER_RESTARTS must be a whole number .*'never'"
+    ):
+        distributed.worker_restarts()

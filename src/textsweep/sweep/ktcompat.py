@@ -291,3 +291,13 @@ def after_fit(tuner: Any, trial: Any, results: Any) -> None:
     if model is not None and backend.config.multi_backend():
         utils.save_json(tuner._get_build_config_fname(trial.trial_id), model.get_build_config())
     tuner_utils.validate_trial_results(results, tuner.oracle.objective, "HyperModel.fit()")
+
+
+def save_trial(oracle: Any, trial: Any) -> None:
+    """Write one trial's `trial.json` (the chief's lease ends a trial outside `end_trial`)."""
+    oracle._save_trial(trial)
+
+
+def set_project_dir(oracle: Any, directory: str, project_name: str) -> None:
+    """Where an oracle made outside a tuner writes its state (a tuner sets it itself)."""
+    oracle._set_project_dir(directory, project_name)

@@ -22,7 +22,7 @@ from textsweep.config import Sweep
 from textsweep.errors import UserError
 from textsweep.models import ModelInputs
 from textsweep.runtime import home_dir
-from textsweep.sweep import ktcompat
+from textsweep.sweep import ktcompat, lease
 from textsweep.sweep.hypermodel import TextHyperModel, TrialData
 from textsweep.sweep.state import close_orphan_runs
 from textsweep.sweep.tuner import SweepContext, tuner_class
@@ -54,6 +54,7 @@ def make_tuner(
 
     def build() -> Any:
         base, kwargs = algorithm.make(sweep, dict(oracle_args))
+        base, kwargs = lease.shared(sweep, base, kwargs, oracle_args)  # chief/worker mode
         return tuner_class(base)(**common, **kwargs)
 
     ktcompat.write_json_atomically()

@@ -28,7 +28,7 @@ from textsweep.export.keeper import ModelKeeper, config_key
 from textsweep.hardware import cudnn_warning, gpu_count
 from textsweep.models import used_values
 from textsweep.search_space import active_values
-from textsweep.sweep import ktcompat
+from textsweep.sweep import ktcompat, lease, workers
 from textsweep.sweep.hypermodel import Outcome, TextHyperModel
 from textsweep.sweep.interrupts import Interrupts, SweepInterrupted
 from textsweep.sweep.progress import Progress
@@ -101,9 +101,12 @@ class TrackedTuner:
             ktcompat.prepare_reload(folder)
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
             super().__init__(*args, **kwargs)
+        if context.shared or workers.role() == "chief":  # a lease on every trial (sweep.lease)
+            lease.install(self.oracle, context)
         prewarm_plotting()
         self.models = ModelKeeper.for_tuner(context, self.hypermodel, folder)
-        tuners.of(context.sweep.config.tuner).after_reload(self.oracle)
+        if not context.shared:  # a worker's oracle is a gRPC client: it holds no trials
+            tuners.of(context.sweep.config.tuner).after_reload(self.oracle)
         self._idle = False
 
         def created(trial: ktcompat.Trial) -> None:
@@ -211,6 +214,10 @@ class TrackedTuner:
         ctx = self.ctx
         self._trial_run = None
         status = self.oracle.get_trial(trial.trial_id).status
+        if ctx.shared and lease.settle_late(ctx.tracker, run_id, trial.status, status):
+            ctx.progress.say(f"trial {trial.trial_id}: the chief took it back (its lease expired); "
+                             "another worker runs it, this run stays KILLED")  # fmt: skip
+            return
         if status == ktcompat.TrialStatus.COMPLETED:
             ctx.tracker.end_run(run_id, RunStatus.FINISHED)
             ctx.trial_runs[trial.trial_id] = run_id

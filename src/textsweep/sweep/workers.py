@@ -44,6 +44,7 @@ ORACLE_PORT_ENV = "KERASTUNER_ORACLE_PORT"
 PARENT_ENV = "TEXTSWEEP_PARENT_RUN_ID"
 FIND_PARENT_SECONDS = 120.0
 RESTARTS = 2  # times a worker killed by a signal is started again
+RESTARTS_ENV = "TEXTSWEEP_WORKER_RESTARTS"  # restarts instead; 0: a dead worker stays dead
 
 
 def role() -> str | None:
@@ -116,6 +117,18 @@ def child_command(sweep_arg: str, overrides: Sequence[str], uri: str) -> list[st
     return cmd + ["--tracking-uri", uri]
 
 
+def worker_restarts() -> int:
+    text = os.environ.get(RESTARTS_ENV, "").strip()
+    if not text:
+        return RESTARTS
+    if not text.isdigit():
+        raise UserError(
+            f"{RESTARTS_ENV} must be a whole number of restarts (0 or more), not {text!r}",
+            source=f"${RESTARTS_ENV}",
+        )
+    return int(text)
+
+
 def run_children(
     cmd: list[str],
     workers: int,
@@ -123,15 +136,20 @@ def run_children(
     parent_id: str,
     out: TextIO,
     on_death: Callable[[str], None] | None = None,
-    restarts: int = RESTARTS,
+    restarts: int | None = None,
 ) -> list[str]:
     """Start the chief and the workers, relay their output, wait for the workers; what failed.
 
     A worker killed by a signal (`kill -9`, the OOM killer) is started again under the same
     tuner id, up to `restarts` times: Keras Tuner's oracle hands a tuner id its unfinished trial
     back, so the trial runs again and the sweep still ends with the trials asked for. Before the
-    restart, `on_death(tuner_id)` closes what the dead worker left open.
+    restart, `on_death(tuner_id)` closes what the dead worker left open. `restarts` defaults to
+    `$TEXTSWEEP_WORKER_RESTARTS` or `RESTARTS`. A worker that stays dead is no failure when
+    another worker ends normally: the chief's lease handed its trial over (`sweep.lease`), and a
+    worker ends normally only when no trial is left to run or to wait for.
     """
+    if restarts is None:
+        restarts = worker_restarts()
     base = {**os.environ, ORACLE_IP_ENV: "127.0.0.1", ORACLE_PORT_ENV: str(port),
             PARENT_ENV: parent_id, "TEXTSWEEP_PROCESSES": str(workers),
             "PYTHONUNBUFFERED": "1"}  # fmt: skip
@@ -177,11 +195,19 @@ def run_children(
                         on_death(name)
                     start(name)
             time.sleep(0.5)
+        codes = {n: procs[n].returncode for n in names[1:]}
+        ended = 0 in codes.values()  # signal deaths were covered by the lease (see above)
         failed = [
-            f"worker {n} exited with code {procs[n].returncode}"
-            for n in names[1:]
-            if procs[n].returncode not in (None, 0)
+            f"worker {n} exited with code {code}"
+            for n, code in codes.items()
+            if code not in (None, 0) and not (ended and code < 0)
         ]
+        for n, code in codes.items():
+            if ended and code is not None and code < 0:
+                with lock:
+                    out.write(f"[{n}] died ({signal.Signals(-code).name}) and was not started "
+                              "again; the chief's lease handed its trial to another worker\n")  # fmt: skip
+                    out.flush()
         if chief.poll() is not None and chief.returncode != 0:
             failed.insert(0, f"the chief exited with code {chief.returncode}")
         if not failed and chief.poll() is None:

@@ -77,6 +77,7 @@ class TunerOptions(BaseModel):
     seed: int = 1
     max_consecutive_failures: int = Field(3, ge=1)
     repeats: RepeatsConfig | None = None
+    lease_seconds: float = Field(120.0, gt=0)  # chief/worker mode: a silent worker's trial moves
 
 
 def no_check(sweep: SweepLike) -> None:

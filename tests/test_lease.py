@@ -1,0 +1,221 @@
+"""Work sharing and the lease on every trial in chief/worker mode (`sweep.lease`).
+
+The oracle tests drive a real Keras Tuner oracle as the chief's gRPC servicer would; the slow
+tests run real chiefs and workers on 127.0.0.x addresses only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from textsweep.sweep import ktcompat, lease
+from textsweep.sweep import workers as distributed
+
+UNITS = [4, 8, 16, 32, 64, 128, 256, 512]
+
+
+def grid_oracle(tmp_path: Path, seconds: float, max_trials: int | None = 10) -> Any:
+    hp = kt.HyperParameters()
+    hp.Choice("dense_units", UNITS)
+    oracle = lease.GridOracle(
+        [{"dense_units": u} for u in UNITS],
+        objective=kt.Objective("val_accuracy", "max"),
+        max_trials=max_trials,
+        hyperparameters=hp,
+        seed=1,
+    )
+    ktcompat.set_project_dir(oracle, str(tmp_path), "p")
+    taken: list[lease.TakenBack] = []
+    lease.hold(oracle, seconds, taken.append)
+    return oracle, taken
+
+
+def finish(oracle: Any, trial: Any, score: float = 0.5) -> None:
+    """What a worker does at a trial's end, with its own copy of the trial (as over gRPC)."""
+    oracle.update_trial(trial.trial_id, {"val_accuracy": score}, step=0)
+    mine = ktcompat.Trial.from_proto(trial.to_proto())
+    mine.status = "COMPLETED"
+    oracle.end_trial(mine)
+
+
+def test_any_idle_worker_gets_any_untried_combination(tmp_path: Path) -> None:
+    oracle, _ = grid_oracle(tmp_path, seconds=60)
+    first = [oracle.create_trial(f"tuner{i}") for i in range(3)]
+    assert [t.trial_id for t in first] == ["00", "01", "02"]
+    assert [t.hyperparameters.values["dense_units"] for t in first] == [4, 8, 16]
+    for trial in first:
+        finish(oracle, trial)
+    rest = []
+    while (trial := oracle.create_trial("tuner0")).status == "RUNNING":
+        rest.append(trial.hyperparameters.values["dense_units"])
+        finish(oracle, trial)
+    assert rest == UNITS[3:]
+    assert trial.status == "STOPPED"
+    assert oracle.create_trial("tuner1").status == "STOPPED"
+    assert oracle.tuner_ids == {"tuner2"}  # it has not asked yet; the chief waits for it
+
+
+def test_a_worker_waits_while_a_trial_runs_elsewhere(tmp_path: Path) -> None:
+    oracle, _ = grid_oracle(tmp_path, seconds=60, max_trials=2)
+    a, b = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    finish(oracle, a)
+    assert oracle.create_trial("tuner0").status == "IDLE"  # the budget is spent, b still runs
+    assert "tuner0" in oracle.tuner_ids
+    finish(oracle, b)
+    assert [oracle.create_trial(t).status for t in ("tuner0", "tuner1")] == ["STOPPED"] * 2
+    assert oracle.tuner_ids == set()
+
+
+def test_a_silent_workers_trial_is_taken_back_and_handed_over(tmp_path: Path) -> None:
+    oracle, taken = grid_oracle(tmp_path, seconds=0.6, max_trials=2)
+    alive, silent = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    deadline = time.monotonic() + 20
+    while not taken and time.monotonic() < deadline:
+        oracle.get_trial(alive.trial_id)  # tuner0's heartbeat
+        time.sleep(0.1)
+    assert [(t.trial_id, t.tuner_id) for t in taken] == [(silent.trial_id, "tuner1")]
+    assert taken[0].message.startswith("lease expired: tuner1 silent for")
+    assert oracle.tuner_ids == {"tuner0"}
+    assert oracle.get_trial(silent.trial_id).status == "FAILED"
+
+    finish(oracle, alive)
+    again = oracle.create_trial("tuner0")  # the silent trial's values, as a new trial
+    assert (again.trial_id, again.status) == ("2", "RUNNING")
+    assert again.hyperparameters.values == silent.hyperparameters.values
+
+    # tuner1 comes back late: its words about the taken-back trial change nothing
+    oracle.update_trial(silent.trial_id, {"val_accuracy": 0.9}, step=0)
+    finish(oracle, silent, score=0.9)
+    assert oracle.get_trial(silent.trial_id).status == "FAILED"
+    assert silent.trial_id not in oracle.end_order
+    finish(oracle, again)
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+    completed = [t for t in oracle.trials.values() if t.status == "COMPLETED"]
+    assert len(completed) == 2
+
+
+# --- real chiefs and workers, on 127.0.0.x only ---------------------------------------------
+
+
+def write_grid_sweep(folder: Path, data: Path, epochs: int, lease_seconds: float) -> Path:
+    sweep = {
+        "name": "share",
+        "dataset": {"format": "imdb", "path": str(data), "num_words": 200, "seed": 1},
+        "search_space": {
+            "hyperparameters": {
+                "model": {"type": "fixed", "value": "multihot_dense"},
+                "dense_units": {"type": "choice", "values": UNITS},
+            }
+        },
+        "tuner": {"algorithm": "grid", "max_trials": 10, "seed": 1,
+                  "lease_seconds": lease_seconds},
+        "training": {"epochs": epochs, "batch_size": 16},
+        "tracking": {"log_models": "none"},
+    }  # fmt: skip
+    path = folder / "share.yaml"
+    path.write_text(yaml.safe_dump(sweep), encoding="utf-8")
+    return path
+
+
+def clean_env(tmp_path: Path, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("KERASTUNER_") and k != distributed.PARENT_ENV}  # fmt: skip
+    home = tmp_path / f"home-{name}"  # no shared disk between the "machines"
+    return {**env, "TEXTSWEEP_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONUNBUFFERED": "1", "KERAS_HOME": str(tmp_path / "keras")}  # fmt: skip
+
+
+def trial_runs(uri: str) -> list[Any]:
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("share")
+    if exp is None:
+        return []
+    query = "tags.`textsweep.role` = 'trial'"
+    return list(client.search_runs([exp.experiment_id], query, max_results=200))
+
+
+def finished_units(runs: list[Any]) -> list[int]:
+    return sorted(int(r.data.params["dense_units"]) for r in runs if r.info.status == "FINISHED")
+
+
+@pytest.mark.slow
+def test_two_local_workers_share_a_grid(tmp_path: Path, tiny_imdb: Path) -> None:
+    sweep = write_grid_sweep(tmp_path, tiny_imdb, epochs=2, lease_seconds=120)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "textsweep", "run", str(sweep), "--workers", "2",
+         "--tracking-uri", uri],
+        cwd=tmp_path, env=clean_env(tmp_path, "launcher"), capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = trial_runs(uri)
+    assert finished_units(runs) == UNITS
+    per_worker = Counter(r.data.tags["textsweep.worker"] for r in runs)
+    assert set(per_worker) == {"tuner0", "tuner1"}
+    assert min(per_worker.values()) >= 3, per_worker
+    assert "no trials left; done" in done.stdout
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as handle:
+        return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_worker_lost_for_good_leaves_no_trial_behind(tmp_path: Path, tiny_imdb: Path) -> None:
+    """Chief on 127.0.0.2, two workers by hand; tuner1 killed -9 mid-trial, never restarted."""
+    sweep = write_grid_sweep(tmp_path, tiny_imdb, epochs=3, lease_seconds=10)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    port = distributed.free_port("127.0.0.2")
+    cmd = [sys.executable, "-m", "textsweep", "run", str(sweep), "--tracking-uri", uri]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in ("chief", "tuner0", "tuner1"):
+            env = {**clean_env(tmp_path, name), distributed.TUNER_ID_ENV: name,
+                   distributed.ORACLE_IP_ENV: "127.0.0.2",
+                   distributed.ORACLE_PORT_ENV: str(port), "TEXTSWEEP_PROCESSES": "2"}  # fmt: skip
+            procs[name] = start(cmd, env, tmp_path / f"{name}.log")
+        deadline = time.monotonic() + 600
+        victim = None
+        while victim is None and time.monotonic() < deadline:  # tuner1 in the middle of a trial
+            for run in trial_runs(uri):
+                tags = run.data.tags
+                if tags.get("textsweep.worker") == "tuner1" and run.info.status == "RUNNING":
+                    history = MlflowClient(uri).get_metric_history(run.info.run_id, "val_accuracy")
+                    if history:  # at least one epoch done
+                        victim = run
+            time.sleep(0.5)
+        assert victim is not None, (tmp_path / "tuner1.log").read_text()[-3000:]
+        os.killpg(procs["tuner1"].pid, signal.SIGKILL)
+        assert procs["chief"].wait(timeout=600) == 0, (tmp_path / "chief.log").read_text()[-3000:]
+        assert procs["tuner0"].wait(timeout=60) == 0
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    runs = trial_runs(uri)
+    assert finished_units(runs) == UNITS  # exactly the 8 combinations, each once
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert [r.info.run_id for r in killed] == [victim.info.run_id]
+    assert killed[0].data.tags[lease.TAG_LEASE].startswith("lease expired: tuner1 silent for")
+    assert "taken back" in (tmp_path / "chief.log").read_text()
+    parent = [r for r in MlflowClient(uri).search_runs([victim.info.experiment_id],
+              "tags.`textsweep.role` = 'sweep'")]  # fmt: skip
+    assert [p.info.status for p in parent] == ["FINISHED"]

@@ -153,3 +153,21 @@ def test_ui_without_a_store_is_a_clear_error(workdir: Path) -> None:
     assert done.returncode == 2
     assert "no tracking store at mlruns/mlflow.db (looked for" in done.stderr
     assert "run a sweep first" in done.stderr
+
+
+def test_a_stop_inside_a_guarded_call_still_stops() -> None:
+    """SIGTERM while the comparison links are read (a store query guarded by `except Exception`,
+    MLflow's imports) must end `textsweep ui`: the test above once waited 30 s on a UI that had
+    swallowed it there."""
+    from textsweep import ui
+
+    def links_read_when_stopped(uri: str, url: str) -> list[tuple[str, str]]:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises here
+        except Exception:  # as comparison_links guards its store query
+            pass
+        raise AssertionError("the stop was swallowed by `except Exception`")
+
+    with pytest.raises(ui._Stop), ui._signals_stop():
+        links_read_when_stopped("sqlite:///x.db", "http://127.0.0.1:1")

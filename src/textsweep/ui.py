@@ -34,7 +34,11 @@ STOP_GRACE = 10.0
 WORKERS = 2  # a UI for one person; MLflow's default of 4 uvicorn workers is more than needed
 
 
-class _Stop(Exception):
+class _Stop(BaseException):
+    """SIGINT/SIGTERM/SIGHUP, raised wherever the main thread is. A BaseException, as
+    KeyboardInterrupt is: a stop that lands inside a call guarded by `except Exception` (the
+    comparison links' store query, MLflow's imports) must still stop the UI."""
+
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum

@@ -106,8 +106,8 @@ def first_epoch_marker(spans: Spans) -> Any:
 
 
 def trial_inputs(encoded: Any, values: dict[str, Any], width: int) -> Any:
-    """The same inputs `sweep.hypermodel` trains on: `features.TrialData` (padded ids or sparse bags)."""
-    from textsweep.features import TrialData
+    """The same inputs `sweep.hypermodel` trains on: `trialdata.TrialData` (padded ids or sparse bags)."""
+    from textsweep.trialdata import TrialData
 
     return TrialData(encoded).inputs(values, width)
 

@@ -64,6 +64,9 @@ CASES = {
          "embedding_init": "pretrained", "embedding_trainable": False}, ["neg", "pos"]),
     "multihot_dense-bigram-tf_idf-3-classes": (
         {"model": "multihot_dense", "ngrams": 2, "bag_mode": "tf_idf"}, ["mixed", "neg", "pos"]),
+    "multihot_dense-trigram-nb-linear": (
+        {"model": "multihot_dense", "ngrams": 3, "bag_mode": "nb", "nb_alpha": 2.0,
+         "dense_layers": 0}, ["neg", "pos"]),
 }  # fmt: skip
 
 
@@ -309,6 +312,41 @@ def test_raw_text_becomes_the_ids_training_used_alone_or_in_a_batch() -> None:
     assert alone.toarray().tolist() == bags([[3, 2]], spec).toarray().tolist()
     assert batch.toarray().tolist() == bags([[3, 2], [1, 3, 3, 2, 1, 1, 1]], spec).toarray().tolist()
     assert batch[0].toarray().tolist() == alone.toarray().tolist()
+
+
+def test_nb_bags_of_raw_text_are_the_training_rows_and_score_the_same(tmp_path: Path) -> None:
+    """predict's side (raw text -> preprocess.json -> bags -> model) against the trial's side
+    (cached token ids -> TrialData's rows -> model): the same rows, the same outputs."""
+    import keras
+    import tensorflow as tf
+
+    from textsweep.config import DatasetConfig
+    from textsweep.export.preprocess import inputs_for, preprocess_spec
+    from textsweep.models.feed import sparse_batches
+    from textsweep.trialdata import TrialData
+    from textsweep.vocabulary import encode
+
+    labels = ["neg", "pos"]
+    write_table(tmp_path / "train.csv", labels, per_class=30, seed=1)
+    test_rows = write_table(tmp_path / "test.csv", labels, per_class=20, seed=2)
+    cfg = DatasetConfig(format="table", path=str(tmp_path / "train.csv"),
+                        test_path=str(tmp_path / "test.csv"), num_words=300, seed=1)  # fmt: skip
+    encoded = encode(cfg, tmp_path / "cache")
+    values = {"model": "multihot_dense", "ngrams": 3, "bag_mode": "nb", "nb_alpha": 2.0,
+              "dense_layers": 0, "batch_size": 8}  # fmt: skip
+    data = TrialData(encoded, cache=tmp_path / "cache")
+    trained = data.inputs(values, 300)
+    spec = json.loads(json.dumps(preprocess_spec(values, encoded, 300, tmp_path / "cache")))
+    raw = inputs_for([t for t, _ in test_rows], spec)  # a CSR, as predict feeds it
+    rows = [x for x, _ in trained.test["x"]]  # TrialData's test batches (tf.SparseTensor)
+    seen = tf.sparse.to_dense(tf.sparse.concat(0, rows)).numpy()
+    assert raw.shape == seen.shape and np.array_equal(raw.toarray(), seen)
+    bag = keras.Input(shape=(300,), sparse=True)
+    model = keras.Model(bag, keras.layers.Dense(1, activation="sigmoid")(bag))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(**trained.train, epochs=2, verbose=0)
+    served = model.predict(sparse_batches(raw, np.zeros(raw.shape[0]), 256), verbose=0)
+    np.testing.assert_array_equal(served, model.predict(trained.test["x"], verbose=0))
 
 
 def test_a_model_from_another_tokenizer_version_is_refused() -> None:

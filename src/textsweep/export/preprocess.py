@@ -4,9 +4,9 @@
     x = inputs_for(["a wonderful film"], spec)        # what the Keras model takes
 
 The same tokenizer (`vocabulary.tokenize`), the same word -> id map (PAD 0, OOV 1), and the same
-`Ragged.padded` / `features.bags` (with the n-gram vocabulary and idf weights of training, kept in
-the spec) as `features.TrialData`, so a text gets the ids and the row it got in training. Plain
-Python, NumPy and SciPy: a served model needs no TensorFlow here.
+`Ragged.padded` / `features.bags` (with the n-gram vocabulary, idf weights and naive-Bayes ratios
+of training, kept in the spec) as `trialdata.TrialData`, so a text gets the ids and the row it got
+in training. Plain Python, NumPy and SciPy: a served model needs no TensorFlow here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textsweep.errors import UserError
-from textsweep.features import BagSpec, bags, cached_spec
+from textsweep.features import BagSpec, bag_settings, bags
 from textsweep.models import uses_sequences
+from textsweep.trialdata import cached_spec
 from textsweep.vocabulary import OOV, OOV_TOKEN, PAD_TOKEN, TOKENIZER_VERSION, Ragged, tokenize
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def preprocess_spec(
     values: Mapping[str, Any], encoded: Encoded, num_words: int, cache: Path | None = None
 ) -> dict[str, Any]:
     """What turns raw text into one trial's model inputs: vocabulary, input kind, maxlen or the
-    bag spec (n-gram vocabulary, idf), labels.
+    bag spec (n-gram vocabulary, idf, NB ratios), labels.
 
     Args:
         values: the trial's resolved hyperparameter values (`models.resolve`).
@@ -65,9 +66,9 @@ def preprocess_spec(
     if not sequence:
         from textsweep.runtime import home_dir
 
-        ngrams, mode = int(values.get("ngrams", 1)), str(values.get("bag_mode", "multi_hot"))
+        ngrams, mode, alpha = bag_settings(values)
         folder = cache if cache is not None else home_dir() / "cache"
-        bag_spec = json.loads(cached_spec(encoded, ngrams, mode, int(num_words), folder).to_json())
+        bag_spec = cached_spec(encoded, ngrams, mode, int(num_words), folder, alpha).to_dict()
     spec = {
         "format": SPEC_FORMAT,
         "tokenizer_version": TOKENIZER_VERSION,
@@ -147,7 +148,7 @@ def check_spec(
     elif kind == BAG:
         raw = spec.get("bags")
         try:
-            bag = BagSpec.from_json(json.dumps(raw))
+            bag = BagSpec.from_dict(raw)
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             raise bad(f"bags: {type(e).__name__}: {e}"[:300]) from None
         width = _whole(bag.width, "bags.width", 3, MAX_WIDTH, bad)
@@ -158,6 +159,10 @@ def check_spec(
                       f"{num_words:,}")  # fmt: skip
         if len(bag.idf) > width or not all(math.isfinite(v) and v >= 0 for v in bag.idf):
             raise bad(f"bags.idf: expected at most {width:,} finite weights >= 0")
+        if bag.bag_mode == "nb" and (
+            len(bag.ratios) != width or not all(math.isfinite(v) for v in bag.ratios)
+        ):
+            raise bad(f"bags.ratios: expected {width:,} finite naive-Bayes ratios")
     else:
         raise bad(f"input: expected {SEQUENCE!r} or {BAG!r}; got {kind!r}")
     if input_shape is not None and list(input_shape)[-1:] != [width]:
@@ -205,8 +210,25 @@ def inputs_for(texts: Sequence[str], spec: Mapping[str, Any]) -> Any:
     if kind == SEQUENCE:
         return ids.padded(int(spec["maxlen"]))
     if kind == BAG:
-        return bags(ids, BagSpec.from_json(json.dumps(spec["bags"])))
+        return bags(ids, bag_spec(spec["bags"]))
     raise ValueError(f"unknown input kind {kind!r} in preprocess.json; expected sequence or bag")
+
+
+def bag_spec(fields: Mapping[str, Any]) -> BagSpec:
+    """The `BagSpec` of a preprocess.json's `bags`, made once per loaded model, not per call.
+
+    A million-column spec takes seconds to read back (its n-grams, then their sorted keys); a
+    served model calls `inputs_for` per request with the same `bags` mapping, so the last one
+    read is kept, keyed by identity.
+    """
+    if _last_bag_spec and _last_bag_spec[0] is fields:
+        return _last_bag_spec[1]
+    spec = BagSpec.from_dict(fields)
+    _last_bag_spec[:] = [fields, spec]
+    return spec
+
+
+_last_bag_spec: list[Any] = []
 
 
 def probabilities(outputs: np.ndarray, labels: Sequence[str]) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""`multihot_dense`: a bag of 1..n-grams (multi-hot, counts or tf-idf) -> Dense x n -> head.
+"""`multihot_dense`: a bag of 1..n-grams (multi-hot, counts, tf-idf or NB-scaled) -> Dense -> head.
 
 The one-hot `Dense(16)` IMDB model of the Keras tutorial at `ngrams: 1`; with bigrams and
-dropout, the plain Keras bigram model. Its input is a sparse row of `num_words` columns
-(see `textsweep.features`), so no dense n x V matrix is ever made.
+dropout, the plain Keras bigram model; with `bag_mode: nb` and `dense_layers: 0`, a logistic
+regression on naive-Bayes scaled n-grams (NBSVM's features, Wang & Manning 2012). Its input is a
+sparse row of `num_words` columns (see `textsweep.features`), so no dense n x V matrix is ever made.
 """
 
 from __future__ import annotations
@@ -32,18 +33,14 @@ def _size(values: Mapping[str, Any], inputs: ModelInputs) -> Size:
 register(
     Family(
         "multihot_dense",
-        {
-            **COMMON_DEFAULTS,
-            "dense_layers": 2,
-            "dense_units": 16,
-            "ngrams": 1,
-            "bag_mode": "multi_hot",
-        },
+        {**COMMON_DEFAULTS, "dense_layers": 2, "dense_units": 16, "ngrams": 1,
+         "bag_mode": "multi_hot", "nb_alpha": 1.0},
         build=_build,
         sequences=False,
-        layers="bag of 1..n-grams (num_words columns; multi_hot, count or tf_idf) "
-        "-> Dense x n -> head",
-        choices={"bag_mode": ("multi_hot", "count", "tf_idf")},
+        layers="bag of 1..n-grams (num_words columns; multi_hot, count, tf_idf or nb: "
+        "naive-Bayes log-count ratios smoothed by nb_alpha, two classes) -> Dense x n "
+        "(0: linear) -> head",
+        choices={"bag_mode": ("multi_hot", "count", "tf_idf", "nb")},  # features.BAG_MODES
         size=_size,
     )
 )

@@ -238,6 +238,8 @@ def used_values(values: Mapping[str, Any]) -> dict[str, Any]:
         out.pop("embedding_trainable", None)
     if out.get("dense_layers") == 0:
         out.pop("dense_units", None)
+    if out.get("bag_mode") != "nb":
+        out.pop("nb_alpha", None)
     return out
 
 

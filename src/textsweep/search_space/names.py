@@ -30,8 +30,10 @@ HYPERPARAMETERS: dict[str, _Kind] = {
     "optimizer": ("str", OPTIMIZERS, None, None),
     "batch_size": ("int", None, 1, None),
     "ngrams": ("int", None, 1, 4),
-    "bag_mode": ("str", ("multi_hot", "count", "tf_idf"), None, None),
+    "bag_mode": ("str", ("multi_hot", "count", "tf_idf", "nb"), None, None),
+    "nb_alpha": ("float", None, 0.0, None),  # > 0, checked below
 }
+
 
 def family_names() -> tuple[str, ...]:
     """The registered model families: the values `model` accepts."""
@@ -96,5 +98,5 @@ def check_value(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be >= {low}; got {value!r}")
     if high is not None and value >= high:
         raise ValueError(f"{name} must be < {high}; got {value!r}")
-    if name == "learning_rate" and value <= 0:
-        raise ValueError(f"learning_rate must be > 0; got {value!r}")
+    if name in ("learning_rate", "nb_alpha") and value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")

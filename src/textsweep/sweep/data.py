@@ -31,6 +31,7 @@ def prepare_data(sweep: Sweep, progress: Progress) -> tuple[Encoded, Any, dict[s
         encoded = encode(
             sweep.config.dataset, home_dir() / "cache", source=source, progress=progress.say
         )
+        refuse_nb_beyond_two_classes(sweep, encoded, source)
         for warning in encoded.warnings:
             progress.say(f"warning: {warning}")
         progress.say(
@@ -40,6 +41,19 @@ def prepare_data(sweep: Sweep, progress: Progress) -> tuple[Encoded, Any, dict[s
         )
         matrix, coverage = pretrained(sweep, encoded, progress)
     return encoded, matrix, coverage
+
+
+def refuse_nb_beyond_two_classes(sweep: Sweep, encoded: Encoded, source: str) -> None:
+    """`bag_mode: nb` scales by a two-class log-count ratio: bad input for more classes."""
+    spec = sweep.space.hyperparameters.get("bag_mode")
+    if spec is None or "nb" not in (spec.candidates() or []) or encoded.num_classes <= 2:
+        return
+    raise UserError(
+        f"bag_mode `nb` scales each n-gram by a two-class naive-Bayes log-count ratio, but the "
+        f"dataset has {encoded.num_classes} classes; use multi_hot, count or tf_idf for it",
+        source=source,
+        key="search_space.bag_mode",
+    )
 
 
 @contextlib.contextmanager

@@ -24,10 +24,10 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.features import TrialData
 from textsweep.models import ModelInputs, build_model, resolve, summary_text
 from textsweep.search_space import active_values, declare
 from textsweep.tracking import EPOCH_METRICS
+from textsweep.trialdata import TrialData
 
 if TYPE_CHECKING:
     from textsweep.sweep.progress import Progress
@@ -135,7 +135,7 @@ class TextHyperModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         cfg = self.sweep.config
         values = self.values(hp)
-        data = self.data.inputs(values, self.inputs.num_words)  # features.TrialData
+        data = self.data.inputs(values, self.inputs.num_words)  # trialdata.TrialData
         mode = self.sweep.directions()
         best = BestEpoch(cfg.objective, mode)
         callbacks = list(kwargs.pop("callbacks", [])) + [keras.callbacks.TerminateOnNaN(), best]

@@ -16,9 +16,16 @@ CASES = [
     {"model": "multihot_dense", "dense_units": 16, "dense_layers": 2},
     {"model": "embedding_flatten", "maxlen": 50, "embedding_dim": 8, "dense_layers": 1},
     {"model": "embedding_pool", "maxlen": 40, "embedding_dim": 12},
-    {"model": "embedding_lstm", "maxlen": 30, "embedding_dim": 8, "lstm_units": 6,
-     "lstm_layers": 2, "bidirectional": True, "dense_layers": 1},
-]  # fmt: skip
+    {
+        "model": "embedding_lstm",
+        "maxlen": 30,
+        "embedding_dim": 8,
+        "lstm_units": 6,
+        "lstm_layers": 2,
+        "bidirectional": True,
+        "dense_layers": 1,
+    },
+]
 
 
 @pytest.mark.parametrize("values", CASES, ids=[c["model"] for c in CASES])
@@ -43,22 +50,34 @@ search_space:
 @pytest.mark.parametrize(
     ("line", "extra", "key"),
     [
-        ("maxlen: {type: int, min: 10, max: 1000000000}", "",
-         "search_space.hyperparameters.maxlen.max"),
-        ("embedding_dim: {type: choice, values: [8, 1000000]}", "",
-         "search_space.hyperparameters.embedding_dim.values"),
-        ("lstm_units: {type: int, min: 8, max: 1000000}", "",
-         "search_space.hyperparameters.lstm_units.max"),
+        (
+            "maxlen: {type: int, min: 10, max: 1000000000}",
+            "",
+            "search_space.hyperparameters.maxlen.max",
+        ),
+        (
+            "embedding_dim: {type: choice, values: [8, 1000000]}",
+            "",
+            "search_space.hyperparameters.embedding_dim.values",
+        ),
+        (
+            "lstm_units: {type: int, min: 8, max: 1000000}",
+            "",
+            "search_space.hyperparameters.lstm_units.max",
+        ),
         ("dropout: {type: fixed, value: 0.1}", "fixed: {maxlen: 100000000}", "fixed.maxlen"),
     ],
-)  # fmt: skip
+)
 def test_a_trial_that_cannot_fit_is_refused_naming_the_key(
     tmp_path: Path, line: str, extra: str, key: str
 ) -> None:
     path = tmp_path / "big.yaml"
     path.write_text(SPACE.format(line=line, extra=extra), encoding="utf-8")
-    with pytest.raises(UserError, match=rf"big.yaml: {key}: the largest embedding_lstm trial .* "
-                       rf"more than this machine's 24.0 GB of memory; lower {key}"):  # fmt: skip
+    with pytest.raises(
+        UserError,
+        match=rf"big.yaml: {key}: the largest embedding_lstm trial .* "
+        rf"more than this machine's 24.0 GB of memory; lower {key}",
+    ):
         check_fits(load_sweep(path), memory=24 * 2**30)
 
 

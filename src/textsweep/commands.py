@@ -87,8 +87,10 @@ def _warn_unused(sweep: Any) -> None:
 
     ignored = ignored_by(sweep.space)
     for name, families in ignored.items():
-        print(f"  warning: {name} has no `when:`, and {' and '.join(families)} never reads it; "
-              f"add `{when_hint(sweep.space, name)}` to it")  # fmt: skip
+        print(
+            f"  warning: {name} has no `when:`, and {' and '.join(families)} never reads it; "
+            f"add `{when_hint(sweep.space, name)}` to it"
+        )
     if ignored and tuners.of(sweep.config.tuner).enumerates:
         n = distinct_models(sweep.space, sweep.config.training.batch_size)
         if n is not None:

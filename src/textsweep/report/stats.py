@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textsweep import tuners
 from textsweep.report.binning import Group, group_by, sort_values
 from textsweep.report.expected_max import METHOD as EXPECTED_MAX_METHOD
 from textsweep.report.importance import METHOD as FANOVA_METHOD
@@ -178,7 +179,8 @@ def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
     design = design_of(records, names)
     # Marginal comparisons are fair for one hyperparameter, or for a grid where every value was
     # tried with the same values of the others; not for a random or Bayesian search.
-    tested = design == "one-way" or records.algorithm in ("grid", "")
+    # (an algorithm that enumerates the space, by the tuner registry; "" for sweeps that predate it)
+    tested = design == "one-way" or records.algorithm == "" or tuners.enumerates(records.algorithm)
     grouped = {name: group_by(usable, name) for name in names}
     partitions = {name: _partition(groups) for name, groups in grouped.items()}
     rows = []

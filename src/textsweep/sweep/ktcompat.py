@@ -161,24 +161,33 @@ def hyperband_params(trial: Any) -> dict[str, Any]:
     return {new: values[old] for old, new in names.items() if old in values}
 
 
-def write_json_atomically() -> None:
-    """Make Keras Tuner write its JSON state atomically: a temporary file, fsync, then rename.
+@contextlib.contextmanager
+def atomic_json_writes() -> Iterator[None]:
+    """Inside the block, Keras Tuner writes its JSON state atomically: a temporary file, fsync,
+    then rename; Keras Tuner's own writer is back afterwards.
 
     Keras Tuner rewrites `oracle.json`, `trial.json` and `tuner0.json` in place; a kill -9 in the
-    middle left them empty or cut. Every writer goes through `keras_tuner.src.utils.save_json`.
+    middle left them empty or cut. Every writer goes through `keras_tuner.src.utils.save_json`
+    (`Stateful.save`), and the trials that write are made inside Keras Tuner, so the module's
+    function is what is replaced, for the tuner's construction and its search only.
     """
     from keras_tuner.src import utils
 
-    if getattr(utils.save_json, "textsweep_atomic", False):
+    original = utils.save_json
+    if original is _save_json_atomically:  # nested: the outer block restores it
+        yield
         return
+    utils.save_json = _save_json_atomically
+    try:
+        yield
+    finally:
+        utils.save_json = original
 
-    def save_json(path: str, obj: Any) -> str:
-        text = json.dumps(obj)
-        write_text_atomically(Path(path), text)
-        return text
 
-    save_json.textsweep_atomic = True  # type: ignore[attr-defined]
-    utils.save_json = save_json
+def _save_json_atomically(path: str, obj: Any) -> str:
+    text = json.dumps(obj)
+    write_text_atomically(Path(path), text)
+    return text
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -4,7 +4,7 @@
     catch_up(tuner, context)              # after a reload: close what a dead process left open
 
 The project lives in `$TEXTSWEEP_HOME/tuner/<sweep>/<parent run id>`. Keras Tuner's JSON files
-are written atomically (`ktcompat.write_json_atomically`); state damaged some other way (a full
+are written atomically (`ktcompat.atomic_json_writes`); state damaged some other way (a full
 disk, a copy cut short) is rebuilt from MLflow, which holds every trial that ended: its
 hyperparameters (params), status and objective (`best_<objective>`). Those trials go back into a
 fresh oracle, so the resumed sweep runs exactly the trials that are missing. An algorithm whose
@@ -55,9 +55,9 @@ def make_tuner(
     def build() -> Any:
         base, kwargs = algorithm.make(sweep, dict(oracle_args))
         base, kwargs = lease.shared(sweep, base, kwargs, oracle_args)  # chief/worker mode
-        return tuner_class(base)(**common, **kwargs)
+        with ktcompat.atomic_json_writes():  # and in its search (`TrackedTuner.search`)
+            return tuner_class(base)(**common, **kwargs)
 
-    ktcompat.write_json_atomically()
     folder = directory / parent_id
     problem = ktcompat.unreadable_state(folder) if context.resuming else None
     if problem is not None and algorithm.rebuildable:
@@ -68,7 +68,8 @@ def make_tuner(
         ktcompat.clear_state(folder)
         context.resuming = False  # nothing left to reload
         tuner = build()
-        rebuild_from_mlflow(tuner, context)
+        with ktcompat.atomic_json_writes():
+            rebuild_from_mlflow(tuner, context)
         context.resuming = True
         return tuner
     try:

@@ -116,6 +116,10 @@ class TrackedTuner:
         if context.interrupts is not None:
             ktcompat.defer_signals_in_state_writes(self.oracle, context.interrupts)
 
+    def search(self, *args: Any, **kwargs: Any) -> None:
+        with ktcompat.atomic_json_writes():  # Keras Tuner's state files, never cut by a kill
+            super().search(*args, **kwargs)  # type: ignore[misc]
+
     def pre_create_trial(self) -> None:
         if self.ctx.interrupts is not None:  # a signal whose first raise was lost stops here
             self.ctx.interrupts.check()

@@ -13,7 +13,7 @@ import yaml
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
-from textsweep.report import build_report, load_records, make_report
+from textsweep.reporting import build_report, load_records, make_report
 
 DENSE_SPACE = {
     "model": {"type": "fixed", "value": "multihot_dense"},
@@ -159,7 +159,7 @@ def test_a_budget_ended_race_never_presents_the_cheapest_tied_value_as_the_answe
     assert "lstm_units = 16" not in text and "recommended" not in text
     # the per-hyperparameter line says the same
     assert report.rows[0].recommended is None
-    from textsweep.report.render import answer_line
+    from textsweep.reporting.render import answer_line
 
     assert answer_line(report.rows[0], "val_accuracy").startswith(
         "lstm_units: undecided, best mean 64 (val_accuracy 0.669 ± 0.043 (n=6)); cannot be told "
@@ -189,7 +189,7 @@ def test_the_effects_plot_stars_the_answer_only_when_decided(
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from textsweep.report.plots import mark_answer
+    from textsweep.reporting.plots import mark_answer
 
     uri, _, _ = raced_store(tmp_path, empty_db, "lstm-units", LSTM_SPACE, LSTM_2000, "budget")
     undecided = build_report(load_records(uri, "lstm-units")).rows[0]

@@ -199,7 +199,7 @@ def test_the_default_store_is_the_project_roots_from_any_folder(tmp_path: Path, 
 
 
 def test_report_says_where_it_looked_for_the_store(workdir: Path) -> None:
-    from textsweep.report import make_report
+    from textsweep.reporting import make_report
 
     with pytest.raises(UserError, match=rf"no MLflow store at mlruns/mlflow.db \(looked for {workdir}/mlruns/mlflow.db"):
         make_report("some-sweep")

@@ -70,7 +70,7 @@ def test_a_race_with_prune_stops_the_loser_early_and_says_so(workdir: Path) -> N
     from mlflow import MlflowClient
 
     from textsweep.config import load_sweep
-    from textsweep.report import make_report
+    from textsweep.reporting import make_report
     from textsweep.sweep import run_sweep
 
     data = workdir / "data"  # 150 reviews per class: 60 validation reviews, less noisy curves

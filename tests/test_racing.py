@@ -9,8 +9,8 @@ import pytest
 from conftest import run_sweep_file
 
 from textsweep.config import load_sweep
-from textsweep.report import make_report
-from textsweep.report.inference import first_within_margin, noninferior, within_margin
+from textsweep.reporting import make_report
+from textsweep.reporting.inference import first_within_margin, noninferior, within_margin
 from textsweep.sweep.more import add_executions
 from textsweep.sweep.racing import cost_order, outcome, settled, survivors
 

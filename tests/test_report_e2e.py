@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_sweep_file
 
-from textsweep.report import make_report
+from textsweep.reporting import make_report
 
 QUICKSTART_LIKE = {
     "hyperparameters": {

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from textsweep.errors import UserError
-from textsweep.report import Report, build_report, load_records, make_report, resolve_sweep
+from textsweep.reporting import Report, build_report, load_records, make_report, resolve_sweep
 
 UNITS_EFFECT = {16: 0.70, 32: 0.86, 64: 0.87}
 

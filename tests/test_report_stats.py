@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textsweep.report import build_report
-from textsweep.report.answer import answer
-from textsweep.report.binning import group_by
-from textsweep.report.expected_max import expected_max_curve
-from textsweep.report.inference import holm, interval, omega_squared, probability_best, welch
-from textsweep.report.records import Execution, SweepRecords, Value, parse_param
-from textsweep.report.stats import Verdict, decide, hyperparameter_stats
-from textsweep.report.summary import summarize
+from textsweep.reporting import build_report
+from textsweep.reporting.answer import answer
+from textsweep.reporting.binning import group_by
+from textsweep.reporting.expected_max import expected_max_curve
+from textsweep.reporting.inference import holm, interval, omega_squared, probability_best, welch
+from textsweep.reporting.records import Execution, SweepRecords, Value, parse_param
+from textsweep.reporting.stats import Verdict, decide, hyperparameter_stats
+from textsweep.reporting.summary import summarize
 
 NOISE = (-0.004, 0.0, 0.004)
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from textsweep.config import Sweep
-    from textsweep.report import Report
+    from textsweep.reporting import Report
 
 
 class SweepRun(NamedTuple):
@@ -144,7 +144,7 @@ def report(
     **options: Any,
 ) -> Report:
     """Answer a sweep's question from what MLflow holds (`textsweep report`); see `Report`."""
-    from textsweep.report import make_report
+    from textsweep.reporting import make_report
 
     return make_report(str(sweep), tracking_uri, Path(out) if out else None, **options)
 

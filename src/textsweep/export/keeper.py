@@ -6,7 +6,7 @@
     keeper.finish(result.best_run_id)                             # the sweep's chosen configuration
 
 With `tracking.log_models: best`, models are written (as ready MLflow model folders) only while
-they may become the sweep's choice, and the one the sweep chooses (`report.choice`: the
+they may become the sweep's choice, and the one the sweep chooses (`reporting.choice`: the
 recommended configuration, else the best mean over its executions) is logged to the trial run of
 that configuration's best execution when the search ends. When every configuration is one trial
 (no adaptive repeats), only the best trial's model is kept; when a configuration spans several

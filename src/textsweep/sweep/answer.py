@@ -43,8 +43,8 @@ def answer_note(uri: str, sweep: Sweep, parent_run_id: str) -> tuple[str, str]:
     """(the parent run's description, the terminal's lines): the report's lead line, its
     bullets and, when several hyperparameters varied, one line per hyperparameter, as
     `textsweep report` says them (no files written)."""
-    from textsweep.report import build_report, load_records
-    from textsweep.report.render import answer_note as note_of
+    from textsweep.reporting import build_report, load_records
+    from textsweep.reporting.render import answer_note as note_of
 
     records = load_records(uri, sweep.name, sweep.experiment, parent_run_id=parent_run_id)
     from textsweep.sweep.racing import race_budget

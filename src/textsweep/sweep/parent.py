@@ -40,12 +40,12 @@ from textsweep.tracking import (
 from textsweep.vocabulary import Encoded
 
 if TYPE_CHECKING:
-    from textsweep.report.records import SweepRecords
+    from textsweep.reporting.records import SweepRecords
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Where a finished sweep is, and its best configuration (`report.choice`: the report's
+    """Where a finished sweep is, and its best configuration (`reporting.choice`: the report's
     recommendation, else the best mean over a configuration's executions).
 
     `best_trial_id` and `best_run_id` name the configuration's best execution (its trial run
@@ -149,7 +149,7 @@ def close_parent(
 
 def sweep_result(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepResult:
     """The outcome of an execution, read once from its runs (whichever process ran them)."""
-    from textsweep.report.choice import choose
+    from textsweep.reporting.choice import choose
 
     runs = tracker.child_runs(parent_id, Role.TRIAL)
     completed = sum(r.info.status == RunStatus.FINISHED for r in runs)
@@ -175,7 +175,7 @@ def sweep_result(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepResult:
 
 def execution_records(tracker: Tracker, sweep: Sweep, parent_id: str) -> SweepRecords:
     """The execution's trials as the report reads them (one reader for both)."""
-    from textsweep.report.records import load_records
+    from textsweep.reporting.records import load_records
 
     return load_records(tracker.uri, sweep.name, sweep.experiment, parent_run_id=parent_id)
 

@@ -59,7 +59,7 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     trial_seconds: list[float] = field(default_factory=list)
     done: int = 0
-    best: float | None = None  # the best configuration's mean so far (as `report.choice`)
+    best: float | None = None  # the best configuration's mean so far (as `reporting.choice`)
     best_trial: str | None = None
     best_n: int = 0
     _configs: dict[str, list[tuple[float, str]]] = field(default_factory=dict)

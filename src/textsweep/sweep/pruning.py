@@ -6,7 +6,7 @@
 
 While an execution of a raced combination trains, after each epoch its best-so-far validation
 objective is compared, at that same epoch, with the finished executions of every combination,
-by the race's own test (`report.inference.decide`: Welch's t-test against the best mean, Holm,
+by the race's own test (`reporting.inference.decide`: Welch's t-test against the best mean, Holm,
 alpha 0.05), its own finished executions pooled with it. Once its combination is WORSE there,
 training stops (`model.stop_training`), the trial run is tagged `textsweep.pruned=<epoch>` and
 the terminal says so.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from textsweep.report.inference import MIN_EXECUTIONS, Verdict, decide
+from textsweep.reporting.inference import MIN_EXECUTIONS, Verdict, decide
 
 if TYPE_CHECKING:
     from textsweep.sweep.progress import Progress

@@ -5,11 +5,11 @@
 Each grid combination first gets `min` executions, each its own Keras Tuner trial with its own
 seed. After every round, the combinations clearly worse than the best are dropped, by the test
 the report uses (Welch's t-test against the best, Holm-corrected at 0.05,
-`report.inference.decide`); the others get one more execution each, until the recommendation is
+`reporting.inference.decide`); the others get one more execution each, until the recommendation is
 decided or every one left has `max` (budget spent). Decided: one combination is left, or, with a
 `margin`, one is settled to it: its 95% interval is no wider than +- `margin`, and one-sided
 Welch non-inferiority tests show it within `margin` of every other one left
-(`report.inference.first_within_margin`). The candidates are the report's: for one size-like
+(`reporting.inference.first_within_margin`). The candidates are the report's: for one size-like
 hyperparameter (units, dimensions, layers, maxlen, ...) every combination left, cheapest first,
 the first settled being the answer (tests Bonferroni-corrected over the candidates); else the
 best mean alone. The oracle is `sweep.oracle.RacingOracle`, a Keras Tuner oracle, so it runs in
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from textsweep.report.inference import ALPHA, Verdict, decide, first_within_margin, size_like
+from textsweep.reporting.inference import ALPHA, Verdict, decide, first_within_margin, size_like
 
 if TYPE_CHECKING:
     from textsweep.config import Sweep, TunerConfig
@@ -64,7 +64,7 @@ def check_race_budget(sweep: Sweep) -> None:
 def survivors(
     samples: Mapping[int, Sequence[float]], direction: str, alpha: float = ALPHA
 ) -> list[int]:
-    """The groups not clearly worse than the best mean, by `report.inference.decide`.
+    """The groups not clearly worse than the best mean, by `reporting.inference.decide`.
 
     A group without the variance to tell (fewer than 2 executions, or none of them differ)
     survives. `survivors({0: [0.80, 0.81], 1: [0.70, 0.71]}, "max")` == [0].
@@ -113,7 +113,7 @@ def settled(
     order: Sequence[int] | None = None,
 ) -> bool:
     """The race is decided: one group is left, or, with `margin`, a candidate is settled to it
-    (`report.inference.first_within_margin`; see the module docstring)."""
+    (`reporting.inference.first_within_margin`; see the module docstring)."""
     alive = survivors(samples, direction)
     if len(alive) <= 1:
         return True

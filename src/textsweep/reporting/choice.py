@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textsweep.report.records import SweepRecords, Value
+from textsweep.reporting.records import SweepRecords, Value
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ class Choice:
 
 def choose(records: SweepRecords) -> Choice | None:
     """The best configuration of `records` (see the module docstring); None when none finished."""
-    from textsweep.report.answer import DECIDED, answer
-    from textsweep.report.stats import hyperparameter_stats
-    from textsweep.report.summary import by_importance, summarize
+    from textsweep.reporting.answer import DECIDED, answer
+    from textsweep.reporting.stats import hyperparameter_stats
+    from textsweep.reporting.summary import by_importance, summarize
 
     summary = summarize(records)
     if not summary.ranked_trials:

@@ -10,11 +10,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from textsweep.report.binning import is_log_like, sort_values
-from textsweep.report.expected_max import ExpectedMax
-from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import HyperparameterStats
-from textsweep.report.summary import Summary
+from textsweep.reporting.binning import is_log_like, sort_values
+from textsweep.reporting.expected_max import ExpectedMax
+from textsweep.reporting.records import SweepRecords, Value
+from textsweep.reporting.stats import HyperparameterStats
+from textsweep.reporting.summary import Summary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from textsweep.report.binning import is_log_like, sort_values
-from textsweep.report.records import Value
+from textsweep.reporting.binning import is_log_like, sort_values
+from textsweep.reporting.records import Value
 
 METHOD = (
     "functional ANOVA (optuna.importance.FanovaImportanceEvaluator, seed 0) on the mean "

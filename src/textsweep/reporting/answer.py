@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from textsweep.credentials import browser_base
-from textsweep.report.inference import Interval, Verdict
-from textsweep.report.plots import label
-from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import HyperparameterStats, ValueStats
-from textsweep.report.summary import Summary, TrialStats
+from textsweep.reporting.inference import Interval, Verdict
+from textsweep.reporting.plots import label
+from textsweep.reporting.records import SweepRecords, Value
+from textsweep.reporting.stats import HyperparameterStats, ValueStats
+from textsweep.reporting.summary import Summary, TrialStats
 
 LOCAL_UI = "http://127.0.0.1:5000"  # `textsweep ui` / `mlflow ui` over a local store
 TEST = "Welch's t-test against the best, Holm-adjusted, alpha 0.05"

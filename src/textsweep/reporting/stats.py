@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from textsweep import tuners
-from textsweep.report.binning import Group, group_by, sort_values
-from textsweep.report.expected_max import METHOD as EXPECTED_MAX_METHOD
-from textsweep.report.importance import METHOD as FANOVA_METHOD
-from textsweep.report.inference import (
+from textsweep.reporting.binning import Group, group_by, sort_values
+from textsweep.reporting.expected_max import METHOD as EXPECTED_MAX_METHOD
+from textsweep.reporting.importance import METHOD as FANOVA_METHOD
+from textsweep.reporting.inference import (
     Decision,
     Interval,
     Verdict,
@@ -44,7 +44,7 @@ from textsweep.report.inference import (
     probability_best,
     size_like,
 )
-from textsweep.report.records import HYPERPARAMETERS, Execution, SweepRecords, Value
+from textsweep.reporting.records import HYPERPARAMETERS, Execution, SweepRecords, Value
 
 __all__ = ["Decision", "Verdict", "decide", "hyperparameter_stats"]
 

@@ -14,11 +14,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from textsweep.report.answer import Answer, score
-from textsweep.report.plots import label
-from textsweep.report.records import SweepRecords
-from textsweep.report.stats import METHODS, HyperparameterStats, ValueStats
-from textsweep.report.summary import Summary
+from textsweep.reporting.answer import Answer, score
+from textsweep.reporting.plots import label
+from textsweep.reporting.records import SweepRecords
+from textsweep.reporting.stats import METHODS, HyperparameterStats, ValueStats
+from textsweep.reporting.summary import Summary
 
 Block = tuple[Any, ...]
 

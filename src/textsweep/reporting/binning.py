@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textsweep.report.records import Execution, Value
+from textsweep.reporting.records import Execution, Value
 
 MAX_DISTINCT = 6
 MAX_BINS = 4

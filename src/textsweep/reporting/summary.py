@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textsweep.report.expected_max import ExpectedMax, expected_max_curve
-from textsweep.report.importance import Importance, model_importance
-from textsweep.report.inference import Interval, Verdict, decide, interval, within_margin
-from textsweep.report.records import Execution, SweepRecords, Value
-from textsweep.report.stats import (
+from textsweep.reporting.expected_max import ExpectedMax, expected_max_curve
+from textsweep.reporting.importance import Importance, model_importance
+from textsweep.reporting.inference import Interval, Verdict, decide, interval, within_margin
+from textsweep.reporting.records import Execution, SweepRecords, Value
+from textsweep.reporting.stats import (
     LEAK_THRESHOLDS,
     HyperparameterStats,
     design_of,

@@ -146,7 +146,7 @@ def load_records(
     Raises:
         UserError: no experiment, no parent run or no trial runs for the sweep.
     """
-    from textsweep.report.parents import choose_parents
+    from textsweep.reporting.parents import choose_parents
     from textsweep.tracking.reader import Reader
 
     if not _NAME.fullmatch(sweep_name):

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textsweep.errors import UserError
-from textsweep.report.records import Execution, SweepRecords, load_records
+from textsweep.reporting.records import Execution, SweepRecords, load_records
 from textsweep.tracking import TAG_NOTE, Tracker
 
 if TYPE_CHECKING:
-    from textsweep.report.answer import Answer
-    from textsweep.report.stats import HyperparameterStats
-    from textsweep.report.summary import Summary
+    from textsweep.reporting.answer import Answer
+    from textsweep.reporting.stats import HyperparameterStats
+    from textsweep.reporting.summary import Summary
 
 __all__ = [
     "Execution",
@@ -59,7 +59,7 @@ class Report:
     def answer_text(self) -> str:
         """What the terminal prints: the lead line and its bullets, one line per hyperparameter
         when several varied, the counts and where to look."""
-        from textsweep.report.render import count
+        from textsweep.reporting.render import count
 
         lines = list(self.records.warnings) + list(self.answer)
         lines += [
@@ -90,11 +90,11 @@ def build_report(
 
     `race_budget`: the `tuner.max_trials` that capped a race (the parent's param), so the answer
     can say the race ended on it."""
-    from textsweep.report import render
-    from textsweep.report.answer import answer as answer_of
-    from textsweep.report.report_json import to_json
-    from textsweep.report.stats import hyperparameter_stats
-    from textsweep.report.summary import by_importance, summarize
+    from textsweep.reporting import render
+    from textsweep.reporting.answer import answer as answer_of
+    from textsweep.reporting.report_json import to_json
+    from textsweep.reporting.stats import hyperparameter_stats
+    from textsweep.reporting.summary import by_importance, summarize
 
     summary = summarize(records)
     rows = by_importance(hyperparameter_stats(records), summary)
@@ -103,7 +103,7 @@ def build_report(
     data = to_json(records, rows, summary, verdict)
     files: list[Path] = []
     if out_dir is not None:
-        from textsweep.report.plots import draw_all
+        from textsweep.reporting.plots import draw_all
 
         figures = draw_all(records, rows, summary)
         doc = render.blocks(records, rows, summary, verdict, figures)
@@ -170,7 +170,7 @@ def make_report(
         UserError: the sweep file is invalid, or MLflow holds no runs of the sweep.
     """
     from textsweep import server
-    from textsweep.report import render
+    from textsweep.reporting import render
     from textsweep.tracking.failures import check_database
 
     name, experiment, uri = resolve_sweep(sweep_ref, tracking_uri)

@@ -10,10 +10,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from textsweep.report.answer import Answer
-from textsweep.report.records import SweepRecords, Value
-from textsweep.report.stats import METHODS, HyperparameterStats
-from textsweep.report.summary import Summary
+from textsweep.reporting.answer import Answer
+from textsweep.reporting.records import SweepRecords, Value
+from textsweep.reporting.stats import METHODS, HyperparameterStats
+from textsweep.reporting.summary import Summary
 
 
 def to_json(

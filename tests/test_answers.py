@@ -14,6 +14,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from textsweep.reporting import build_report, load_records, make_report
+from textsweep.runtime import textsweep_command  # as the hints print it
 
 DENSE_SPACE = {
     "model": {"type": "fixed", "value": "multihot_dense"},
@@ -118,7 +119,7 @@ def test_the_600_review_dense_units_race_is_undecided_everywhere(
         "Undecided: best dense_units = 16 (val_accuracy 0.617 ± 0.161, n=3); 4, 64 and 256 "
         "cannot be told apart from it"
     )
-    settle = "textsweep run sweeps/dense-units.yaml --more 2"
+    settle = f"{textsweep_command()} run sweeps/dense-units.yaml --more 2"
     assert (answer["settle_command"], f"settle it: `{settle}`") == (settle, answer["bullets"][-2])
     assert answer["bullets"][0].startswith("why undecided: no value is shown within 0.01")
     # the same lead line first in the terminal, report.md/html and the parent's description

@@ -9,6 +9,7 @@ import pytest
 from conftest import run_sweep_file
 
 from textsweep.reporting import make_report
+from textsweep.runtime import textsweep_command  # as the hints print it
 
 QUICKSTART_LIKE = {
     "hyperparameters": {
@@ -75,7 +76,7 @@ def test_hints_repeat_the_set_options_the_sweep_ran_with(workdir: Path, tiny_imd
         load_sweep(path, overrides), out=out, sweep_arg=str(path), overrides=overrides
     )
     # `textsweep report quick.yaml` would look for the sweep the file names ('quick'): not this one
-    assert f"answer the question: textsweep report other --tracking-uri {uri}" in out.getvalue()
+    assert f"answer the question: {textsweep_command()} report other --tracking-uri {uri}" in out.getvalue()
     args = MlflowClient(uri).get_run(result.parent_run_id).data.tags["textsweep.run_args"]
     assert args == f"{path} --set name=other --set tuner.max_trials=4"
     report = make_report("other", tracking_uri=uri, out_dir=workdir / "out")

@@ -294,7 +294,9 @@ def test_quickstart_like_sweep_makes_no_claim_without_variance() -> None:
     assert (said.status, said.why, said.recommended) == ("undecided", "not enough executions", {})
     assert said.lead.startswith("Undecided: best model=multihot_dense, dropout=0.0, dense_units=32")
     assert "3 other configurations (t2, t1 and t0) cannot be told apart from it" in said.lead
-    assert "settle it: `textsweep run sweeps/s.yaml --more 2`" in said.bullets
+    from textsweep.runtime import textsweep_command  # as the hints print it
+
+    assert f"settle it: `{textsweep_command()} run sweeps/s.yaml --more 2`" in said.bullets
     assert any("too few trials to rank 5 hyperparameters" in b for b in said.bullets)
 
 

@@ -188,7 +188,10 @@ def _import_family_module(module: str, base: Path | None, source: str, key: str)
         loaded = importlib.import_module(module)
         return _origin(loaded) or module
     assert base is not None
-    shadowed = top in sys.builtin_module_names or top in sys.modules or (
+    # a module of that name loaded earlier from beside another sweep file is replaced (two
+    # projects may both have a `families.py`); any other loaded or installed one is not
+    ours = top in sys.modules and _origin(sys.modules[top]) in _LOADED_BESIDE.values()
+    shadowed = top in sys.builtin_module_names or (top in sys.modules and not ours) or (
         importlib.machinery.PathFinder.find_spec(top, _installed_path(base)) is not None
     )
     if shadowed:
@@ -201,14 +204,23 @@ def _import_family_module(module: str, base: Path | None, source: str, key: str)
     assert local.loader is not None
     loaded = importlib.util.module_from_spec(local)
     sys.modules[top] = loaded
+    previous = sys.modules.get(top)
     try:
         local.loader.exec_module(loaded)
     except BaseException:
-        del sys.modules[top]
+        if previous is None:
+            del sys.modules[top]
+        else:
+            sys.modules[top] = previous
         raise
+    _LOADED_BESIDE[top] = _origin(loaded)
     if module != top:  # a submodule of a package beside the sweep: found on its __path__
         loaded = importlib.import_module(module)
     return _origin(loaded) or module
+
+
+# the modules `_import_family_module` loaded from beside a sweep file: name -> file
+_LOADED_BESIDE: dict[str, str | None] = {}
 
 
 def _origin(module: Any) -> str | None:

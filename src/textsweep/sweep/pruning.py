@@ -26,17 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
 from textsweep.reporting.inference import MIN_EXECUTIONS, Verdict, decide
-
-if TYPE_CHECKING:
-    from textsweep.sweep.progress import Progress
-    from textsweep.tracking import Tracker
-
-TAG_PRUNED = "textsweep.pruned"  # the epoch (from 1) an execution was stopped at by its curve
+from textsweep.tracking.names import TAG_PRUNED
 
 
 class CurveBook:
@@ -98,8 +93,11 @@ class CurvePruner(keras.callbacks.Callback):
             self.stopped_at = epoch + 1
             self.model.stop_training = True
 
-    def finish(self, tracker: Tracker, run_id: str, progress: Progress, trial_id: str) -> None:
-        """After a finished fit: tag and say a stop, or add the full curve to the book."""
+    def finish(self, tracker: Any, run_id: str, progress: Any, trial_id: str) -> None:
+        """After a finished fit: tag and say a stop, or add the full curve to the book.
+
+        `tracker` is the sweep's `tracking.Tracker`, `progress` its `sweep.progress.Progress`
+        (not imported here: the racing oracle imports this module, and tracking imports config)."""
         if self.stopped_at is None:
             self.book.add(self.key, self.values, self.epochs)
             return

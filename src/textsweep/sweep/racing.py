@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from textsweep.reporting.inference import ALPHA, Verdict, decide, first_within_margin, size_like
 
-if TYPE_CHECKING:
-    from textsweep.config import Sweep, TunerConfig
+if TYPE_CHECKING:  # the registry's shapes, not `textsweep.config` (config imports the tuners)
+    from textsweep.tuners.registry import SweepLike as Sweep
+    from textsweep.tuners.registry import TunerOptions as TunerConfig
 
 
 def race_budget(tuner: TunerConfig) -> int | None:

@@ -44,6 +44,7 @@ TAG_MODEL = "textsweep.model"  # on a trial run: the artifact path of its logged
 TAG_BEST_TRIAL = "textsweep.best_trial"  # on a parent run: `t<id>` of the chosen configuration
 TAG_MORE = "textsweep.more"  # on a parent run: executions added per trial by `run --more`
 TAG_COPIED_FROM = "textsweep.copied_from"  # an execution run copied from its trial run
+TAG_PRUNED = "textsweep.pruned"  # on a raced trial run: the epoch (from 1) its curve stopped it
 # on a registered model version (the Model Registry)
 TAG_OBJECTIVE_NAME = "textsweep.objective"
 TAG_OBJECTIVE_VALUE = "textsweep.objective_value"  # the configuration's mean objective

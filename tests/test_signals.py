@@ -203,10 +203,12 @@ def test_refusals_name_the_live_process_and_repeat_the_users_options(
     refused = textsweep("run", str(path), "--tracking-uri", uri, *options)
     assert refused.returncode == 2
     hint = refused.stderr.split("continue it with `", 1)[1].split("`", 1)[0]
-    assert hint == shlex.join(
-        ["textsweep", "run", str(path), "--set", "dataset.seed=2", "--set", "tuner.max_trials=2",
-         "--set", "training.epochs=1", "--tracking-uri", uri, "--resume"]
-    )  # fmt: skip
+    command, *words = shlex.split(hint)  # `textsweep`, or its path when PATH lacks it
+    assert Path(command).name == "textsweep"
+    assert words == [
+        "run", str(path), "--set", "dataset.seed=2", "--set", "tuner.max_trials=2",
+        "--set", "training.epochs=1", "--tracking-uri", uri, "--resume",
+    ]  # fmt: skip
     resumed = textsweep(*shlex.split(hint)[1:])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "2 trials completed" in resumed.stdout

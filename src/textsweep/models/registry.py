@@ -144,6 +144,7 @@ def import_families(modules: Sequence[str], source: str, base: Path | None = Non
     for i, module in enumerate(modules):
         key = f"families[{i}]" if len(modules) > 1 else "families"
         before = dict(_FAMILIES)
+        tuners_before = registered_tuners()
         already = module in sys.modules
         try:
             where = _import_family_module(module, base, source, key)
@@ -158,16 +159,25 @@ def import_families(modules: Sequence[str], source: str, base: Path | None = Non
                 key=key,
             ) from None
         added = [n for n, f in _FAMILIES.items() if before.get(n) is not f]
+        added += [f"tuner {n}" for n, a in registered_tuners().items()
+                  if tuners_before.get(n) is not a]  # a module that adds a tuner  # fmt: skip
         if added:
             _REGISTERED_BY[module] = tuple(added)
         elif not (already and (module in _REGISTERED_BY or _builds_from(module))):
             raise UserError(
                 f"module {module!r} ({where}) registers no model family; expected a module "
-                "that calls textsweep.models.register(Family(...)), or leave it out of "
-                "`families:`",
+                "that calls textsweep.models.register(Family(...)) (or textsweep.tuners."
+                "register(...)), or leave it out of `families:`",
                 source=source,
                 key=key,
             )
+
+
+def registered_tuners() -> dict[str, Any]:
+    """The tuner algorithms registered so far, by name (a `families:` module may add one)."""
+    from textsweep.tuners.registry import algorithms
+
+    return {a.name: a for a in algorithms()}
 
 
 # the families each `families:` module registered when it was imported

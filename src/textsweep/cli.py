@@ -40,15 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
     # --verbose is also accepted after the subcommand; absent there, it leaves the global one alone
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks for errors")  # fmt: skip
-    sub = _Subcommands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
-                       common)  # fmt: skip
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks for errors",
+    )
+    sub = _Subcommands(
+        parser.add_subparsers(dest="command", metavar="COMMAND", required=True), common
+    )
 
     run = sub.add_parser("run", help="run a sweep", description="Run a sweep file to the end.")
     run.add_argument("sweep", help="a sweep YAML file, e.g. sweeps/quickstart.yaml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a dotted key of the sweep file (repeatable)")  # fmt: skip
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dotted key of the sweep file (repeatable)",
+    )
     run.add_argument("--max-trials", type=_positive, help="same as --set tuner.max_trials=N")
     run.add_argument("--epochs", type=_positive, help="same as --set training.epochs=N")
     run.add_argument(
@@ -78,8 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check sweep and search-space files without training"
     )
     validate.add_argument("sweeps", nargs="+", help="sweep YAML files")
-    validate.add_argument("--set", dest="overrides", action="append", default=[],
-                          metavar="KEY=VALUE", help="override a dotted key of the sweep files")  # fmt: skip
+    validate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dotted key of the sweep files",
+    )
 
     families = sub.add_parser(
         "families",
@@ -123,8 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--window", type=_positive, help="context window (default 5)")
     train.add_argument("--min-count", type=_positive, help="ignore rarer words (default 2)")
     train.add_argument("--epochs", type=_positive, help="passes over the corpus (default 5)")
-    train.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override a dotted key of the sweep file")  # fmt: skip
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dotted key of the sweep file",
+    )
 
     data = sub.add_parser("data", help="look at a dataset before sweeping over it")
     data_sub = _Subcommands(
@@ -140,8 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument(
         "spec", help="a sweep YAML file, `imdb`, or a data file or folder (format inferred)"
     )
-    describe.add_argument("--set", dest="overrides", action="append", default=[],
-                          metavar="KEY=VALUE", help="a dataset key, e.g. label_column=topic")  # fmt: skip
+    describe.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dataset key, e.g. label_column=topic",
+    )
     for flag in ("format", "text-column", "label-column", "test-path", "limit", "num-words"):
         describe.add_argument(f"--{flag}", help=f"same as --set {flag.replace('-', '_')}=VALUE")
 
@@ -168,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         "this environment (its bin/ on PATH). POST texts to /invocations; Ctrl-C stops it.",
     )
     serve.add_argument("model", metavar="MODEL", help="sweep file or name, models:/ or runs:/ URI")
-    serve.add_argument("--port", type=_positive, default=5001, help="port on 127.0.0.1 (default 5001)")
+    serve.add_argument(
+        "--port", type=_positive, default=5001, help="port on 127.0.0.1 (default 5001)"
+    )
     serve.add_argument("--tracking-uri", help="MLflow tracking URI")
 
     promote = sub.add_parser(
@@ -270,9 +301,16 @@ def _store_error(error: Exception, args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from textsweep import commands
 
-    handlers = {"run": commands.run, "validate": commands.validate, "report": commands.report,
-                "ui": commands.ui, "embeddings": commands.embeddings_train,
-                "data": commands.data_describe, "families": commands.families,
-                "predict": commands.predict, "serve": commands.serve,
-                "promote": commands.promote}  # fmt: skip
+    handlers = {
+        "run": commands.run,
+        "validate": commands.validate,
+        "report": commands.report,
+        "ui": commands.ui,
+        "embeddings": commands.embeddings_train,
+        "data": commands.data_describe,
+        "families": commands.families,
+        "predict": commands.predict,
+        "serve": commands.serve,
+        "promote": commands.promote,
+    }
     return handlers[args.command](args)

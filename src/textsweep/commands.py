@@ -154,8 +154,10 @@ def embeddings_train(args: argparse.Namespace) -> int:
         min_count=args.min_count,
         epochs=args.epochs,
     )
-    print(f"wrote {out} (how it was made: {sidecar_path(out)}); use it in a sweep with "
-          f"`embeddings: {{path: {out}}}`")  # fmt: skip
+    print(
+        f"wrote {out} (how it was made: {sidecar_path(out)}); use it in a sweep with "
+        f"`embeddings: {{path: {out}}}`"
+    )
     return EXIT_OK
 
 
@@ -187,13 +189,17 @@ def predict(args: argparse.Namespace) -> int:
     if not texts and args.file is None:
         texts = _lines(sys.stdin.buffer.read(), "stdin")
     if not texts:
-        raise UserError("no text to label; pass TEXT arguments, --file or lines on stdin",
-                        source="TEXT")  # fmt: skip
+        raise UserError(
+            "no text to label; pass TEXT arguments, --file or lines on stdin", source="TEXT"
+        )
     empty = [i + 1 for i, text in enumerate(texts) if not text.strip()]
     if empty:
         shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
-        print(f"warning: {len(empty)} empty text(s) (number {shown}); a model given no words "
-              "still answers a label, which says nothing about a text", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: {len(empty)} empty text(s) (number {shown}); a model given no words "
+            "still answers a label, which says nothing about a text",
+            file=sys.stderr,
+        )
     rows = predict_texts(args.model, texts, args.tracking_uri)
     if args.json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
@@ -223,8 +229,11 @@ def _lines(raw: bytes, where: str) -> list[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:  # as data files are read (`data.folders.decode_text`)
         text = raw.decode("utf-8-sig", "replace")
-        print(f"warning: {where}: bytes that are not UTF-8; decoded as UTF-8 with U+FFFD "
-              "replacing each bad byte sequence", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: {where}: bytes that are not UTF-8; decoded as UTF-8 with U+FFFD "
+            "replacing each bad byte sequence",
+            file=sys.stderr,
+        )
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines  # a final newline ends a line
 

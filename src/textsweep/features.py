@@ -165,20 +165,34 @@ class BagSpec:
 
     def to_json(self) -> str:
         """The spec as JSON text (the n-grams as lists of word ids, then idf and ratios)."""
-        fields = {**self._scalars(), "vocabulary": None, "idf": self.idf.tolist(),
-                  "ratios": self.ratios.tolist()}  # fmt: skip
+        fields = {
+            **self._scalars(),
+            "vocabulary": None,
+            "idf": self.idf.tolist(),
+            "ratios": self.ratios.tolist(),
+        }
         text = json.dumps(fields)
         at = text.index('"vocabulary": null') + len('"vocabulary": ')
         return text[:at] + grams_json(self.vocabulary) + text[at + len("null") :]
 
     def to_dict(self) -> dict[str, Any]:
         """`json.loads(spec.to_json())`, made without writing the JSON of the numbers twice."""
-        return {**self._scalars(), "vocabulary": json.loads(grams_json(self.vocabulary)),
-                "idf": self.idf.tolist(), "ratios": self.ratios.tolist()}  # fmt: skip
+        return {
+            **self._scalars(),
+            "vocabulary": json.loads(grams_json(self.vocabulary)),
+            "idf": self.idf.tolist(),
+            "ratios": self.ratios.tolist(),
+        }
 
     def _scalars(self) -> dict[str, Any]:
-        return {"version": SPEC_VERSION, "ngrams": self.ngrams, "bag_mode": self.bag_mode,
-                "width": self.width, "documents": self.documents, "alpha": self.alpha}  # fmt: skip
+        return {
+            "version": SPEC_VERSION,
+            "ngrams": self.ngrams,
+            "bag_mode": self.bag_mode,
+            "width": self.width,
+            "documents": self.documents,
+            "alpha": self.alpha,
+        }
 
     @classmethod
     def from_json(cls, text: str) -> BagSpec:
@@ -280,9 +294,11 @@ def bags(token_ids: Ragged | Sequence[Sequence[int]], spec: BagSpec) -> csr_matr
     """
     from scipy.sparse import vstack
 
-    seqs = token_ids if isinstance(token_ids, Ragged) else Ragged.from_sequences(
-        [np.asarray(s, dtype=np.int32) for s in token_ids]
-    )  # fmt: skip
+    seqs = (
+        token_ids
+        if isinstance(token_ids, Ragged)
+        else Ragged.from_sequences([np.asarray(s, dtype=np.int32) for s in token_ids])
+    )
     lookup = _Lookup(spec, seqs) if spec.ngrams > 1 else None
     parts = [
         _bag_rows(slice_rows(seqs, a, min(a + CHUNK, len(seqs))), spec, lookup)

@@ -113,8 +113,17 @@ def lost(error: BaseException) -> bool:
             return True
         name = type(current).__name__
         text = str(current)
-        if name in ("ConnectionError", "MaxRetryError", "NewConnectionError", "ReadTimeout",
-                    "ConnectTimeout") or "Max retries exceeded" in text:  # fmt: skip
+        if (
+            name
+            in (
+                "ConnectionError",
+                "MaxRetryError",
+                "NewConnectionError",
+                "ReadTimeout",
+                "ConnectTimeout",
+            )
+            or "Max retries exceeded" in text
+        ):
             return True
         if (
             name == "MlflowException"

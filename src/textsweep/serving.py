@@ -54,25 +54,53 @@ def serve_model(
         try:
             s.bind((host, port))
         except OSError as e:
-            raise UserError(f"port {port} on {host} is not free ({e.strerror}); pick another with "
-                            f"--port, e.g. `--port {port + 1}`", source="--port") from None  # fmt: skip
+            raise UserError(
+                f"port {port} on {host} is not free ({e.strerror}); pick another with "
+                f"--port, e.g. `--port {port + 1}`",
+                source="--port",
+            ) from None
     bin_dir = str(Path(sys.executable).parent)
-    env = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **os.environ, "MLFLOW_TRACKING_URI": uri,
-           "PATH": os.pathsep.join(p for p in (bin_dir, os.environ.get("PATH", "")) if p)}  # fmt: skip
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(folder),
-           "--env-manager", "local", "-h", host, "-p", str(port)]  # fmt: skip
+    env = {
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": os.pathsep.join(p for p in (bin_dir, os.environ.get("PATH", "")) if p),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        str(folder),
+        "--env-manager",
+        "local",
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
     guard_cmd = [sys.executable, "-m", "textsweep.ui", str(os.getpid()), "--", *cmd]
     previous = signal.signal(signal.SIGTERM, _interrupt)
     # the server's log (uvicorn's access lines) to stderr: stdout carries only what this prints
-    proc = subprocess.Popen(guard_cmd, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(),
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        guard_cmd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr.fileno(),
+        start_new_session=True,
+    )
     try:
         url = f"http://{host}:{port}"
         _wait_until_answering(url, proc)
-        print(f"serving {ref.described} ({folder}) on {url}/invocations (Ctrl-C to stop)\n"
-              f"  try: curl -s {url}/invocations -H 'Content-Type: application/json' -d "
-              """'{"dataframe_split": {"columns": ["text"], "data": [["a wonderful film"]]}}'""",
-              file=out, flush=True)  # fmt: skip
+        print(
+            f"serving {ref.described} ({folder}) on {url}/invocations (Ctrl-C to stop)\n"
+            f"  try: curl -s {url}/invocations -H 'Content-Type: application/json' -d "
+            """'{"dataframe_split": {"columns": ["text"], "data": [["a wonderful film"]]}}'""",
+            file=out,
+            flush=True,
+        )
         code = proc.wait()
         raise UserError(
             f"the scoring server stopped by itself (exit {code})", source="textsweep serve"
@@ -102,9 +130,14 @@ def _wait_until_answering(url: str, proc: subprocess.Popen[bytes]) -> None:
         except OSError:
             pass
         if proc.poll() is not None:
-            raise UserError(f"the scoring server did not start (exit {proc.returncode}); its "
-                            "messages are above", source="textsweep serve")  # fmt: skip
+            raise UserError(
+                f"the scoring server did not start (exit {proc.returncode}); its "
+                "messages are above",
+                source="textsweep serve",
+            )
         if time.monotonic() > deadline:
-            raise UserError(f"the scoring server did not answer at {url} within "
-                            f"{START_TIMEOUT:.0f} s", source="textsweep serve")  # fmt: skip
+            raise UserError(
+                f"the scoring server did not answer at {url} within {START_TIMEOUT:.0f} s",
+                source="textsweep serve",
+            )
         time.sleep(0.25)

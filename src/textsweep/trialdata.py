@@ -82,9 +82,9 @@ class TrialData:
         batch = int(values["batch_size"])
         if uses_sequences(values):
             maxlen = int(values["maxlen"])
-            arrays = self._made(("seq", maxlen), lambda: tuple(
-                s.padded(maxlen) for s in (e.train, e.val, e.test)
-            ))  # fmt: skip
+            arrays = self._made(
+                ("seq", maxlen), lambda: tuple(s.padded(maxlen) for s in (e.train, e.val, e.test))
+            )
             return FitInputs(
                 train={"x": arrays[0], "y": e.train_labels, "batch_size": batch},
                 validation=(arrays[1], e.val_labels),

@@ -75,8 +75,20 @@ def serve(uri: str, port: int = 5000, out: TextIO | None = None) -> int:
 
 
 def _serve(uri: str, port: int, out: TextIO, log: Path) -> int:
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-           "--host", HOST, "--port", str(port), "--workers", str(WORKERS)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(WORKERS),
+    ]
     guard_cmd = [sys.executable, "-m", "textsweep.ui", str(os.getpid()), "--", *cmd]
     env = dict(os.environ)
     # MLflow 3's job runner (7 huey consumers) serves GenAI features, not comparing trials
@@ -97,8 +109,10 @@ def _serve(uri: str, port: int, out: TextIO, log: Path) -> int:
         for name, link in comparison_links(uri, url):
             print(f"  compare the trials of {name!r}: {link}", file=out, flush=True)
         code = proc.wait()
-        raise UserError(f"the MLflow server stopped by itself (exit {code}):\n{_tail(log)}",
-                        source="textsweep ui")  # fmt: skip
+        raise UserError(
+            f"the MLflow server stopped by itself (exit {code}):\n{_tail(log)}",
+            source="textsweep ui",
+        )
     finally:
         stop_group(proc)
 

@@ -256,10 +256,16 @@ def _read_cache(folder: Path, key: str) -> Encoded | None:
 def _write_cache(folder: Path, e: Encoded) -> None:
     """Written atomically (see `tokencache`), so a crash never leaves half a cache entry."""
     arrays = {
-        "train_flat": e.train.flat, "train_offsets": e.train.offsets, "train_labels": e.train_labels,
-        "val_flat": e.val.flat, "val_offsets": e.val.offsets, "val_labels": e.val_labels,
-        "test_flat": e.test.flat, "test_offsets": e.test.offsets, "test_labels": e.test_labels,
-    }  # fmt: skip
+        "train_flat": e.train.flat,
+        "train_offsets": e.train.offsets,
+        "train_labels": e.train_labels,
+        "val_flat": e.val.flat,
+        "val_offsets": e.val.offsets,
+        "val_labels": e.val_labels,
+        "test_flat": e.test.flat,
+        "test_offsets": e.test.offsets,
+        "test_labels": e.test_labels,
+    }
     if e.token_counts is not None:
         arrays["token_counts"] = e.token_counts
     meta = {

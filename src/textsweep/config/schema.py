@@ -122,7 +122,9 @@ class TrackingConfig(_Frozen):
     def _experiment_is_a_name(cls, value: str | None) -> str | None:
         # like `name`: it names a folder of the store (artifacts/<experiment>), so no `..` either
         if value is not None and (
-            len(value) > 100 or ".." in value or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value)
+            len(value) > 100
+            or ".." in value
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value)
         ):
             shown = value if len(value) <= 60 else f"{value[:40]}... ({len(value)} characters)"
             raise ValueError(

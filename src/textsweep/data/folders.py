@@ -127,9 +127,11 @@ def unsafe_entry(path: Path, root: Path, directory: bool = False) -> str | None:
 
 def skipped_note(folder: Path, skipped: list[str]) -> str:
     shown = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
-    return (f"{folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that "
-            f"resolve outside the dataset folder or are not regular files, never read them: "
-            f"{shown}")  # fmt: skip
+    return (
+        f"{folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that "
+        f"resolve outside the dataset folder or are not regular files, never read them: "
+        f"{shown}"
+    )
 
 
 def decode_text(raw: bytes) -> tuple[str, bool]:

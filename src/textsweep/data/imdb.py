@@ -165,8 +165,9 @@ def load_imdb(cfg: DatasetConfig, source: str) -> TextDataset:
     from textsweep.data.folders import skipped_note
 
     notes = (skipped_note(location, skipped),) if skipped else ()
-    return TextDataset(train=splits["train"], test=splits["test"], class_names=CLASS_NAMES,
-                       warnings=notes)  # fmt: skip
+    return TextDataset(
+        train=splits["train"], test=splits["test"], class_names=CLASS_NAMES, warnings=notes
+    )
 
 
 def iter_imdb_unlabeled(cfg: DatasetConfig, source: str) -> Iterator[str]:
@@ -193,8 +194,10 @@ def load_keras_npz(cfg: DatasetConfig, source: str) -> TextDataset:
         )
     parts = {k: found[k] for k in keys}
     shapes = {k: a.shape for k, a in parts.items()}
-    if any(len(shapes[y]) != 1 or shapes[x][:1] != shapes[y] or len(shapes[x]) > 2
-           for x, y in (("x_train", "y_train"), ("x_test", "y_test"))):  # fmt: skip
+    if any(
+        len(shapes[y]) != 1 or shapes[x][:1] != shapes[y] or len(shapes[x]) > 2
+        for x, y in (("x_train", "y_train"), ("x_test", "y_test"))
+    ):
         raise UserError(
             f"badly shaped arrays in {path}: {', '.join(f'{k} {list(s)}' for k, s in shapes.items())}; "
             "expected x_train and y_train (and x_test and y_test) of equal length: one "

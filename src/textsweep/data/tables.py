@@ -347,4 +347,3 @@ def _label(value: Any) -> str | None:
         value = int(value)
     text = _clean(str(value))[0].strip()
     return text if text and text.lower() not in _MISSING_LABELS else None
-

@@ -160,8 +160,10 @@ def check_out(out: Path) -> None:
             )
     parent = next((p for p in out.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        raise UserError(f"{parent} is a file, so {out} cannot be made; give --out a path in a "
-                        "folder", source="--out")  # fmt: skip
+        raise UserError(
+            f"{parent} is a file, so {out} cannot be made; give --out a path in a folder",
+            source="--out",
+        )
 
 
 def sidecar_path(out: Path) -> Path:

@@ -106,8 +106,8 @@ def _build(config: Mapping[str, Any], weights: bytes) -> NumpyModel:
     if config.get("class_name") not in ("Functional", "Model"):
         raise Unsupported("not a functional model")
     graph = config["config"]
-    (input_name, _, _), = graph["input_layers"]  # fmt: skip
-    (output_name, _, _), = graph["output_layers"]  # fmt: skip
+    ((input_name, _, _),) = graph["input_layers"]
+    ((output_name, _, _),) = graph["output_layers"]
     used: dict[str, int] = {}
     nodes: list[Node] = []
     with h5py.File(io.BytesIO(weights), "r") as h5:
@@ -192,8 +192,13 @@ def _dense(cfg: Mapping[str, Any], group: Any) -> Callable[..., Any]:
 
 def _lstm_weights(cfg: Mapping[str, Any], group: Any) -> Callable[[np.ndarray], np.ndarray]:
     """One LSTM direction over [n, steps, features], as Keras runs it (gates i, f, c, o)."""
-    settings = (cfg["activation"], cfg["recurrent_activation"], cfg["use_bias"],
-                cfg["return_state"], cfg["stateful"])  # fmt: skip
+    settings = (
+        cfg["activation"],
+        cfg["recurrent_activation"],
+        cfg["use_bias"],
+        cfg["return_state"],
+        cfg["stateful"],
+    )
     if settings != ("tanh", "sigmoid", True, False, False):
         raise Unsupported("LSTM settings")
     units = int(cfg["units"])
@@ -225,8 +230,12 @@ def _lstm_weights(cfg: Mapping[str, Any], group: Any) -> Callable[[np.ndarray], 
 
 def _bidirectional(cfg: Mapping[str, Any], group: Any) -> Callable[..., Any]:
     forward_cfg, backward_cfg = cfg["layer"], cfg.get("backward_layer")
-    if (forward_cfg["class_name"] != "LSTM" or backward_cfg is None
-            or backward_cfg["class_name"] != "LSTM" or cfg["merge_mode"] != "concat"):  # fmt: skip
+    if (
+        forward_cfg["class_name"] != "LSTM"
+        or backward_cfg is None
+        or backward_cfg["class_name"] != "LSTM"
+        or cfg["merge_mode"] != "concat"
+    ):
         raise Unsupported("Bidirectional")
     forward = _lstm_weights(forward_cfg["config"], group["forward_layer"])
     backward = _lstm_weights(backward_cfg["config"], group["backward_layer"])

@@ -24,8 +24,11 @@ import numpy as np
 from textsweep.export.forward import NumpyModel
 
 # the code file of a textsweep model (`served.py`), as every version so far has written it
-SERVED_CODE = re.compile(r"^from textsweep\.export\.pyfunc import TextModel$.*"
-                         r"^mlflow\.models\.set_model\(TextModel\(\)\)$", re.M | re.S)  # fmt: skip
+SERVED_CODE = re.compile(
+    r"^from textsweep\.export\.pyfunc import TextModel$.*"
+    r"^mlflow\.models\.set_model\(TextModel\(\)\)$",
+    re.M | re.S,
+)
 CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
 
 

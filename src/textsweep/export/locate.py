@@ -49,20 +49,31 @@ def resolve_model(model: str, tracking_uri: str | None = None) -> tuple[Reader, 
     if asked.ref is not None:
         return reader, asked.ref
     name, alias, version = asked.name, asked.alias, asked.version
-    found = reader.version(name, version) if version is not None else reader.version_by_alias(name, alias)
+    found = (
+        reader.version(name, version)
+        if version is not None
+        else reader.version_by_alias(name, alias)
+    )
     if found is None:
         which = f"version {version}" if version else f"alias @{alias}"
-        raise _bad(model, f"the Model Registry at {asked.uri} has no model {name!r} with {which}; "
-                          "run the sweep (with tracking.log_models best or all) first")  # fmt: skip
+        raise _bad(
+            model,
+            f"the Model Registry at {asked.uri} has no model {name!r} with {which}; "
+            "run the sweep (with tracking.log_models best or all) first",
+        )
     if not found.run_id:
         raise _bad(model, f"model {name!r} version {found.version} names no run")
     try:
         run = reader.run(found.run_id)
     except NotFound as e:
-        raise _bad(model, f"model {name!r} version {found.version} names run {found.run_id}, "
-                          f"which the store does not hold ({e})") from None  # fmt: skip
-    return reader, _ref(name, str(found.version), found.run_id, found.source or "",
-                        run.info.artifact_uri)  # fmt: skip
+        raise _bad(
+            model,
+            f"model {name!r} version {found.version} names run {found.run_id}, "
+            f"which the store does not hold ({e})",
+        ) from None
+    return reader, _ref(
+        name, str(found.version), found.run_id, found.source or "", run.info.artifact_uri
+    )
 
 
 @dataclass(frozen=True)
@@ -103,8 +114,9 @@ def _parse(model: str, tracking_uri: str | None) -> _Asked:
         name = model
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
-        raise _bad(model, f"there is no MLflow store at {db}; run the sweep first, or pass "
-                          "--tracking-uri")  # fmt: skip
+        raise _bad(
+            model, f"there is no MLflow store at {db}; run the sweep first, or pass --tracking-uri"
+        )
     return _Asked(uri, ref, name or "", alias, version)
 
 
@@ -153,25 +165,32 @@ def _registry_row(db: Path, asked: _Asked) -> ModelRef | None:
     if os.environ.get("MLFLOW_WORKSPACE") or asked.alias.lower() == "latest":
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True,
-                                                timeout=5)) as con:  # fmt: skip
+        with contextlib.closing(
+            sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        ) as con:
             columns = {row[1] for row in con.execute("PRAGMA table_info(model_versions)")}
             where = " AND workspace = 'default'" if "workspace" in columns else ""
             version = asked.version
             if version is None:
-                row = con.execute("SELECT version FROM registered_model_aliases WHERE name = ? "
-                                  f"AND alias = ?{where}", (asked.name, asked.alias)).fetchone()  # fmt: skip
+                row = con.execute(
+                    "SELECT version FROM registered_model_aliases WHERE name = ? "
+                    f"AND alias = ?{where}",
+                    (asked.name, asked.alias),
+                ).fetchone()
                 if row is None:
                     return None
                 version = str(row[0])
             row = con.execute(
                 "SELECT run_id, source FROM model_versions WHERE name = ? AND version = ? AND "
-                f"current_stage != 'Deleted_Internal'{where}", (asked.name, int(version))
+                f"current_stage != 'Deleted_Internal'{where}",
+                (asked.name, int(version)),
             ).fetchone()
             if row is None or not row[0]:
                 return None
             run_id, source = str(row[0]), str(row[1] or "")
-            run = con.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+            run = con.execute(
+                "SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)
+            ).fetchone()
             if run is None:
                 return None
     except (sqlite3.Error, ValueError):
@@ -205,8 +224,10 @@ def _cache_folder(ref: ModelRef) -> Path:
 
     parts = [p for p in ref.artifact_path.split("/") if p] or ["artifacts"]
     if any(p in (".", "..") for p in parts) or not re.fullmatch(r"[\w-]+", ref.run_id):
-        raise _bad(ref.described, f"run id {ref.run_id!r} / artifact path "
-                                  f"{ref.artifact_path!r} is not a plain name")  # fmt: skip
+        raise _bad(
+            ref.described,
+            f"run id {ref.run_id!r} / artifact path {ref.artifact_path!r} is not a plain name",
+        )
     return home_dir().joinpath(MODELS_CACHE, ref.run_id, *parts)
 
 
@@ -219,9 +240,12 @@ def _download(model: str, uri: str, ref: ModelRef, folder: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     # downloaded beside its place and renamed into it: an interrupted download leaves no folder
     # that looks complete
-    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder.parent,
-                                     ignore_cleanup_errors=True) as tmp, \
-            quiet_artifact_progress():  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(
+            prefix=".download-", dir=folder.parent, ignore_cleanup_errors=True
+        ) as tmp,
+        quiet_artifact_progress(),
+    ):
         try:
             local = Path(_reader(uri).download(ref.run_id, ref.artifact_path, Path(tmp)))
         except NotFound as e:

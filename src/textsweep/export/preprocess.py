@@ -103,13 +103,16 @@ def check_spec(
     """
 
     def bad(why: str) -> UserError:
-        return UserError(f"{why}; the model's preprocessing artifact was changed or damaged: log "
-                         "the model again (run the sweep again) or use another model",
-                         source=SPEC_NAME)  # fmt: skip
+        return UserError(
+            f"{why}; the model's preprocessing artifact was changed or damaged: log "
+            "the model again (run the sweep again) or use another model",
+            source=SPEC_NAME,
+        )
 
     if not isinstance(spec, dict):
-        raise bad(spec if isinstance(spec, str) else f"expected a JSON object; got "
-                  f"{type(spec).__name__}")  # fmt: skip
+        raise bad(
+            spec if isinstance(spec, str) else f"expected a JSON object; got {type(spec).__name__}"
+        )
     recorded = spec.get(CHECKSUM)
     if recorded is not None:
         try:
@@ -117,8 +120,10 @@ def check_spec(
         except (TypeError, ValueError) as e:
             raise bad(f"cannot be checked ({e})") from None
         if recorded != actual:
-            raise bad(f"its checksum does not match ({CHECKSUM} {str(recorded)[:16]}... recorded, "
-                      f"{actual[:16]}... now)")  # fmt: skip
+            raise bad(
+                f"its checksum does not match ({CHECKSUM} {str(recorded)[:16]}... recorded, "
+                f"{actual[:16]}... now)"
+            )
     if spec.get("tokenizer_version") != TOKENIZER_VERSION:
         raise ValueError(
             f"the model was trained with tokenizer version {spec.get('tokenizer_version')}; this "
@@ -133,11 +138,15 @@ def check_spec(
         or not all(isinstance(w, str) for w in vocabulary)
     ):
         shown = f"{len(vocabulary)} entries" if isinstance(vocabulary, list) else repr(vocabulary)
-        raise bad(f"vocabulary: expected a list of words starting with {PAD_TOKEN!r} and "
-                  f"{OOV_TOKEN!r}, then at least one word; got {shown}"[:300])  # fmt: skip
+        raise bad(
+            f"vocabulary: expected a list of words starting with {PAD_TOKEN!r} and "
+            f"{OOV_TOKEN!r}, then at least one word; got {shown}"[:300]
+        )
     if len(vocabulary) > MAX_WIDTH or len(set(vocabulary)) != len(vocabulary):
-        raise bad(f"vocabulary: expected at most {MAX_WIDTH:,} distinct words; got "
-                  f"{len(vocabulary):,} with {len(vocabulary) - len(set(vocabulary)):,} repeated")  # fmt: skip
+        raise bad(
+            f"vocabulary: expected at most {MAX_WIDTH:,} distinct words; got "
+            f"{len(vocabulary):,} with {len(vocabulary) - len(set(vocabulary)):,} repeated"
+        )
     num_words = _whole(spec.get("num_words"), "num_words", 3, MAX_WIDTH, bad)
     if len(vocabulary) > num_words:
         raise bad(f"vocabulary: {len(vocabulary):,} words, more than num_words {num_words:,}")
@@ -153,10 +162,13 @@ def check_spec(
             raise bad(f"bags: {type(e).__name__}: {e}"[:300]) from None
         width = _whole(bag.width, "bags.width", 3, MAX_WIDTH, bad)
         _whole(bag.ngrams, "bags.ngrams", 1, 3, bad)
-        if len(bag.vocabulary) > width or any(not 0 <= i < num_words for g in bag.vocabulary
-                                                  for i in g):  # fmt: skip
-            raise bad(f"bags.vocabulary: expected at most {width:,} n-grams of word ids below "
-                      f"{num_words:,}")  # fmt: skip
+        if len(bag.vocabulary) > width or any(
+            not 0 <= i < num_words for g in bag.vocabulary for i in g
+        ):
+            raise bad(
+                f"bags.vocabulary: expected at most {width:,} n-grams of word ids below "
+                f"{num_words:,}"
+            )
         if len(bag.idf) > width or not all(math.isfinite(v) and v >= 0 for v in bag.idf):
             raise bad(f"bags.idf: expected at most {width:,} finite weights >= 0")
         if bag.bag_mode == "nb" and (
@@ -167,8 +179,9 @@ def check_spec(
         raise bad(f"input: expected {SEQUENCE!r} or {BAG!r}; got {kind!r}")
     if input_shape is not None and list(input_shape)[-1:] != [width]:
         what = "maxlen" if kind == SEQUENCE else "bags.width"
-        raise bad(f"{what}: {width:,}, but the Keras model takes inputs of shape "
-                  f"{tuple(input_shape)}")  # fmt: skip
+        raise bad(
+            f"{what}: {width:,}, but the Keras model takes inputs of shape {tuple(input_shape)}"
+        )
     labels = spec.get("labels")
     if (
         not isinstance(labels, list)
@@ -176,10 +189,11 @@ def check_spec(
         or not all(isinstance(label, str) for label in labels)
         or len(set(labels)) != len(labels)
     ):
-        raise bad(f"labels: expected a list of at least 2 distinct class names; got {labels!r}"[:300])
+        raise bad(
+            f"labels: expected a list of at least 2 distinct class names; got {labels!r}"[:300]
+        )
     if outputs is not None and outputs != (1 if len(labels) == 2 else len(labels)):
-        raise bad(f"labels: {len(labels)} class names, but the Keras model has {outputs} "
-                  "output(s)")  # fmt: skip
+        raise bad(f"labels: {len(labels)} class names, but the Keras model has {outputs} output(s)")
 
 
 def _whole(value: Any, key: str, low: int, high: int, bad: Any) -> int:

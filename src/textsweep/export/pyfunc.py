@@ -89,8 +89,10 @@ def texts_of(model_input: Any) -> list[str]:
         return texts_of(model_input[TEXT_COLUMN])
     if isinstance(model_input, pd.Series | np.ndarray | list | tuple):
         return [str(v) for v in np.asarray(model_input, dtype=object).ravel().tolist()]
-    raise ValueError(f"expected text: a DataFrame with a '{TEXT_COLUMN}' column, a list of "
-                     f"strings or a string; got {type(model_input).__name__}")  # fmt: skip
+    raise ValueError(
+        f"expected text: a DataFrame with a '{TEXT_COLUMN}' column, a list of "
+        f"strings or a string; got {type(model_input).__name__}"
+    )
 
 
 def signature(labels: list[str]) -> Any:

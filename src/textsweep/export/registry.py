@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from textsweep.tracking import Tracker
 
 
-
 def log_model_dir(tracker: Tracker, run_id: str, model_dir: Path) -> None:
     """Log a saved MLflow model folder to the run, and tag the run.
 
@@ -315,7 +314,9 @@ def predict(model: Any, texts: Sequence[str]) -> list[Prediction]:
     return rows(texts, [str(k) for k in table.columns], table.to_numpy(dtype=float))
 
 
-def predict_texts(model: str, texts: Sequence[str], tracking_uri: str | None = None) -> list[Prediction]:
+def predict_texts(
+    model: str, texts: Sequence[str], tracking_uri: str | None = None
+) -> list[Prediction]:
     """Label raw texts with the model `model` names (see `locate.resolve_model`): `textsweep predict`.
 
     A textsweep model runs from its cached folder in NumPy (`local.LocalModel`: no MLflow, no

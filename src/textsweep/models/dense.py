@@ -33,8 +33,14 @@ def _size(values: Mapping[str, Any], inputs: ModelInputs) -> Size:
 register(
     Family(
         "multihot_dense",
-        {**COMMON_DEFAULTS, "dense_layers": 2, "dense_units": 16, "ngrams": 1,
-         "bag_mode": "multi_hot", "nb_alpha": 1.0},
+        {
+            **COMMON_DEFAULTS,
+            "dense_layers": 2,
+            "dense_units": 16,
+            "ngrams": 1,
+            "bag_mode": "multi_hot",
+            "nb_alpha": 1.0,
+        },
         build=_build,
         sequences=False,
         layers="bag of 1..n-grams (num_words columns; multi_hot, count, tf_idf or nb: "

@@ -159,8 +159,9 @@ def import_families(modules: Sequence[str], source: str, base: Path | None = Non
                 key=key,
             ) from None
         added = [n for n, f in _FAMILIES.items() if before.get(n) is not f]
-        added += [f"tuner {n}" for n, a in registered_tuners().items()
-                  if tuners_before.get(n) is not a]  # a module that adds a tuner  # fmt: skip
+        added += [
+            f"tuner {n}" for n, a in registered_tuners().items() if tuners_before.get(n) is not a
+        ]  # a module that adds a tuner
         if added:
             _REGISTERED_BY[module] = tuple(added)
         elif not (already and (module in _REGISTERED_BY or _builds_from(module))):
@@ -201,8 +202,10 @@ def _import_family_module(module: str, base: Path | None, source: str, key: str)
     # a module of that name loaded earlier from beside another sweep file is replaced (two
     # projects may both have a `families.py`); any other loaded or installed one is not
     ours = top in sys.modules and _origin(sys.modules[top]) in _LOADED_BESIDE.values()
-    shadowed = top in sys.builtin_module_names or (top in sys.modules and not ours) or (
-        importlib.machinery.PathFinder.find_spec(top, _installed_path(base)) is not None
+    shadowed = (
+        top in sys.builtin_module_names
+        or (top in sys.modules and not ours)
+        or (importlib.machinery.PathFinder.find_spec(top, _installed_path(base)) is not None)
     )
     if shadowed:
         raise UserError(

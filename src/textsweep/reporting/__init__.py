@@ -177,8 +177,14 @@ def make_report(
     server.prepare_client(uri)
     check_database(uri)  # a damaged SQLite file: one message naming it
     ref = sweep_ref if sweep_ref.endswith((".yaml", ".yml")) else f"sweeps/{name}.yaml"
-    records = load_records(uri, name, experiment=experiment, parent_run_id=run_id, pool=pool,
-                           sweep_ref=shlex.quote(ref))  # fmt: skip
+    records = load_records(
+        uri,
+        name,
+        experiment=experiment,
+        parent_run_id=run_id,
+        pool=pool,
+        sweep_ref=shlex.quote(ref),
+    )
     out = Path(out_dir or Path("reports") / records.sweep)
     from textsweep.tracking.reader import Reader
 

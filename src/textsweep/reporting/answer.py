@@ -233,8 +233,9 @@ def _one_way_rule(row: HyperparameterStats) -> str:
 
 def _joint(best: TrialStats, summary: Summary, objective: str, margin: float | None) -> _Part:
     others = summary.ranked_trials[1:]
-    settings = _settings({n: best.hyperparameters[n] for n in summary.varied
-                          if n in best.hyperparameters})  # fmt: skip
+    settings = _settings(
+        {n: best.hyperparameters[n] for n in summary.varied if n in best.hyperparameters}
+    )
     rule = (
         f"the trial with the best mean, {len(summary.varied)} hyperparameters varied together, "
         f"decided when every other trial is clearly worse; {TEST}, over trials"

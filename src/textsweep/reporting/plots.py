@@ -119,10 +119,25 @@ def mark_answer(ax: Any, row: HyperparameterStats) -> int | None:
     mean = None if x is None else row.values[x].objective.mean
     if x is None or mean is None:
         return None
-    ax.plot([x], [mean], marker="*", markersize=16, color=BEST, markeredgecolor="black",
-            linestyle="none", zorder=5)  # fmt: skip
-    ax.annotate("answer", (x, mean), textcoords="offset points", xytext=(0, 10), ha="center",
-                fontsize=8, fontweight="bold")  # fmt: skip
+    ax.plot(
+        [x],
+        [mean],
+        marker="*",
+        markersize=16,
+        color=BEST,
+        markeredgecolor="black",
+        linestyle="none",
+        zorder=5,
+    )
+    ax.annotate(
+        "answer",
+        (x, mean),
+        textcoords="offset points",
+        xytext=(0, 10),
+        ha="center",
+        fontsize=8,
+        fontweight="bold",
+    )
     return x
 
 
@@ -139,13 +154,20 @@ def curves(records: SweepRecords, summary: Summary, top: int = TOP_TRIALS) -> by
         name += f" (n={trial.n})" if trial.n > 1 else ""
         for i, e in enumerate(runs):
             curve = e.history.get(metric, ())
-            ax.plot(range(1, len(curve) + 1), curve, color=colors(rank % 10), alpha=0.8,
-                    label=name if i == 0 else None)  # fmt: skip
+            ax.plot(
+                range(1, len(curve) + 1),
+                curve,
+                color=colors(rank % 10),
+                alpha=0.8,
+                label=name if i == 0 else None,
+            )
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel(metric)
-    ax.set_title(f"Learning curves of the {len(best)} best settings (mean {metric} in the legend)",
-                 fontsize=10)  # fmt: skip
+    ax.set_title(
+        f"Learning curves of the {len(best)} best settings (mean {metric} in the legend)",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
@@ -173,9 +195,7 @@ def setting_label(values: Mapping[str, Value], varied: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
-def importance_shares(
-    rows: Sequence[HyperparameterStats], summary: Summary
-) -> dict[str, float]:
+def importance_shares(rows: Sequence[HyperparameterStats], summary: Summary) -> dict[str, float]:
     """The importance the report gives each hyperparameter (ω² one-way, fANOVA joint)."""
     imp = summary.importance
     if summary.design == "joint" and imp is not None and imp.values:
@@ -254,8 +274,9 @@ def parallel(
 
     shading = ScalarMappable(Normalize(low, high), cmap if direction == "max" else cmap.reversed())
     fig.colorbar(shading, ax=ax, label=objective, pad=0.08)
-    ax.set_title(f"Parallel coordinates: one line per setting, coloured by mean {objective}",
-                 fontsize=10)  # fmt: skip
+    ax.set_title(
+        f"Parallel coordinates: one line per setting, coloured by mean {objective}", fontsize=10
+    )
     return _png(fig)
 
 

@@ -161,7 +161,9 @@ def load_records(
         client, tracking_uri, sweep_name, experiment, parent_run_id, pool, sweep_ref or None
     )
     parent, params = chosen.parents[0], chosen.parents[0].data.params
-    objective = parent.data.tags.get(tracking.TAG_OBJECTIVE) or params.get("objective") or "val_accuracy"
+    objective = (
+        parent.data.tags.get(tracking.TAG_OBJECTIVE) or params.get("objective") or "val_accuracy"
+    )
     declared = _declared(client, parent.info.run_id)
     names = tuple(declared) if declared is not None else HYPERPARAMETERS
     executions: list[Execution] = []

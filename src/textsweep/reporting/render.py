@@ -97,8 +97,12 @@ def answer_note(
     bullets = "\n".join(f"- {b}" for b in answer.bullets)
     lines = per_hyperparameter(records, rows, summary) if summary is not None else []
     per = "Per hyperparameter:\n\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
-    parts = [f"{warn}**{answer.lead}**", bullets, per,
-             "(± is the 95% CI half-width; full report in the `report/` artifacts)"]  # fmt: skip
+    parts = [
+        f"{warn}**{answer.lead}**",
+        bullets,
+        per,
+        "(± is the 95% CI half-width; full report in the `report/` artifacts)",
+    ]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -181,8 +185,9 @@ def blocks(
     }
     if figures:
         out.append(("h2", "Plots"))
-        out.extend(("img", name, titles.get(name, name)) for name in figures
-                   if name != "importance.png")  # fmt: skip
+        out.extend(
+            ("img", name, titles.get(name, name)) for name in figures if name != "importance.png"
+        )
     out.append(("h2", "Methods"))
     out.append(("ul", [f"{k}: {v}" for k, v in METHODS.items()]))
     return out

@@ -185,8 +185,14 @@ def hyperparameter_stats(records: SweepRecords) -> list[HyperparameterStats]:
     partitions = {name: _partition(groups) for name, groups in grouped.items()}
     rows = []
     for name, groups in grouped.items():
-        row = _one(name, groups, records.direction, tested, one_way=design == "one-way",
-                   margin=records.margin)  # fmt: skip
+        row = _one(
+            name,
+            groups,
+            records.direction,
+            tested,
+            one_way=design == "one-way",
+            margin=records.margin,
+        )
         aliases = tuple(n for n in grouped if n != name and partitions[n] == partitions[name])
         rows.append(dataclasses.replace(row, confounded_with=aliases))
     return rows

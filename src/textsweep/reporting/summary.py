@@ -114,7 +114,9 @@ def summarize(records: SweepRecords) -> Summary:
         # a trial still RUNNING (the execution is live) neither counts nor failed
         trials=sum(1 for runs in by_trial.values() if not _running(runs)),
         failed_trials=sum(
-            1 for runs in by_trial.values() if not any(e.usable for e in runs) and not _running(runs)
+            1
+            for runs in by_trial.values()
+            if not any(e.usable for e in runs) and not _running(runs)
         ),
         executions=len(records.executions),
         usable_executions=len(records.usable()),

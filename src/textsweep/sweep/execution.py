@@ -192,8 +192,9 @@ def _live(
             _run_workers(sweep, mode, parent_id, tracker, out, outcome)
         else:
             vectors = (matrix, coverage)
-            _run_tuner(sweep, tracker, parent_id, progress, interrupts, plan, encoded, vectors,
-                       outcome)  # fmt: skip
+            _run_tuner(
+                sweep, tracker, parent_id, progress, interrupts, plan, encoded, vectors, outcome
+            )
         if outcome.state == ExecutionState.FINISHED and mode.owner:
             result = sweep_result(tracker, sweep, parent_id)
             if outcome.keeper is not None:  # the chosen configuration's model, to its run

@@ -247,15 +247,21 @@ def _executions(tracker: Tracker, trial: Any) -> list[dict[str, float]]:
     """The final metrics of a trial's finished executions; one logged on the trial run itself
     is copied into an execution run first, so that every execution is a run."""
     children = [
-        r for r in tracker.child_runs(trial.info.run_id, Role.EXECUTION)
+        r
+        for r in tracker.child_runs(trial.info.run_id, Role.EXECUTION)
         if r.info.status == RunStatus.FINISHED
-    ]  # fmt: skip
+    ]
     if children:
         return [dict(r.data.metrics) for r in children]
     metrics = {k: v for k, v in trial.data.metrics.items() if not k.endswith("_std")}
-    tags = {TAG_PARENT: trial.info.run_id, TAG_ROLE: Role.EXECUTION, TAG_EXECUTION: "0",
-            TAG_TRIAL_ID: trial.data.tags.get(TAG_TRIAL_ID, ""),
-            TAG_SEED: trial.data.tags.get(TAG_SEED, ""), TAG_COPIED_FROM: trial.info.run_id}  # fmt: skip
+    tags = {
+        TAG_PARENT: trial.info.run_id,
+        TAG_ROLE: Role.EXECUTION,
+        TAG_EXECUTION: "0",
+        TAG_TRIAL_ID: trial.data.tags.get(TAG_TRIAL_ID, ""),
+        TAG_SEED: trial.data.tags.get(TAG_SEED, ""),
+        TAG_COPIED_FROM: trial.info.run_id,
+    }
     run_id = tracker.start_run(f"{trial.info.run_name} #0", tags)
     tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in EPOCH_METRICS})
     rows: dict[int, dict[str, float]] = {}

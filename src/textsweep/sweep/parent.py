@@ -114,12 +114,18 @@ def start_parent(tracker: Tracker, sweep: Sweep, encoded: Encoded, tags: dict[st
         **tags,
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    params = {**sweep_settings(sweep), "classes": json.dumps(list(encoded.class_names)),
-              "data.train_size": len(encoded.train), "data.val_size": len(encoded.val),
-              "data.test_size": len(encoded.test), "data.cache_key": encoded.key,
-              "data.test_split": f"holdout of {sweep.config.dataset.test_fraction} of the labelled "
-              f"data, stratified, seed {sweep.config.dataset.seed}" if encoded.test_is_holdout
-              else "the dataset's own test split"}  # fmt: skip
+    params = {
+        **sweep_settings(sweep),
+        "classes": json.dumps(list(encoded.class_names)),
+        "data.train_size": len(encoded.train),
+        "data.val_size": len(encoded.val),
+        "data.test_size": len(encoded.test),
+        "data.cache_key": encoded.key,
+        "data.test_split": f"holdout of {sweep.config.dataset.test_fraction} of the labelled "
+        f"data, stratified, seed {sweep.config.dataset.seed}"
+        if encoded.test_is_holdout
+        else "the dataset's own test split",
+    }
     parent_id = tracker.start_run(f"{sweep.name}-{stamp}", tags, params)
     log_sweep_files(tracker, parent_id, sweep)
     tracker.set_compare_view(sweep)
@@ -259,7 +265,9 @@ def summary(result: SweepResult, sweep: Sweep, seconds: float) -> str:
         look = f"{textsweep_command()} ui{given}, then open {url}"
     # with --set the file alone names another sweep: the report finds this one by its name
     report_ref = shlex.quote(sweep.name if sweep.overrides or not sweep.path else str(sweep.path))
-    report_uri = given or (f" --tracking-uri {shlex.quote(uri)}" if report_ref == sweep.name else "")
+    report_uri = given or (
+        f" --tracking-uri {shlex.quote(uri)}" if report_ref == sweep.name else ""
+    )
     lines += [
         f"MLflow: experiment {sweep.experiment!r} (id {result.experiment_id}), "
         f"parent run {result.parent_run_id} in {uri}",

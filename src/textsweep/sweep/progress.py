@@ -103,8 +103,11 @@ class Progress:
         # within 80 columns up to 99 epochs, 9 executions and an hour an epoch
         parts = []
         for prefix in ("", "val_"):
-            shown = [f"{prefix}{short} {logs[prefix + key]:.3f}" for key, short in
-                     (("loss", "loss"), ("accuracy", "acc")) if prefix + key in logs]  # fmt: skip
+            shown = [
+                f"{prefix}{short} {logs[prefix + key]:.3f}"
+                for key, short in (("loss", "loss"), ("accuracy", "acc"))
+                if prefix + key in logs
+            ]
             parts.append(" ".join(shown))
         metrics = "  ".join(p for p in parts if p)
         self.say(f"  {execution}epoch {epoch + 1}/{epochs}  {metrics}  {_seconds(seconds)}")

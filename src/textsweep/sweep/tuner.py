@@ -142,17 +142,28 @@ class TrackedTuner:
     def run_trial(self, trial: ktcompat.Trial, *args: Any, **kwargs: Any) -> Any:
         ctx = self.ctx
         values = used_values(self.hypermodel.values(trial.hyperparameters))
-        shown = {k: v for k, v in active_values(ctx.sweep.space, trial.hyperparameters).items()
-                 if k in values}  # fmt: skip
+        shown = {
+            k: v
+            for k, v in active_values(ctx.sweep.space, trial.hyperparameters).items()
+            if k in values
+        }
         ctx.progress.trial_begin(trial.trial_id, shown)
         attempt = self._earlier_attempts(trial.trial_id) + 1
         ctx.attempts[trial.trial_id] = attempt
         params = {**values, **ctx.settings, **ctx.extra_params, **ktcompat.hyperband_params(trial)}
-        tags = {TAG_PARENT: ctx.parent_run_id, TAG_ROLE: Role.TRIAL, TAG_TRIAL_ID: trial.trial_id,
-                TAG_ATTEMPT: str(attempt)}  # fmt: skip
+        tags = {
+            TAG_PARENT: ctx.parent_run_id,
+            TAG_ROLE: Role.TRIAL,
+            TAG_TRIAL_ID: trial.trial_id,
+            TAG_ATTEMPT: str(attempt),
+        }
         try:
-            name = views.trial_run_name(trial.trial_id, values, views.varied_names(ctx.sweep),
-                                        self._execution_of_combination(trial))  # fmt: skip
+            name = views.trial_run_name(
+                trial.trial_id,
+                values,
+                views.varied_names(ctx.sweep),
+                self._execution_of_combination(trial),
+            )
             run_id = ctx.tracker.start_run(name, tags, params)
         except Exception as error:  # Keras Tuner would count the trial invalid and go on
             ktcompat.stop_if_tracking_lost(error)
@@ -219,8 +230,10 @@ class TrackedTuner:
         self._trial_run = None
         status = self.oracle.get_trial(trial.trial_id).status
         if ctx.shared and lease.settle_late(ctx.tracker, run_id, trial.status, status):
-            ctx.progress.say(f"trial {trial.trial_id}: the chief took it back (its lease expired); "
-                             "another worker runs it, this run stays KILLED")  # fmt: skip
+            ctx.progress.say(
+                f"trial {trial.trial_id}: the chief took it back (its lease expired); "
+                "another worker runs it, this run stays KILLED"
+            )
             return
         if status == ktcompat.TrialStatus.COMPLETED:
             ctx.tracker.end_run(run_id, RunStatus.FINISHED)
@@ -264,8 +277,10 @@ class TrackedTuner:
         # the trial's page says its result in words, rounded (the metrics keep full precision)
         name = objective_metric(ctx.sweep.config.objective)
         over = f", mean of {len(outcomes)} executions" if len(outcomes) > 1 else ""
-        ctx.tracker.set_tags(run_id, {TAG_NOTE: f"{name} {objective:.4f}, test accuracy "
-                                                f"{final['test_accuracy']:.4f}{over}"})  # fmt: skip
+        ctx.tracker.set_tags(
+            run_id,
+            {TAG_NOTE: f"{name} {objective:.4f}, test accuracy {final['test_accuracy']:.4f}{over}"},
+        )
         self.models.trial_logged(trial.trial_id, run_id, objective)
 
     def on_search_end(self) -> None:

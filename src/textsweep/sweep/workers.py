@@ -150,9 +150,14 @@ def run_children(
     """
     if restarts is None:
         restarts = worker_restarts()
-    base = {**os.environ, ORACLE_IP_ENV: "127.0.0.1", ORACLE_PORT_ENV: str(port),
-            PARENT_ENV: parent_id, "TEXTSWEEP_PROCESSES": str(workers),
-            "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    base = {
+        **os.environ,
+        ORACLE_IP_ENV: "127.0.0.1",
+        ORACLE_PORT_ENV: str(port),
+        PARENT_ENV: parent_id,
+        "TEXTSWEEP_PROCESSES": str(workers),
+        "PYTHONUNBUFFERED": "1",
+    }
     names = ["chief"] + [f"tuner{i}" for i in range(workers)]
     procs: dict[str, subprocess.Popen[str]] = {}
     started: list[subprocess.Popen[str]] = []
@@ -188,8 +193,10 @@ def run_children(
                 if code is not None and code < 0 and left[name] > 0 and chief.poll() is None:
                     left[name] -= 1
                     with lock:
-                        out.write(f"[{name}] died ({signal.Signals(-code).name}); starting it "
-                                  "again to finish its trial\n")  # fmt: skip
+                        out.write(
+                            f"[{name}] died ({signal.Signals(-code).name}); starting it "
+                            "again to finish its trial\n"
+                        )
                         out.flush()
                     if on_death is not None:
                         on_death(name)
@@ -205,8 +212,10 @@ def run_children(
         for n, code in codes.items():
             if ended and code is not None and code < 0:
                 with lock:
-                    out.write(f"[{n}] died ({signal.Signals(-code).name}) and was not started "
-                              "again; the chief's lease handed its trial to another worker\n")  # fmt: skip
+                    out.write(
+                        f"[{n}] died ({signal.Signals(-code).name}) and was not started "
+                        "again; the chief's lease handed its trial to another worker\n"
+                    )
                     out.flush()
         if chief.poll() is not None and chief.returncode != 0:
             failed.insert(0, f"the chief exited with code {chief.returncode}")

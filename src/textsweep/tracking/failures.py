@@ -34,8 +34,13 @@ _ROFS_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _SQLITE_FULL = ("database or disk is full",)
 _SQLITE_READONLY = ("attempt to write a readonly database",)
-_SQLITE_DAMAGED = ("file is not a database", "database disk image is malformed",
-                   "unable to open database file", "no such table", "disk I/O error")  # fmt: skip
+_SQLITE_DAMAGED = (
+    "file is not a database",
+    "database disk image is malformed",
+    "unable to open database file",
+    "no such table",
+    "disk I/O error",
+)
 # the SQLite files of the trackers this process opened, to name in messages
 _db_files: list[Path] = []
 
@@ -76,12 +81,19 @@ def _in_store(filename: object) -> bool:
 
 def _failure_text(code: int | None, what: str, thing: str = "the tracking store") -> str:
     if code in _FULL_ERRNOS:
-        return (f"the disk is full: {thing} cannot be written ({what}); the runs "
-                f"logged so far are kept. Free space, then {_RESUME}")  # fmt: skip
-    fix = "give a --tracking-uri you can write to" if thing == "the tracking store" else (
-        "set TEXTSWEEP_HOME to a folder you can write to")  # fmt: skip
-    return (f"{thing} cannot be written ({what}); the runs logged so far are kept. "
-            f"Make it writable (or {fix}), then {_RESUME}")  # fmt: skip
+        return (
+            f"the disk is full: {thing} cannot be written ({what}); the runs "
+            f"logged so far are kept. Free space, then {_RESUME}"
+        )
+    fix = (
+        "give a --tracking-uri you can write to"
+        if thing == "the tracking store"
+        else ("set TEXTSWEEP_HOME to a folder you can write to")
+    )
+    return (
+        f"{thing} cannot be written ({what}); the runs logged so far are kept. "
+        f"Make it writable (or {fix}), then {_RESUME}"
+    )
 
 
 def _database_text(text: str, db: Path | None) -> str:
@@ -90,14 +102,18 @@ def _database_text(text: str, db: Path | None) -> str:
     if reason in _SQLITE_FULL:
         return _failure_text(errno.ENOSPC, f"{reason}: {name}")
     if db is not None and not db.exists():
-        return (f"the tracking database {name} was deleted ({reason}); the runs it held are "
-                "gone unless you restore the file from a copy (then " + _RESUME + "); otherwise "
-                "start again without --resume")  # fmt: skip
+        return (
+            f"the tracking database {name} was deleted ({reason}); the runs it held are "
+            "gone unless you restore the file from a copy (then " + _RESUME + "); otherwise "
+            "start again without --resume"
+        )
     if reason in _SQLITE_READONLY:
         return _failure_text(errno.EROFS, f"{reason}: {name}")
-    return (f"the tracking database {name} is damaged or not an MLflow database ({reason}); "
-            "restore it from a copy, or move it aside and give another --tracking-uri (or "
-            "tracking.uri) to start a new store")  # fmt: skip
+    return (
+        f"the tracking database {name} is damaged or not an MLflow database ({reason}); "
+        "restore it from a copy, or move it aside and give another --tracking-uri (or "
+        "tracking.uri) to start a new store"
+    )
 
 
 def check_database(uri: str, source: str = "tracking.uri") -> None:

@@ -331,9 +331,15 @@ class Tracker:
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
         run = retry_locked(lambda: client.get_run(run_id))
-        model = retry_locked(lambda: client.create_logged_model(
-            run.info.experiment_id, name=name, source_run_id=run_id,
-            params=dict(run.data.params), tags=dict(tags)))  # fmt: skip
+        model = retry_locked(
+            lambda: client.create_logged_model(
+                run.info.experiment_id,
+                name=name,
+                source_run_id=run_id,
+                params=dict(run.data.params),
+                tags=dict(tags),
+            )
+        )
         model_id = model.model_id
         retry_locked(lambda: client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)]))
         retry_locked(lambda: client.log_model_artifacts(model_id, str(model_dir)))

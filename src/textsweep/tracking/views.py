@@ -67,8 +67,11 @@ def trial_run_name(
     trials repeat a combination) adds which execution of it the trial is: `t05 units=64 #2`.
     """
     labels = short_labels(varied)
-    shown = [_text(values[k]) if k == "model" else f"{labels[k]}={_text(values[k])}"
-             for k in varied if k in values]  # fmt: skip
+    shown = [
+        _text(values[k]) if k == "model" else f"{labels[k]}={_text(values[k])}"
+        for k in varied
+        if k in values
+    ]
     more = [f"#{execution}"] if execution is not None else []
     return " ".join([f"t{trial_id}", *shown, *more])
 
@@ -99,24 +102,69 @@ def view_state(
     metrics = [metric, *(m for m in COLUMN_METRICS if m != metric)]
     wide, small = "textsweep-section", "textsweep-curves"
     charts: list[dict[str, Any]] = [
-        {"uuid": "textsweep-parallel", "type": "PARALLEL", "selectedParams": list(varied),
-         "selectedMetrics": [metric, "test_accuracy"], "metricSectionId": wide,
-         "showAllRuns": True, "isGenerated": False, "deleted": False, "runsCountToCompare": 100},
-        *({"uuid": f"textsweep-scatter-{name}", "type": "SCATTER", "metricSectionId": wide,
-           "xaxis": {"key": name, "type": "PARAM"}, "yaxis": {"key": metric, "type": "METRIC"},
-           "isGenerated": False, "deleted": False, "runsCountToCompare": 100}
-          for name in varied[:2]),
-        *({"uuid": f"textsweep-{key}", "type": "LINE", "metricKey": key, "metricSectionId": small,
-           "isGenerated": False, "deleted": False, "runsCountToCompare": 100, "xAxisKey": "step",
-           "scaleType": "linear", "lineSmoothness": 0, "selectedMetricKeys": [key]}
-          for key in (objective, objective.replace("val_", ""))),
-    ]  # fmt: skip
+        {
+            "uuid": "textsweep-parallel",
+            "type": "PARALLEL",
+            "selectedParams": list(varied),
+            "selectedMetrics": [metric, "test_accuracy"],
+            "metricSectionId": wide,
+            "showAllRuns": True,
+            "isGenerated": False,
+            "deleted": False,
+            "runsCountToCompare": 100,
+        },
+        *(
+            {
+                "uuid": f"textsweep-scatter-{name}",
+                "type": "SCATTER",
+                "metricSectionId": wide,
+                "xaxis": {"key": name, "type": "PARAM"},
+                "yaxis": {"key": metric, "type": "METRIC"},
+                "isGenerated": False,
+                "deleted": False,
+                "runsCountToCompare": 100,
+            }
+            for name in varied[:2]
+        ),
+        *(
+            {
+                "uuid": f"textsweep-{key}",
+                "type": "LINE",
+                "metricKey": key,
+                "metricSectionId": small,
+                "isGenerated": False,
+                "deleted": False,
+                "runsCountToCompare": 100,
+                "xAxisKey": "step",
+                "scaleType": "linear",
+                "lineSmoothness": 0,
+                "selectedMetricKeys": [key],
+            }
+            for key in (objective, objective.replace("val_", ""))
+        ),
+    ]
     sections = [
-        {"uuid": wide, "name": "textsweep: the question", "display": True, "isReordered": True,
-         "deleted": False, "isGenerated": False, "columns": 1, "cardHeight": 440},
-        {"uuid": small, "name": "textsweep: curves", "display": True, "isReordered": True,
-         "deleted": False, "isGenerated": False, "columns": 2, "cardHeight": 360},
-    ]  # fmt: skip
+        {
+            "uuid": wide,
+            "name": "textsweep: the question",
+            "display": True,
+            "isReordered": True,
+            "deleted": False,
+            "isGenerated": False,
+            "columns": 1,
+            "cardHeight": 440,
+        },
+        {
+            "uuid": small,
+            "name": "textsweep: curves",
+            "display": True,
+            "isReordered": True,
+            "deleted": False,
+            "isGenerated": False,
+            "columns": 2,
+            "cardHeight": 360,
+        },
+    ]
     params = [f"params.`{name}`" for name in varied]
     state: dict[str, Any] = {
         "searchFilter": f"tags.`{TAG_ROLE}` = '{Role.TRIAL}'",
@@ -160,5 +208,7 @@ def set_compare_view(client: MlflowClient, experiment_id: str, sweep: Sweep) -> 
 def compare_url(base: str, experiment_id: str) -> str:
     """The experiment's runs page in the comparison view (see `set_compare_view`)."""
     link = browser_base(base)
-    return (f"{link}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_ID}"
-            f"&{MODEL_TRAINING_MODE}")  # fmt: skip
+    return (
+        f"{link}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_ID}"
+        f"&{MODEL_TRAINING_MODE}"
+    )

@@ -1,19 +1,59 @@
-"""The README's sequence as a new user runs it: the quickstart, its report, predict, then the
-notebook example, which must leave the quickstart's champion and report as they were."""
+"""The README's sequence as a new user runs it: the quickstart, its report, the UI, predict,
+serve, then the notebook example, which must leave the quickstart's champion and report as they
+were."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def first_line_then_stop(cmd: list[str], cwd: Path, env: dict[str, str], check: str) -> str:
+    """Start `cmd` (a server), read the line it prints when it answers, GET (or, for
+    /invocations, POST a text to) `check` there, then SIGTERM it: it must exit 0 on its own.
+    The first line and the answer."""
+    log = cwd / "server.log"
+    with log.open("w") as errors:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors,
+                                text=True, start_new_session=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert url is not None, line + log.read_text()[-3000:]
+        request = urllib.request.Request(url.group(0) + check)
+        if check == "/invocations":
+            body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [["a fine film"]]}})
+            request = urllib.request.Request(url.group(0) + check, body.encode(),
+                                             {"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as r:
+            answer = r.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+        return line + answer
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def notebook_example() -> str:
@@ -50,8 +90,15 @@ def test_the_notebook_example_leaves_the_quickstarts_champion_and_report(
     textsweep("report", "sweeps/quickstart.yaml")
     report = project / "reports" / "quickstart" / "report.html"
     before = hashlib.sha256(report.read_bytes()).hexdigest()
+    ui = first_line_then_stop([sys.executable, "-m", "textsweep", "ui", "--port", str(free_port())],
+                              project, env, "/health")
+    assert ui.startswith("MLflow UI on http://127.0.0.1:"), ui
     labels = textsweep("predict", "sweeps/quickstart.yaml", "a wonderful, moving film")
     assert labels.split("\t")[0] in ("pos", "neg")
+    served = first_line_then_stop(
+        [sys.executable, "-m", "textsweep", "serve", "sweeps/quickstart.yaml", "--port",
+         str(free_port())], project, env, "/invocations")
+    assert served.startswith("serving quickstart version 1 (") and '"predictions"' in served, served
 
     done = subprocess.run([sys.executable, "-c", notebook_example()], cwd=project, env=env,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
@@ -64,4 +111,5 @@ def test_the_notebook_example_leaves_the_quickstarts_champion_and_report(
     champion = registry.reader.version_by_alias("quickstart", "champion")
     assert champion is not None and champion.version == "1"
     assert hashlib.sha256(report.read_bytes()).hexdigest() == before
+    assert textsweep("predict", "sweeps/quickstart.yaml", "a wonderful, moving film") == labels
     assert (project / "reports" / "quickstart-try" / "report.html").is_file()

@@ -302,9 +302,14 @@ def _import_families(modules: Any, source: str, path: Path | None) -> None:
             source=source,
             key="families",
         )
+    from textsweep import tuners
     from textsweep.models import import_families
 
-    import_families(modules, source, path.resolve().parent if path is not None else None)
+    def registered_tuners() -> dict[str, object]:
+        return {a.name: a for a in tuners.algorithms()}
+
+    base = path.resolve().parent if path is not None else None
+    import_families(modules, source, base, tuners=registered_tuners)
 
 
 def _check_consistency(config: SweepConfig, space: SearchSpace, source: str) -> None:

@@ -132,19 +132,26 @@ def _kind_of(value: Scalar) -> str:
     return "str"
 
 
-def import_families(modules: Sequence[str], source: str, base: Path | None = None) -> None:
+def import_families(
+    modules: Sequence[str],
+    source: str,
+    base: Path | None = None,
+    tuners: Callable[[], Mapping[str, object]] | None = None,
+) -> None:
     """Import the user modules a sweep's `families:` names, so they register their families.
 
     A module beside the sweep file (`base`: `NAME.py`, or a package folder `NAME/`) is loaded
     from there by its path; any other is imported as installed (or on PYTHONPATH). Nothing is
     added to `sys.path`, so no file beside the sweep or in the working directory can stand in
     for an installed package, and a module beside the sweep that has an installed package's
-    name is refused. A module that registers no family is refused too.
+    name is refused. A module that registers no family is refused too, unless it registers a
+    tuner: `tuners` (from `config`, which may import the tuner registry; this module may not)
+    returns the registered tuner algorithms by name.
     """
     for i, module in enumerate(modules):
         key = f"families[{i}]" if len(modules) > 1 else "families"
         before = dict(_FAMILIES)
-        tuners_before = registered_tuners()
+        tuners_before = dict(tuners()) if tuners is not None else {}
         already = module in sys.modules
         try:
             where = _import_family_module(module, base, source, key)
@@ -159,9 +166,8 @@ def import_families(modules: Sequence[str], source: str, base: Path | None = Non
                 key=key,
             ) from None
         added = [n for n, f in _FAMILIES.items() if before.get(n) is not f]
-        added += [
-            f"tuner {n}" for n, a in registered_tuners().items() if tuners_before.get(n) is not a
-        ]  # a module that adds a tuner
+        if tuners is not None:  # a module may add a tuner (`textsweep.tuners.register`) instead
+            added += [f"tuner {n}" for n, a in tuners().items() if tuners_before.get(n) is not a]
         if added:
             _REGISTERED_BY[module] = tuple(added)
         elif not (already and (module in _REGISTERED_BY or _builds_from(module))):
@@ -172,13 +178,6 @@ def import_families(modules: Sequence[str], source: str, base: Path | None = Non
                 source=source,
                 key=key,
             )
-
-
-def registered_tuners() -> dict[str, Any]:
-    """The tuner algorithms registered so far, by name (a `families:` module may add one)."""
-    from textsweep.tuners.registry import algorithms
-
-    return {a.name: a for a in algorithms()}
 
 
 # the families each `families:` module registered when it was imported

@@ -16,10 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import types
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TextIO
 
@@ -120,24 +117,16 @@ def _interrupt(signum: int, frame: types.FrameType | None) -> None:
 
 
 def _wait_until_answering(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise UserError(
-                f"the scoring server did not start (exit {proc.returncode}); its "
-                "messages are above",
-                source="textsweep serve",
-            )
-        if time.monotonic() > deadline:
-            raise UserError(
-                f"the scoring server did not answer at {url} within {START_TIMEOUT:.0f} s",
-                source="textsweep serve",
-            )
-        time.sleep(0.25)
+    from textsweep.ui import wait_for_http
+
+    state = wait_for_http(f"{url}/ping", proc, START_TIMEOUT)
+    if state == "exited":
+        raise UserError(
+            f"the scoring server did not start (exit {proc.returncode}); its messages are above",
+            source="textsweep serve",
+        )
+    if state == "timeout":
+        raise UserError(
+            f"the scoring server did not answer at {url} within {START_TIMEOUT:.0f} s",
+            source="textsweep serve",
+        )

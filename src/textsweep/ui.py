@@ -146,35 +146,45 @@ def check_port_free(port: int) -> None:
             ) from None
 
 
-def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], seconds: float) -> str:
+    """Poll `url` until it answers (any HTTP status): "answers"; "exited" when `proc` ends
+    first, "timeout" after `seconds`. For `textsweep ui` and `textsweep serve`."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return
+            with urllib.request.urlopen(url, timeout=2):
+                return "answers"
         except urllib.error.HTTPError:
-            return  # it answers
+            return "answers"
         except OSError:
             pass
         if proc.poll() is not None:
-            text = _tail(log)
-            if "address already in use" in text.lower():
-                port = url.rsplit(":", 1)[1]
-                raise UserError(
-                    f"port {port} on {HOST} is already in use; pick another with --port",
-                    source="--port",
-                )
-            raise UserError(
-                f"the MLflow server did not start (exit {proc.returncode}):\n{text}",
-                source="textsweep ui",
-            )
+            return "exited"
         if time.monotonic() > deadline:
-            raise UserError(
-                f"the MLflow server did not answer at {url} within {START_TIMEOUT:.0f} s:\n"
-                f"{_tail(log)}",
-                source="textsweep ui",
-            )
+            return "timeout"
         time.sleep(0.25)
+
+
+def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    state = wait_for_http(f"{url}/health", proc, START_TIMEOUT)
+    if state == "exited":
+        text = _tail(log)
+        if "address already in use" in text.lower():
+            port = url.rsplit(":", 1)[1]
+            raise UserError(
+                f"port {port} on {HOST} is already in use; pick another with --port",
+                source="--port",
+            )
+        raise UserError(
+            f"the MLflow server did not start (exit {proc.returncode}):\n{text}",
+            source="textsweep ui",
+        )
+    if state == "timeout":
+        raise UserError(
+            f"the MLflow server did not answer at {url} within {START_TIMEOUT:.0f} s:\n"
+            f"{_tail(log)}",
+            source="textsweep ui",
+        )
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:

@@ -211,6 +211,9 @@ def test_the_effects_plot_stars_the_answer_only_when_decided(
     assert report.answer[0] == (
         "Answer: lstm_units = 16, val_accuracy 0.860 ± 0.003 (n=4), decided"
     )
+    # the best run linked is one of the answer's (trials 00 to 03 ran 16), not the best mean's
+    (linked,) = [b for b in report.answer if b.startswith("- best run: ")]
+    assert linked.split()[3] in ("t00", "t01", "t02", "t03"), linked
 
 
 def race_file(workdir: Path, data: Path, **tuner: object) -> Path:

@@ -113,7 +113,6 @@ def answer(
     if not summary.ranked_trials:
         return Answer("No answer: no trial finished.", (), "", NONE)
     best = summary.ranked_trials[0]
-    url = run_url(records, best.run_id) if best.run_id else None
     if summary.design == "one-way":
         part = _one_way(rows[0], records.objective)
     elif summary.design == "joint":
@@ -126,13 +125,24 @@ def answer(
             "",
             NONE,
         )
+    # the run of the configuration the sweep chose (`choice`): the answer's when decided
+    matching = [
+        t
+        for t in summary.ranked_trials
+        if part.recommended
+        and all(t.hyperparameters.get(k) == v for k, v in part.recommended.items())
+    ]
+    chosen = matching[0] if matching else best
+    url = run_url(records, chosen.run_id) if chosen.run_id else None
     settle = settle_command(records) if part.status == UNDECIDED else None
     bullets = list(part.bullets)
     if part.rule:
         bullets.append(f"rule: {part.rule}")
     if records.racing:
         bullets.append(_racing(records, race_budget))
-    bullets.append(f"best run: t{best.trial_id} {url}" if url else f"best run: t{best.trial_id}")
+    bullets.append(
+        f"best run: t{chosen.trial_id} {url}" if url else f"best run: t{chosen.trial_id}"
+    )
     if settle is not None:
         bullets.append(f"settle it: `{settle}`")
     if records.question.strip():

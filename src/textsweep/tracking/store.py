@@ -59,17 +59,6 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     return (db.resolve().parent / "artifacts" / safe).as_uri()
 
 
-def plain(value: float) -> float:
-    """`value` without float32 noise: Keras reports float32 numbers, which MLflow would show
-    as 0.949999988079071; the shortest decimal that is the same float32 (0.95) is logged."""
-    import numpy as np
-
-    v = float(value)
-    if v.is_integer() or not 1e-30 < abs(v) < 1e30:
-        return v
-    return float(np.format_float_positional(np.float32(v), unique=True, trim="-"))
-
-
 @dataclass
 class Tracker:
     """One sweep's connection to MLflow: an experiment, and the runs textsweep creates in it."""
@@ -202,7 +191,7 @@ class Tracker:
 
         now = int(time.time() * 1000)
         items = [
-            Metric(k, plain(v), now, step)
+            Metric(k, float(v), now, step)
             for k, v in metrics.items()
             if v is not None and math.isfinite(float(v))
         ]
@@ -224,7 +213,7 @@ class Tracker:
 
         now = int(time.time() * 1000)
         items = [
-            Metric(k, plain(row[k]), now, int(row["epoch"]))
+            Metric(k, float(row[k]), now, int(row["epoch"]))
             for row in rows
             for k in sorted(EPOCH_METRICS, key=lambda k: (not k.startswith("val_"), "loss" in k))
             if k in row and math.isfinite(float(row[k]))

@@ -39,23 +39,15 @@ def serve_model(
     Raises:
         UserError: no such model, the port is taken, or the server does not start.
     """
-    import socket
 
     from textsweep.export.locate import locate_model, model_files
 
     out = out or sys.stdout
     uri, ref = locate_model(model, tracking_uri)
     folder = model_files(model, tracking_uri)
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise UserError(
-                f"port {port} on {host} is not free ({e.strerror}); pick another with "
-                f"--port, e.g. `--port {port + 1}`",
-                source="--port",
-            ) from None
+    from textsweep.ui import check_port_free
+
+    check_port_free(port, host, "textsweep serve")
     bin_dir = str(Path(sys.executable).parent)
     env = {
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",

@@ -133,15 +133,16 @@ def comparison_links(uri: str, url: str) -> list[tuple[str, str]]:
     ]
 
 
-def check_port_free(port: int) -> None:
+def check_port_free(port: int, host: str = HOST, command: str = "textsweep ui") -> None:
+    """`UserError` naming --port when `host:port` cannot be bound (for `ui` and `serve`)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
-            s.bind((HOST, port))
+            s.bind((host, port))
         except OSError as e:
             raise UserError(
-                f"port {port} on {HOST} is already in use ({e.strerror}); pick another with "
-                f"--port, e.g. `textsweep ui --port {port + 1}`",
+                f"port {port} on {host} is already in use ({e.strerror}); pick another with "
+                f"--port, e.g. `{command} --port {port + 1}`",
                 source="--port",
             ) from None
 

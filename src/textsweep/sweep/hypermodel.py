@@ -26,7 +26,7 @@ import numpy as np
 from textsweep.config import Sweep
 from textsweep.models import ModelInputs, build_model, resolve, summary_text
 from textsweep.search_space import active_values, declare
-from textsweep.tracking import EPOCH_METRICS
+from textsweep.tracking import EPOCH_METRICS, plain
 from textsweep.trialdata import TrialData
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class EpochReporter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         row = {
             "epoch": epoch + 1,  # 1-based, as the terminal shows it: MLflow's step, history.csv
-            **{k: float(v) for k, v in (logs or {}).items() if k in EPOCH_METRICS},
+            **{k: plain(v) for k, v in (logs or {}).items() if k in EPOCH_METRICS},
         }
         self.rows.append(row)
         self.tracker.log_curves(self.run_id, [row], background=True)
@@ -164,14 +164,17 @@ class TextHyperModel(kt.HyperModel):
                 f"{bad + 1 + int(kwargs.get('initial_epoch', 0))}; try a smaller learning_rate"
             )
         test_loss, test_accuracy = model.evaluate(**data.test, verbose=0)
+        # Keras's float32 numbers as plain decimals, here where they enter textsweep: Keras
+        # Tuner's score, the race, MLflow and the report then all hold the same values
+        history.history = {k: [plain(v) for v in vals] for k, vals in history.history.items()}
         hist = history.history
         final = {
             "best_val_accuracy": max(hist.get("val_accuracy", [math.nan])),
             "best_val_loss": min(hist.get("val_loss", [math.nan])),
             "best_epoch": float(best.best_epoch if best.best_epoch >= 1 else len(losses)),
-            "test_loss": float(test_loss),
-            "test_accuracy": float(test_accuracy),
-            "train_seconds": train_seconds,
+            "test_loss": plain(test_loss),
+            "test_accuracy": plain(test_accuracy),
+            "train_seconds": plain(train_seconds),
             "params_count": float(model.count_params()),
         }
         model_path = None

@@ -16,7 +16,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,25 @@ def save_trial(oracle: Any, trial: Any) -> None:
 def set_project_dir(oracle: Any, directory: str, project_name: str) -> None:
     """Where an oracle made outside a tuner writes its state (a tuner sets it itself)."""
     oracle._set_project_dir(directory, project_name)
+
+
+def synchronized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Keras Tuner's `synchronized` (the same lock per oracle, the same re-entry by thread), but
+    the lock is released when the method raises: Keras Tuner's own keeps it held then, and every
+    later call, the chief's own "all done?" check (`exit_chief`) included, waits forever: a
+    chief whose oracle raised once in a worker's request hung instead of failing that request."""
+    from keras_tuner.src.engine import oracle as kt_oracle
+
+    @functools.wraps(method)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = threading.current_thread().name
+        if kt_oracle.THREADS[self] == name:  # re-entered from a synchronized method
+            return method(self, *args, **kwargs)
+        with kt_oracle.LOCKS[self]:
+            kt_oracle.THREADS[self] = name
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                kt_oracle.THREADS[self] = None
+
+    return wrapped

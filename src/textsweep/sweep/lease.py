@@ -16,7 +16,10 @@ that asks, as a new trial; the trial budget grows by one so the sweep still ends
 asked for. A worker told "none ready" waits while any trial is running elsewhere or waiting to be
 handed over, and stops only when nothing is left to run or to wait for. A worker that comes back
 late is not counted twice: the oracle ignores its updates and its end of a taken-back trial, and
-its run stays KILLED (`settle_late`).
+its run stays KILLED (`settle_late`). A worker told to wait asks again every second; one
+silent for longer than the lease while waiting is no longer waited for, so the chief still exits.
+The oracle's lock is released when a request raises (`ktcompat.synchronized`), where Keras Tuner's own
+kept it and the chief hung.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def shared(
 class TakenBack:
     """A trial whose worker fell silent for longer than the lease."""
 
-    trial_id: str
+    trial_id: str  # "" for a worker that was waiting for a trial, not running one
     tuner_id: str
     silent: float  # seconds
 
@@ -104,17 +107,21 @@ class _Leased:
         self._seen: dict[str, float] = {}  # trial id -> monotonic time of its worker's last word
         self._taken_back: set[str] = set()
         self._handover: list[Config] = []  # values of taken-back trials, to run again
+        self._waiting: dict[str, float] = {}  # tuner id told to wait -> time it last asked
 
     def _touch(self, trial_id: str) -> None:
         if trial_id in self._seen:
             self._seen[trial_id] = time.monotonic()
 
-    @kt.synchronized
+    @ktcompat.synchronized
     def create_trial(self, tuner_id: str) -> Any:
         trial = super().create_trial(tuner_id)  # type: ignore[misc]
+        self._waiting.pop(tuner_id, None)
         if trial.status == _TS.STOPPED and (self.ongoing_trials or self._handover):
-            # nothing ready now, but a trial runs elsewhere or waits to be handed over
+            # nothing ready now, but a trial runs elsewhere or waits to be handed over; a
+            # waiting worker asks again every second, so its silence means it is gone
             self.tuner_ids.add(tuner_id)
+            self._waiting[tuner_id] = time.monotonic()
             trial.status = _TS.IDLE
         elif trial.status == _TS.RUNNING:
             self._seen[trial.trial_id] = time.monotonic()
@@ -125,30 +132,37 @@ class _Leased:
             return {"status": _TS.RUNNING, "values": self._handover.pop(0)}
         return super().populate_space(trial_id)  # type: ignore[misc]
 
-    @kt.synchronized
+    @ktcompat.synchronized
     def update_trial(self, trial_id: str, metrics: Any, step: int = 0) -> Any:
         if trial_id in self._taken_back:  # a late worker's word: ignored
             return self.trials[trial_id]
         self._touch(trial_id)
         return super().update_trial(trial_id, metrics, step=step)  # type: ignore[misc]
 
-    @kt.synchronized
+    @ktcompat.synchronized
     def end_trial(self, trial: Any) -> None:
         if trial.trial_id in self._taken_back:  # a late worker's end: ignored
             return
         self._seen.pop(trial.trial_id, None)
         super().end_trial(trial)  # type: ignore[misc]
 
-    @kt.synchronized
+    @ktcompat.synchronized
     def get_trial(self, trial_id: str) -> Any:
         self._touch(trial_id)  # a worker's heartbeat
         return super().get_trial(trial_id)  # type: ignore[misc]
 
-    @kt.synchronized
+    @ktcompat.synchronized
     def take_back_stale(self) -> list[TakenBack]:
-        """End the ongoing trials whose worker has been silent longer than the lease."""
+        """End the ongoing trials whose worker has been silent longer than the lease, and stop
+        waiting for a worker told to wait that has not asked again for as long (Keras Tuner's
+        chief exits only once every worker it knows has been told to stop)."""
         now = time.monotonic()
         out = []
+        for tuner_id, asked in list(self._waiting.items()):
+            if now - asked > self.lease_seconds and tuner_id not in self.ongoing_trials:
+                del self._waiting[tuner_id]
+                self.tuner_ids.discard(tuner_id)
+                out.append(TakenBack("", tuner_id, now - asked))
         for tuner_id, trial in list(self.ongoing_trials.items()):
             silent = now - self._seen.setdefault(trial.trial_id, now)
             if silent <= self.lease_seconds:
@@ -229,6 +243,12 @@ def install(oracle: Any, context: Any) -> None:
         tracker, parent_id, progress = context.tracker, context.parent_run_id, context.progress
 
         def close(taken: TakenBack) -> None:
+            if not taken.trial_id:
+                progress.say(
+                    f"lease: {taken.tuner_id} silent for {taken.silent:.0f}s while waiting for a "
+                    "trial; the chief no longer waits for it"
+                )
+                return
             closed = close_runs(tracker, parent_id, taken)
             progress.say(
                 f"lease: trial {taken.trial_id} of {taken.tuner_id} taken back ({taken.message}); "

@@ -52,6 +52,7 @@ from textsweep.tracking import (
     Tracker,
     log_history_artifacts,
     objective_metric,
+    plain,
     views,
 )
 from textsweep.tracking.artifacts import prewarm_plotting
@@ -339,7 +340,7 @@ def _mean_rows(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
         for key in EPOCH_METRICS:
             vals = [r[i][key] for r in runs if key in r[i]]
             if vals:
-                row[key] = float(np.mean(vals))
+                row[key] = plain(float(np.mean(vals)))
         out.append(row)
     return out
 

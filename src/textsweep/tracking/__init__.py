@@ -8,6 +8,7 @@ from textsweep.tracking.artifacts import (
     log_history_artifacts,
     log_sweep_files,
     mean_std,
+    plain,
     resolved_sweep,
     results_table,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "log_history_artifacts",
     "log_sweep_files",
     "mean_std",
+    "plain",
     "resolved_sweep",
     "results_table",
     "sqlite_path",

@@ -113,13 +113,31 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def plain(value: float) -> float:
+    """`value` without float noise, as MLflow's tables then show it: 0.95, not 0.949999988079071.
+
+    A float32 number (what Keras reports) becomes the shortest decimal that is the same float32;
+    any other (a mean, seconds) is rounded to 10 decimals. Applied where textsweep makes its
+    numbers (`sweep.hypermodel`, `mean_std`), never only when logging, so the race, MLflow and the
+    report hold the same values; on a value already plain it changes nothing."""
+    import numpy as np  # not at import time: `textsweep --help` stays fast
+
+    v = float(value)
+    if not math.isfinite(v) or v.is_integer():
+        return v
+    if float(np.float32(v)) == v:
+        return float(np.format_float_positional(np.float32(v), unique=True, trim="-"))
+    return round(v, 10)
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """The mean and sample standard deviation of the finite values, both `plain`."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return math.nan, math.nan
     mean = sum(vals) / len(vals)
     var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
-    return mean, math.sqrt(var)
+    return plain(mean), plain(math.sqrt(var))
 
 
 def log_sweep_files(tracker: Tracker, run_id: str, sweep: Sweep) -> None:

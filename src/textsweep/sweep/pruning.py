@@ -19,7 +19,10 @@ drops it sooner, by the usual test on the objective. Its curve never enters the 
 a full curve).
 
 Limits: the book lives in the process that trains, so it is used without `--workers` only, and
-after `--resume` it starts empty (less is dropped, nothing wrong is). Not measured on full IMDB.
+after `--resume` it starts empty (less is dropped, nothing wrong is). With two executions per
+value (a race's first round) the test has too little power to call a curve worse: on full IMDB
+(`sweeps/lstm_units.yaml`, benchmarks/LSTM_UNITS.md) nothing was dropped in the first round, so
+drops start from the third execution of a value.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_trials_and_epochs_are_numbered_alike_in_terminal_and_mlflow(swept: dict
     for run in swept["trials"]:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
         assert run.data.metrics["best_epoch"] in (1.0, 2.0)
-        # logged without float32 noise (0.95, not 0.949999988079071), as MLflow's tables show it
+        # logged without float noise (0.95, not 0.949999988079071; 6 significant digits)
         assert all(v == plain(v) for v in run.data.metrics.values()), run.data.metrics
         curve = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert all(m.value == plain(m.value) for m in curve)

@@ -275,7 +275,7 @@ class TrackedTuner:
             shutil.rmtree(outcomes[0].model_path.parent, ignore_errors=True)
         objective = final[objective_metric(ctx.sweep.config.objective)]
         self._trial_objective = (objective, final["test_accuracy"])
-        # the trial's page says its result in words, rounded (the metrics keep full precision)
+        # the trial's page says its result in words, to 4 places (the metrics keep 6 digits)
         name = objective_metric(ctx.sweep.config.objective)
         over = f", mean of {len(outcomes)} executions" if len(outcomes) > 1 else ""
         ctx.tracker.set_tags(

@@ -18,8 +18,8 @@ handed over, and stops only when nothing is left to run or to wait for. A worker
 late is not counted twice: the oracle ignores its updates and its end of a taken-back trial, and
 its run stays KILLED (`settle_late`). A worker told to wait asks again every second; one
 silent for longer than the lease while waiting is no longer waited for, so the chief still exits.
-The oracle's lock is released when a request raises (`ktcompat.synchronized`), where Keras Tuner's own
-kept it and the chief hung.
+The oracle's lock is released when a request raises (`ktcompat.synchronized`); Keras Tuner's own
+keeps it, and the chief then hangs.
 """
 
 from __future__ import annotations

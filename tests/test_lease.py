@@ -124,6 +124,39 @@ def test_a_worker_lost_while_told_to_wait_is_no_longer_waited_for(tmp_path: Path
     assert oracle_chief.exit_chief(oracle)  # the chief exits: it waits for nobody
 
 
+def test_a_worker_lost_between_two_trials_is_no_longer_waited_for(tmp_path: Path) -> None:
+    from keras_tuner.src.distribute import oracle_chief
+
+    oracle, taken = grid_oracle(tmp_path, seconds=0.6, max_trials=3)
+    alive, gone = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    finish(oracle, gone)  # tuner1 ends its trial, then dies before asking for the next
+    deadline = time.monotonic() + 20
+    while not taken and time.monotonic() < deadline:
+        oracle.get_trial(alive.trial_id)  # tuner0's heartbeat
+        time.sleep(0.1)
+    assert [(t.trial_id, t.tuner_id) for t in taken] == [("", "tuner1")]
+    assert oracle.tuner_ids == {"tuner0"}
+    finish(oracle, alive)
+    last = oracle.create_trial("tuner0")
+    finish(oracle, last)
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+    assert oracle_chief.exit_chief(oracle)
+
+
+def test_a_worker_between_trials_with_a_heartbeat_is_waited_for(tmp_path: Path) -> None:
+    oracle, taken = grid_oracle(tmp_path, seconds=0.6, max_trials=3)
+    busy, slow = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    finish(oracle, slow)  # tuner1 is slow to ask again (MLflow, model building), beating still
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:
+        oracle.get_trial(busy.trial_id)
+        oracle.get_trial(slow.trial_id)  # the heartbeat on the trial it last ended
+        time.sleep(0.1)
+    assert taken == []
+    assert oracle.tuner_ids == {"tuner0", "tuner1"}
+    assert oracle.create_trial("tuner1").status == "RUNNING"
+
+
 def test_a_request_that_raises_leaves_the_oracle_usable_by_other_threads(tmp_path: Path) -> None:
     """Keras Tuner's `synchronized` keeps its lock when the method raises: a chief whose servicer
     raised once then hung in its own "all done?" check (`exit_chief`). The lease's releases it."""

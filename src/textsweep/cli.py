@@ -238,9 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # path imports it, which can be before `runtime.configure_tensorflow` (e.g. a download)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     code = _main(args)
-    if argv is None and args.command == "run" and "tensorflow" in sys.modules:
+    if argv is None and (
+        (args.command == "run" and "tensorflow" in sys.modules) or args.command in ("ui", "serve")
+    ):
         # TensorFlow's teardown at interpreter exit takes seconds, and after Ctrl-C or SIGTERM
-        # the process must end promptly; every run and file is written and closed by now.
+        # the process must end promptly; every run and file is written and closed by now, and
+        # `ui`/`serve` have ended their server's process group (a teardown of MLflow's modules
+        # after a stop has held a `ui` past a minute on a loaded machine).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -64,9 +64,9 @@ def serve(uri: str, port: int = 5000, out: TextIO | None = None) -> int:
     check_port_free(port)
     log = Path(tempfile.mkstemp(prefix="textsweep-ui-", suffix=".log")[1])
     try:
-        with _signals_stop():
+        with _signals_stop() as signals:
             try:
-                return _serve(uri, port, out, log)
+                return _serve(uri, port, out, log, signals)
             except _Stop as stop:
                 print(f"MLflow UI stopped ({stop})", file=out, flush=True)
                 return EXIT_OK
@@ -74,7 +74,7 @@ def serve(uri: str, port: int = 5000, out: TextIO | None = None) -> int:
         log.unlink(missing_ok=True)
 
 
-def _serve(uri: str, port: int, out: TextIO, log: Path) -> int:
+def _serve(uri: str, port: int, out: TextIO, log: Path, signals: _Signals) -> int:
     cmd = [
         sys.executable,
         "-m",
@@ -106,8 +106,9 @@ def _serve(uri: str, port: int, out: TextIO, log: Path) -> int:
         url = f"http://{HOST}:{port}"
         _wait_until_answering(url, proc, log)
         print(f"MLflow UI on {url} over {mask(uri)} (Ctrl-C to stop)", file=out, flush=True)
-        for name, link in comparison_links(uri, url):
-            print(f"  compare the trials of {name!r}: {link}", file=out, flush=True)
+        with signals.deferred():  # MLflow's imports and a store query: not stopped midway
+            for name, link in comparison_links(uri, url):
+                print(f"  compare the trials of {name!r}: {link}", file=out, flush=True)
         code = proc.wait()
         raise UserError(
             f"the MLflow server stopped by itself (exit {code}):\n{_tail(log)}",
@@ -207,16 +208,41 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-@contextlib.contextmanager
-def _signals_stop() -> Iterator[None]:
-    """SIGINT and SIGTERM raise `_Stop`, caught where the server group is ended."""
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP as `_Stop`: raised where the main thread is, or, inside
+    `deferred()`, when the block ends. A stop raised midway through an import or a database call
+    can leave a lock held or a module half made, and the interpreter's exit then hangs on it."""
 
-    def handler(signum: int, frame: types.FrameType | None) -> None:
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.depth = 0
+
+    def handle(self, signum: int, frame: types.FrameType | None) -> None:
+        if self.depth:
+            self.pending = self.pending or signum
+            return
         raise _Stop(signum)
 
-    saved = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending is not None:
+            raise _Stop(self.pending)
+
+
+@contextlib.contextmanager
+def _signals_stop() -> Iterator[_Signals]:
+    """SIGINT, SIGTERM and SIGHUP raise `_Stop`, caught where the server group is ended."""
+    signals = _Signals()
+    saved = {
+        s: signal.signal(s, signals.handle) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
-        yield
+        yield signals
     finally:
         for s, previous in saved.items():
             signal.signal(s, previous)

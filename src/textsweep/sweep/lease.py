@@ -16,8 +16,10 @@ that asks, as a new trial; the trial budget grows by one so the sweep still ends
 asked for. A worker told "none ready" waits while any trial is running elsewhere or waiting to be
 handed over, and stops only when nothing is left to run or to wait for. A worker that comes back
 late is not counted twice: the oracle ignores its updates and its end of a taken-back trial, and
-its run stays KILLED (`settle_late`). A worker told to wait asks again every second; one
-silent for longer than the lease while waiting is no longer waited for, so the chief still exits.
+its run stays KILLED (`settle_late`). A worker told to wait asks again every second, and between
+two trials its heartbeat goes on; one without a trial that is silent for longer than the lease
+(killed while waiting, or between ending one trial and asking for the next) is no longer waited
+for, so the chief still exits.
 The oracle's lock is released when a request raises (`ktcompat.synchronized`); Keras Tuner's own
 keeps it, and the chief then hangs.
 """
@@ -107,24 +109,28 @@ class _Leased:
         self._seen: dict[str, float] = {}  # trial id -> monotonic time of its worker's last word
         self._taken_back: set[str] = set()
         self._handover: list[Config] = []  # values of taken-back trials, to run again
-        self._waiting: dict[str, float] = {}  # tuner id told to wait -> time it last asked
+        self._heard: dict[str, float] = {}  # tuner id -> time of its last word, any request
+        self._owner: dict[str, str] = {}  # trial id -> the tuner id it was given to
 
     def _touch(self, trial_id: str) -> None:
+        now = time.monotonic()
         if trial_id in self._seen:
-            self._seen[trial_id] = time.monotonic()
+            self._seen[trial_id] = now
+        if trial_id in self._owner:
+            self._heard[self._owner[trial_id]] = now
 
     @ktcompat.synchronized
     def create_trial(self, tuner_id: str) -> Any:
         trial = super().create_trial(tuner_id)  # type: ignore[misc]
-        self._waiting.pop(tuner_id, None)
+        self._heard[tuner_id] = time.monotonic()
         if trial.status == _TS.STOPPED and (self.ongoing_trials or self._handover):
             # nothing ready now, but a trial runs elsewhere or waits to be handed over; a
             # waiting worker asks again every second, so its silence means it is gone
             self.tuner_ids.add(tuner_id)
-            self._waiting[tuner_id] = time.monotonic()
             trial.status = _TS.IDLE
         elif trial.status == _TS.RUNNING:
             self._seen[trial.trial_id] = time.monotonic()
+            self._owner[trial.trial_id] = tuner_id
         return trial
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -143,6 +149,7 @@ class _Leased:
     def end_trial(self, trial: Any) -> None:
         if trial.trial_id in self._taken_back:  # a late worker's end: ignored
             return
+        self._touch(trial.trial_id)
         self._seen.pop(trial.trial_id, None)
         super().end_trial(trial)  # type: ignore[misc]
 
@@ -154,15 +161,18 @@ class _Leased:
     @ktcompat.synchronized
     def take_back_stale(self) -> list[TakenBack]:
         """End the ongoing trials whose worker has been silent longer than the lease, and stop
-        waiting for a worker told to wait that has not asked again for as long (Keras Tuner's
-        chief exits only once every worker it knows has been told to stop)."""
+        waiting for a worker without a trial (told to wait, or between two trials) that has
+        been silent as long (Keras Tuner's chief exits only once every worker it knows has
+        been told to stop)."""
         now = time.monotonic()
         out = []
-        for tuner_id, asked in list(self._waiting.items()):
-            if now - asked > self.lease_seconds and tuner_id not in self.ongoing_trials:
-                del self._waiting[tuner_id]
+        for tuner_id in list(self.tuner_ids):
+            if tuner_id in self.ongoing_trials:
+                continue
+            last = self._heard.setdefault(tuner_id, now)
+            if now - last > self.lease_seconds:
                 self.tuner_ids.discard(tuner_id)
-                out.append(TakenBack("", tuner_id, now - asked))
+                out.append(TakenBack("", tuner_id, now - last))
         for tuner_id, trial in list(self.ongoing_trials.items()):
             silent = now - self._seen.setdefault(trial.trial_id, now)
             if silent <= self.lease_seconds:
@@ -206,20 +216,18 @@ def hold(
 
 
 def heartbeat(client: Any, seconds: float) -> threading.Thread:
-    """A worker's heartbeat: while it has a trial, `get_trial` every quarter of the lease."""
+    """A worker's heartbeat: `get_trial` every quarter of the lease, on the trial it runs, or
+    between two trials on the one it last ended (the chief then knows it is still there)."""
     current: list[str | None] = [None]
-    create, end = client.create_trial, client.end_trial
+    create = client.create_trial
 
     def create_trial(tuner_id: str) -> Any:
         trial = create(tuner_id)
-        current[0] = trial.trial_id if trial.status == _TS.RUNNING else None
+        if trial.status == _TS.RUNNING:
+            current[0] = trial.trial_id
         return trial
 
-    def end_trial(trial: Any) -> Any:
-        current[0] = None
-        return end(trial)
-
-    client.create_trial, client.end_trial = create_trial, end_trial
+    client.create_trial = create_trial
     period = max(0.5, seconds / 4)
 
     def beat() -> None:
@@ -245,8 +253,8 @@ def install(oracle: Any, context: Any) -> None:
         def close(taken: TakenBack) -> None:
             if not taken.trial_id:
                 progress.say(
-                    f"lease: {taken.tuner_id} silent for {taken.silent:.0f}s while waiting for a "
-                    "trial; the chief no longer waits for it"
+                    f"lease: {taken.tuner_id} silent for {taken.silent:.0f}s without a trial "
+                    "(waiting, or between two); the chief no longer waits for it"
                 )
                 return
             closed = close_runs(tracker, parent_id, taken)

@@ -45,6 +45,8 @@ def lines(sweep: SweepLike) -> list[str]:
     from textsweep.search_space.schema import GRID_COUNT_CAP
 
     size = sweep.space.grid_size()
+    if size is None:  # refused before this by `check` (a continuous range)
+        return ["grid size: none (a range is continuous)"]
     if size >= GRID_COUNT_CAP:  # counting stopped at the cap
         return [f"grid size: at least {GRID_COUNT_CAP:,} (counting stops there)"]
     return [f"grid size: {size}"]

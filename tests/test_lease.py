@@ -51,6 +51,14 @@ def finish(oracle: Any, trial: Any, score: float = 0.5) -> None:
     oracle.end_trial(mine)
 
 
+def beat_until_taken(oracle: Any, alive: Any, taken: list[lease.TakenBack]) -> None:
+    """The live worker's heartbeat, until the lease takes something back (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while not taken and time.monotonic() < deadline:
+        oracle.get_trial(alive.trial_id)
+        time.sleep(0.1)
+
+
 def test_any_idle_worker_gets_any_untried_combination(tmp_path: Path) -> None:
     oracle, _ = grid_oracle(tmp_path, seconds=60)
     first = [oracle.create_trial(f"tuner{i}") for i in range(3)]
@@ -82,10 +90,7 @@ def test_a_worker_waits_while_a_trial_runs_elsewhere(tmp_path: Path) -> None:
 def test_a_silent_workers_trial_is_taken_back_and_handed_over(tmp_path: Path) -> None:
     oracle, taken = grid_oracle(tmp_path, seconds=0.6, max_trials=2)
     alive, silent = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
-    deadline = time.monotonic() + 20
-    while not taken and time.monotonic() < deadline:
-        oracle.get_trial(alive.trial_id)  # tuner0's heartbeat
-        time.sleep(0.1)
+    beat_until_taken(oracle, alive, taken)  # tuner0's heartbeat
     assert [(t.trial_id, t.tuner_id) for t in taken] == [(silent.trial_id, "tuner1")]
     assert taken[0].message.startswith("lease expired: tuner1 silent for")
     assert oracle.tuner_ids == {"tuner0"}
@@ -113,10 +118,7 @@ def test_a_worker_lost_while_told_to_wait_is_no_longer_waited_for(tmp_path: Path
     oracle, taken = grid_oracle(tmp_path, seconds=0.6, max_trials=1)
     alive = oracle.create_trial("tuner0")
     assert oracle.create_trial("tuner1").status == "IDLE"  # then tuner1's machine is gone
-    deadline = time.monotonic() + 20
-    while not taken and time.monotonic() < deadline:
-        oracle.get_trial(alive.trial_id)  # tuner0's heartbeat
-        time.sleep(0.1)
+    beat_until_taken(oracle, alive, taken)  # tuner0's heartbeat
     assert [(t.trial_id, t.tuner_id) for t in taken] == [("", "tuner1")]
     assert oracle.tuner_ids == {"tuner0"}
     finish(oracle, alive)
@@ -130,10 +132,7 @@ def test_a_worker_lost_between_two_trials_is_no_longer_waited_for(tmp_path: Path
     oracle, taken = grid_oracle(tmp_path, seconds=0.6, max_trials=3)
     alive, gone = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
     finish(oracle, gone)  # tuner1 ends its trial, then dies before asking for the next
-    deadline = time.monotonic() + 20
-    while not taken and time.monotonic() < deadline:
-        oracle.get_trial(alive.trial_id)  # tuner0's heartbeat
-        time.sleep(0.1)
+    beat_until_taken(oracle, alive, taken)  # tuner0's heartbeat
     assert [(t.trial_id, t.tuner_id) for t in taken] == [("", "tuner1")]
     assert oracle.tuner_ids == {"tuner0"}
     finish(oracle, alive)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +94,44 @@ def run_sweep_file(folder: Path, sweep: dict[str, Any]) -> tuple[Any, Any]:
     loaded = load_sweep(path)
     result = run_sweep(loaded, out=io.StringIO())
     return result, MlflowClient(loaded.tracking_uri()).get_run(result.parent_run_id)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def start_mlflow_server(folder: Path, port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """A real `mlflow server --serve-artifacts` on host:port (sqlite store and artifacts in folder),
+    returned once it answers; `stop_mlflow_server` kills its process group. Off 127.0.0.1 it is
+    started as the README's recipe says, with `--allowed-hosts` naming host:port (MLflow 3 refuses
+    other Host headers, 127.0.0.3 included, with 403)."""
+    from textsweep import server
+    from textsweep.errors import UserError
+
+    with (folder / "mlflow-server.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+             "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts"), "--host", host,
+             "--port", str(port), "--workers", "1",
+             *([] if host == "127.0.0.1" else ["--allowed-hosts", f"{host}:{port}"])],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            server.check_reachable(f"http://{host}:{port}", timeout=2)
+            return proc
+        except UserError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_mlflow_server(proc)
+                raise AssertionError((folder / "mlflow-server.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+
+
+def stop_mlflow_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -4,8 +4,6 @@ stops the sweep resumable, after bounded retries."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import free_port, start_mlflow_server, stop_mlflow_server
 from mlflow import MlflowClient
 
 from textsweep import server
 from textsweep.errors import UserError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_sweep(folder: Path, data: Path, max_trials: int = 2) -> Path:
@@ -79,35 +72,12 @@ def test_an_unreachable_tracking_uri_exits_2_within_10_s(workdir: Path, tiny_imd
     assert "Traceback" not in done.stderr
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            server.check_reachable(f"http://127.0.0.1:{port}", timeout=2)
-            return proc
-        except UserError:
-            assert proc.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 @pytest.mark.slow
 def test_a_server_lost_mid_sweep_stops_it_resumable(workdir: Path, tiny_imdb: Path) -> None:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     sweep = str(write_sweep(workdir, tiny_imdb, max_trials=3))
-    mlflow_server = start_server(workdir, port)
+    mlflow_server = start_mlflow_server(workdir, port)
     run = subprocess.Popen([sys.executable, "-m", "textsweep", "run", sweep, "--tracking-uri", uri],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
@@ -115,7 +85,7 @@ def test_a_server_lost_mid_sweep_stops_it_resumable(workdir: Path, tiny_imdb: Pa
         for line in run.stdout:  # the first trial ended: its run is in MLflow
             if line.startswith("  -> "):
                 break
-        stop_server(mlflow_server)
+        stop_mlflow_server(mlflow_server)
         lost_at = time.monotonic()
         code = run.wait(timeout=180)
         waited = time.monotonic() - lost_at
@@ -126,7 +96,7 @@ def test_a_server_lost_mid_sweep_stops_it_resumable(workdir: Path, tiny_imdb: Pa
     assert f"the MLflow tracking server at {uri} stopped answering" in stderr
     assert "continue with the same command and --resume" in stderr
     assert waited < 100
-    mlflow_server = start_server(workdir, port)
+    mlflow_server = start_mlflow_server(workdir, port)
     try:
         again = subprocess.run([sys.executable, "-m", "textsweep", "run", sweep, "--tracking-uri", uri, "--resume"],
                                capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -137,4 +107,4 @@ def test_a_server_lost_mid_sweep_stops_it_resumable(workdir: Path, tiny_imdb: Pa
         assert sorted(r.info.status for r in trials).count("FINISHED") == 3
         assert {r.data.params["dense_units"] for r in trials if r.info.status == "FINISHED"} == {"4", "8", "16"}
     finally:
-        stop_server(mlflow_server)
+        stop_mlflow_server(mlflow_server)

@@ -23,7 +23,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from textsweep.sweep.workers import free_port
 
 TEXTS = ["a wonderful, moving film", "dull and far too long"]
 WORDS = ("a wonderful moving film dull far too long great acting the plot was boring and the "
@@ -72,12 +73,6 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpus_s": [round(r["cpu_s"], 2) for r in runs],
         "load1": [round(r["load1"], 1) for r in runs],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def post(url: str, texts: list[str]) -> tuple[float, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -94,12 +93,6 @@ def run_sweep_file(folder: Path, sweep: dict[str, Any]) -> tuple[Any, Any]:
     loaded = load_sweep(path)
     result = run_sweep(loaded, out=io.StringIO())
     return result, MlflowClient(loaded.tracking_uri()).get_run(result.parent_run_id)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def start_mlflow_server(folder: Path, port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:

@@ -4,18 +4,17 @@ hints and errors, silenced in MLflow's "View run" links, masked in the sweep's a
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import start_mlflow_server, stop_mlflow_server
 
 from textsweep.credentials import browser_base, mask, mask_text, masked_data
+from textsweep.sweep.workers import free_port
 from textsweep.tracking.views import compare_url
 
 SECRET = "S3cretPW"
@@ -63,38 +62,15 @@ def test_mask_text_and_data_mask_every_uri_inside() -> None:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A real MLflow tracking server (no auth: the password is only carried in the URI)."""
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    port = free_port()
+    process = start_mlflow_server(tmp_path, port)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "server.log").read_text()) from None
-                time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        stop_mlflow_server(process)
 
 
 @pytest.mark.slow
@@ -151,7 +127,7 @@ def test_an_unreachable_server_is_a_user_error_with_the_password_masked(
     from textsweep.tracking import Tracker
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    uri = f"http://alice:{SECRET}@127.0.0.1:{_free_port()}"
+    uri = f"http://alice:{SECRET}@127.0.0.1:{free_port()}"
     with pytest.raises(UserError, match=r"tracking.uri: MLflow cannot use the tracking store "
                        r"http://alice:\*\*\*@127.0.0.1") as caught:  # fmt: skip
         Tracker.open(uri, "x")

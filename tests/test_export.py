@@ -9,7 +9,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -22,6 +21,7 @@ import pytest
 from conftest import NEGATIVE, NEUTRAL, POSITIVE, run_sweep_file
 
 from textsweep.errors import UserError
+from textsweep.sweep.workers import free_port
 
 MIXED = "okay fine average decent so-so".split()  # the cue words of a third, "mixed" class
 
@@ -226,12 +226,6 @@ def test_predict_with_a_model_that_is_not_there_exits_2_naming_it(workdir: Path)
     assert out.returncode == 2
     assert re.search(r"cannot use 'models:/nothing@champion' as a model: there is no MLflow store",
                      out.stderr), out.stderr  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

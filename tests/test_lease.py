@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
 import pytest
 import yaml
-from conftest import free_port, start_mlflow_server, stop_mlflow_server
+from conftest import start_mlflow_server, stop_mlflow_server
 from mlflow import MlflowClient
 
 from textsweep.sweep import ktcompat, lease
@@ -255,56 +256,64 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
 
 
+@pytest.fixture
+def server_uri(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server --serve-artifacts` on 127.0.0.3, with `--allowed-hosts` as the README says."""
+    (tmp_path / "server").mkdir()
+    port = distributed.free_port("127.0.0.3")
+    proc = start_mlflow_server(tmp_path / "server", port, host="127.0.0.3")
+    try:
+        yield f"http://127.0.0.3:{port}"
+    finally:
+        stop_mlflow_server(proc)
+
+
 @pytest.mark.slow
-def test_a_worker_lost_for_good_leaves_no_trial_behind(tmp_path: Path, tiny_imdb: Path) -> None:
+def test_a_worker_lost_for_good_leaves_no_trial_behind(
+    tmp_path: Path, tiny_imdb: Path, server_uri: str
+) -> None:
     """An MLflow server on 127.0.0.3, the chief's oracle on 127.0.0.2, two workers by hand, each in
     its own home (no shared disk); tuner1 killed -9 mid-trial and never restarted."""
     sweep = write_grid_sweep(tmp_path, tiny_imdb, epochs=3, lease_seconds=10)
-    (tmp_path / "server").mkdir()
-    server_port = free_port("127.0.0.3")
-    uri = f"http://127.0.0.3:{server_port}"
-    mlflow_server = start_mlflow_server(tmp_path / "server", server_port, host="127.0.0.3")
+    uri = server_uri
+    port = distributed.free_port("127.0.0.2")
+    cmd = [sys.executable, "-m", "textsweep", "run", str(sweep), "--tracking-uri", uri]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        port = distributed.free_port("127.0.0.2")
-        cmd = [sys.executable, "-m", "textsweep", "run", str(sweep), "--tracking-uri", uri]
-        procs: dict[str, subprocess.Popen[bytes]] = {}
-        try:
-            for name in ("chief", "tuner0", "tuner1"):
-                env = {**clean_env(tmp_path, name), distributed.TUNER_ID_ENV: name,
-                       distributed.ORACLE_IP_ENV: "127.0.0.2",
-                       distributed.ORACLE_PORT_ENV: str(port), "TEXTSWEEP_PROCESSES": "2"}  # fmt: skip
-                procs[name] = start(cmd, env, tmp_path / f"{name}.log")
-            deadline = time.monotonic() + 600
-            victim = None
-            while victim is None and time.monotonic() < deadline:  # tuner1 in the middle of a trial
-                for run in trial_runs(uri):
-                    tags = run.data.tags
-                    if tags.get("textsweep.worker") == "tuner1" and run.info.status == "RUNNING":
-                        history = MlflowClient(uri).get_metric_history(run.info.run_id, "val_accuracy")
-                        if history:  # at least one epoch done
-                            victim = run
-                time.sleep(0.5)
-            assert victim is not None, (tmp_path / "tuner1.log").read_text()[-3000:]
-            os.killpg(procs["tuner1"].pid, signal.SIGKILL)
-            assert procs["chief"].wait(timeout=600) == 0, (tmp_path / "chief.log").read_text()[-3000:]
-            assert procs["tuner0"].wait(timeout=60) == 0
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        runs = trial_runs(uri)
-        assert finished_units(runs) == UNITS  # exactly the 8 combinations, each once
-        killed = [r for r in runs if r.info.status == "KILLED"]
-        # the trial tuner1 was in when it died: the one seen running, or, on tiny data, the next
-        # one it had started by the time the kill landed
-        assert len(killed) == 1 and killed[0].data.tags["textsweep.worker"] == "tuner1", killed
-        assert killed[0].info.run_id == victim.info.run_id or killed[0].info.start_time >= victim.info.start_time
-        assert killed[0].data.tags[lease.TAG_LEASE].startswith("lease expired: tuner1 silent for")
-        assert "taken back" in (tmp_path / "chief.log").read_text()
-        parent = [r for r in MlflowClient(uri).search_runs([victim.info.experiment_id],
-                  "tags.`textsweep.role` = 'sweep'")]  # fmt: skip
-        assert [p.info.status for p in parent] == ["FINISHED"]
+        for name in ("chief", "tuner0", "tuner1"):
+            env = {**clean_env(tmp_path, name), distributed.TUNER_ID_ENV: name,
+                   distributed.ORACLE_IP_ENV: "127.0.0.2",
+                   distributed.ORACLE_PORT_ENV: str(port), "TEXTSWEEP_PROCESSES": "2"}  # fmt: skip
+            procs[name] = start(cmd, env, tmp_path / f"{name}.log")
+        deadline = time.monotonic() + 600
+        victim = None
+        while victim is None and time.monotonic() < deadline:  # tuner1 in the middle of a trial
+            for run in trial_runs(uri):
+                tags = run.data.tags
+                if tags.get("textsweep.worker") == "tuner1" and run.info.status == "RUNNING":
+                    history = MlflowClient(uri).get_metric_history(run.info.run_id, "val_accuracy")
+                    if history:  # at least one epoch done
+                        victim = run
+            time.sleep(0.5)
+        assert victim is not None, (tmp_path / "tuner1.log").read_text()[-3000:]
+        os.killpg(procs["tuner1"].pid, signal.SIGKILL)
+        assert procs["chief"].wait(timeout=600) == 0, (tmp_path / "chief.log").read_text()[-3000:]
+        assert procs["tuner0"].wait(timeout=60) == 0
     finally:
-        stop_mlflow_server(mlflow_server)
+        for proc in procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    runs = trial_runs(uri)
+    assert finished_units(runs) == UNITS  # exactly the 8 combinations, each once
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    # the trial tuner1 was in when it died: the one seen running, or, on tiny data, the next
+    # one it had started by the time the kill landed
+    assert len(killed) == 1 and killed[0].data.tags["textsweep.worker"] == "tuner1", killed
+    assert killed[0].info.run_id == victim.info.run_id or killed[0].info.start_time >= victim.info.start_time
+    assert killed[0].data.tags[lease.TAG_LEASE].startswith("lease expired: tuner1 silent for")
+    assert "taken back" in (tmp_path / "chief.log").read_text()
+    parent = [r for r in MlflowClient(uri).search_runs([victim.info.experiment_id],
+              "tags.`textsweep.role` = 'sweep'")]  # fmt: skip
+    assert [p.info.status for p in parent] == ["FINISHED"]

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -18,13 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from textsweep.sweep.workers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def first_line_then_stop(cmd: list[str], cwd: Path, env: dict[str, str], check: str) -> str:

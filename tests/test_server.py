@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import free_port, start_mlflow_server, stop_mlflow_server
+from conftest import start_mlflow_server, stop_mlflow_server
 from mlflow import MlflowClient
 
 from textsweep import server
 from textsweep.errors import UserError
+from textsweep.sweep.workers import free_port
 
 
 def write_sweep(folder: Path, data: Path, max_trials: int = 2) -> Path:

@@ -18,15 +18,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from textsweep.sweep.workers import free_port
 from textsweep.tracking import Tracker
 
 MARK = "TEXTSWEEP_UI_TEST_MARK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def marked_processes(mark: str) -> list[int]:

@@ -227,3 +227,39 @@ def test_a_store_damaged_inside_is_exit_2_for_report(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert f"the tracking database {db} is damaged or not an MLflow database (database disk " \
         "image is malformed)" in done.stderr  # fmt: skip
+
+
+_WRITE_THEN_WAIT = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA cache_size=1")  # spill to the file: the journal holds the pages it replaced
+c.execute("BEGIN")
+for i in range(2000):
+    c.execute("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", (f"k{i}", "v" * 200, "x"))
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_store_left_mid_write_by_kill_9_opens_and_keeps_its_runs(tmp_path: Path) -> None:
+    """A process killed -9 inside a write leaves a hot journal; the next opener rolls it back."""
+    import signal
+
+    from textsweep.tracking.store import Tracker
+
+    db = tmp_path / "st" / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    tracker = Tracker.open(uri, "killed")
+    run = tracker.start_run("x", {"textsweep.role": "sweep", "textsweep.sweep": "killed"})
+    writer = subprocess.Popen([sys.executable, "-c", _WRITE_THEN_WAIT, str(db)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert (tmp_path / "st" / "mlflow.db-journal").is_file()  # hot: nobody holds its lock
+    again = Tracker.open(uri, "killed")  # what `run --resume` does first
+    assert again.experiment_id == tracker.experiment_id
+    assert not (tmp_path / "st" / "mlflow.db-journal").exists()  # rolled back
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM tags WHERE run_uuid = 'x'").fetchone() == (0,)
+        assert c.execute("SELECT count(*) FROM runs WHERE run_uuid = ?", (run,)).fetchone() == (1,)

@@ -128,8 +128,11 @@ def check_database(uri: str, source: str = "tracking.uri") -> None:
         _db_files.append(db)
     if not db.is_file():
         return
+    # mode=rw, not ro: a process killed inside a write leaves a hot journal, which the first
+    # reader must roll back; a read-only connection fails on it with "attempt to write a readonly
+    # database". rw never creates the file, and opens a write-protected one read-only.
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as c:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=rw", uri=True)) as c:
             c.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as e:
         failure = store_failure(e)

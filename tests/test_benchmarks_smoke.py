@@ -109,3 +109,21 @@ def test_ngrams_benchmark_runs_every_arm_on_tiny_data(tmp_path: Path, tiny_imdb:
     # the exported model labels the raw test reviews exactly as the trial's test metrics said
     assert rows["predict"]["test_accuracy"] == pytest.approx(rows["textsweep"]["test_accuracy"])
     assert "| NBSVM, scikit-learn" in out.read_text()
+
+
+def test_the_race_replay_reruns_the_recorded_lstm_race_and_its_focused_schedule() -> None:
+    root = Path(__file__).resolve().parent.parent / "benchmarks"
+    done = subprocess.run(
+        [sys.executable, str(root / "race_replay.py"), "--json",
+         str(root / "lstm_units_2026-11-23.json")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    # the recorded schedule is the race that ran (30 executions, decided, 64 units); focus
+    # reaches the same answer with two fewer 256-unit executions
+    assert "| rounds | 30 | 16: 6, 32: 6, 64: 6, 128: 6, 256: 6 | 1886 | decided | 64 |" in (
+        done.stdout
+    )
+    assert "| focus | 28 | 16: 6, 32: 6, 64: 6, 128: 6, 256: 4 | 1519 | decided | 64 |" in (
+        done.stdout
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_sweep_file
@@ -12,7 +13,14 @@ from textsweep.config import load_sweep
 from textsweep.reporting import make_report
 from textsweep.reporting.inference import first_within_margin, noninferior, within_margin
 from textsweep.sweep.more import add_executions
-from textsweep.sweep.racing import cost_order, outcome, settled, survivors
+from textsweep.sweep.racing import (
+    cost_order,
+    next_combination,
+    outcome,
+    resting,
+    settled,
+    survivors,
+)
 
 
 def test_survivors_drop_only_the_clearly_worse() -> None:
@@ -106,6 +114,12 @@ def test_validate_says_how_the_race_ends(
     (workdir / "race.yaml").write_text(yaml.safe_dump(sweep))
     assert main(["validate", "race.yaml"]) == 0
     assert "until decided (margin 0.01)" in capsys.readouterr().out
+    sweep["tuner"]["repeats"]["focus"] = True
+    (workdir / "race.yaml").write_text(yaml.safe_dump(sweep))
+    assert main(["validate", "race.yaml"]) == 0
+    assert "focus: a combination shown not to beat any cheaper one left" in (
+        capsys.readouterr().out
+    )
 
 
 def _sweep(data: Path, rates: list[float]) -> dict:
@@ -174,3 +188,124 @@ def test_a_margin_ends_a_race_of_tied_sizes_decided_and_the_report_agrees(
     values = again.json["hyperparameters"]["dense_units"]["values"]
     assert sorted(v["n"] for v in values) == [4, 4]  # 2 trials each, 2 executions each
     assert again.json["answer"]["status"] == "decided"
+
+
+# focus: the numbers below were checked with `noninferior` (one-sided Welch, the margin 0.01)
+CHEAP = [0.860, 0.850, 0.855]  # n=3: 95% interval about +- 0.012, so not settled yet
+STEADY = [0.851, 0.853, 0.852]  # no better than CHEAP by 0.01: p about 0.02 < 0.05 / 2
+
+
+def test_a_value_rests_once_shown_not_to_beat_any_cheaper_value_by_the_margin() -> None:
+    samples = {0: CHEAP, 1: STEADY}
+    assert survivors(samples, "max") == [0, 1]  # tied: the race cannot drop it
+    assert not settled(samples, "max", margin=0.01, order=[0, 1])
+    assert resting(samples, "max", 0.01, [0, 1]) == [1]
+    assert 1 not in resting(samples, "max", 0.01, [1, 0])  # the cheapest value never rests
+    assert resting(samples, "max", None, [0, 1]) == []  # no margin: no test to rest by
+    assert resting(samples, "max", 0.01, None) == []  # no cost order: no "cheaper"
+    # it must be shown against every cheaper value left, a noisy one too
+    noisy = {0: CHEAP, 1: [0.80, 0.90, 0.85], 2: STEADY}
+    assert resting(noisy, "max", 0.01, [0, 1, 2]) == []
+    # better than the cheaper value by about the margin: it may be the reason not to stop there
+    assert resting({0: CHEAP, 1: [x + 0.012 for x in STEADY]}, "max", 0.01, [0, 1]) == []
+
+
+def test_focus_gives_the_next_execution_to_the_values_that_can_change_the_answer() -> None:
+    def pick(started: list[int], samples: dict, focus: bool) -> int | None:
+        return next_combination(started, samples, False, (2, 6), "max", 0.01, [0, 1], focus)
+
+    wider = {0: [*CHEAP, 0.845], 1: STEADY}  # 0's fourth execution: still not settled
+    assert resting(wider, "max", 0.01, [0, 1]) == [1]
+    assert pick([4, 3], wider, focus=False) == 1  # rounds: 1 catches up first
+    assert pick([4, 3], wider, focus=True) == 0  # 1 rests: only 0 can settle the race
+    # once every value the race still needs has its max, a rested one runs again
+    done = {0: [0.880, 0.850, 0.865, 0.855, 0.875, 0.845], 1: STEADY}  # about +- 0.014
+    assert not settled(done, "max", margin=0.01, order=[0, 1]) and resting(
+        done, "max", 0.01, [0, 1]
+    ) == [1]
+    assert pick([6, 3], done, focus=True) == 1
+    assert next_combination([6, 6], done, False, (2, 6), "max", 0.01, [0, 1], True) is None
+    # while executions run (workers), the next round waits for their evidence, as without focus
+    assert next_combination([4, 3], wider, True, (2, 6), "max", 0.01, [0, 1], True) == -1
+
+
+def _drive(oracle: Any, scores: dict[int, list[float]]) -> list[int]:
+    """Run a real Keras Tuner oracle to its end, scoring each trial from `scores` in turn."""
+    from textsweep.sweep import ktcompat
+
+    ran: list[int] = []
+    while (trial := oracle.create_trial("tuner0")).status == "RUNNING":
+        units = trial.hyperparameters.values["lstm_units"]
+        oracle.update_trial(trial.trial_id, {"val_accuracy": scores[units][ran.count(units)]})
+        trial.status = ktcompat.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+        ran.append(units)
+    return ran
+
+
+@pytest.mark.parametrize("focus", [False, True])
+def test_the_racing_oracle_with_focus_skips_an_execution_that_cannot_change_the_answer(
+    tmp_path: Path, focus: bool
+) -> None:
+    import keras_tuner as kt
+
+    from textsweep.sweep import ktcompat
+    from textsweep.sweep.oracle import RacingOracle
+
+    hp = kt.HyperParameters()
+    hp.Choice("lstm_units", [16, 256])
+    oracle = RacingOracle(
+        [{"lstm_units": 16}, {"lstm_units": 256}],
+        (2, 4),
+        "max",
+        margin=0.01,
+        focus=focus,
+        objective=kt.Objective("val_accuracy", "max"),
+        hyperparameters=hp,
+        seed=1,
+    )
+    ktcompat.set_project_dir(oracle, str(tmp_path), "race")
+    ran = _drive(oracle, {16: [*CHEAP, 0.854], 256: [*STEADY, 0.852]})
+    # with focus 256 rests once 16's third execution shows it no better by 0.01, and 16's
+    # fourth settles the race (16 within 0.01 of 256); without, rounds keep 256 in step
+    if focus:
+        assert ran == [16, 256, 16, 256, 16, 16]
+    else:
+        assert ran == [16, 256, 16, 256, 16, 256, 16, 256]
+    assert settled({0: [*CHEAP, 0.854], 1: STEADY[:2]}, "max", margin=0.01, order=[0, 1])
+
+
+def test_focus_without_a_margin_is_refused_naming_the_key(tmp_path: Path) -> None:
+    import yaml
+
+    from textsweep.errors import UserError
+
+    sweep = _sweep(tmp_path, [0.001, 0.01])
+    sweep["tuner"]["repeats"]["focus"] = True
+    (tmp_path / "focus.yaml").write_text(yaml.safe_dump(sweep))
+    with pytest.raises(UserError, match=r"tuner\.repeats.*focus needs a margin"):
+        load_sweep(tmp_path / "focus.yaml")
+
+
+@pytest.mark.slow
+def test_a_focused_race_says_so_on_its_parent_run_and_in_the_report(
+    tiny_imdb: Path, workdir: Path
+) -> None:
+    sweep = {
+        "name": "race-focus",
+        "question": "How wide a Dense layer?",
+        "dataset": {"format": "imdb", "path": str(tiny_imdb), "num_words": 200, "seed": 1},
+        "search_space": {"hyperparameters": {
+            "model": {"type": "fixed", "value": "multihot_dense"},
+            "dense_units": {"type": "choice", "values": [8, 4]},
+        }},
+        "tuner": {"algorithm": "grid", "seed": 1,
+                  "repeats": {"min": 2, "max": 4, "margin": 5.0, "focus": True}},
+        "training": {"epochs": 2, "batch_size": 8},
+        "objective": "val_loss",
+    }  # fmt: skip
+    result, parent = run_sweep_file(workdir, sweep)
+    assert parent.data.tags["textsweep.repeats"] == "decided" and result.completed == 4
+    assert parent.data.params["tuner.repeats.focus"] == "True"
+    report = make_report(str(workdir / "race-focus.yaml"), out_dir=workdir / "out")
+    assert any("- adaptive repeats: ended decided; with focus, a value" in b for b in report.answer)

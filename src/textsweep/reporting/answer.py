@@ -318,7 +318,13 @@ def _racing(records: SweepRecords, cap: int | None) -> str:
             f"adaptive repeats: ended on its budget, tuner.max_trials {cap} executions, before a "
             "value was decided"
         )
-    return RACING.get(records.racing, f"adaptive repeats: {records.racing}")
+    said = RACING.get(records.racing, f"adaptive repeats: {records.racing}")
+    if records.focus:
+        said += (
+            "; with focus, a value shown not to beat any cheaper value left by the margin got "
+            "no more executions while those were open (its n is lower)"
+        )
+    return said
 
 
 def _interval(t: TrialStats) -> Interval:

@@ -101,6 +101,7 @@ class SweepRecords:
     sweep_ref: str = ""  # `textsweep run` arguments of the execution (else its file), for hints
     racing: str = ""  # how adaptive repeats ended (`decided` or `budget`), when the sweep raced
     margin: float | None = None  # tuner.repeats.margin: "within this of the others" decides
+    focus: bool = False  # tuner.repeats.focus: values that could not change the answer rested
 
     def usable(self) -> list[Execution]:
         return [e for e in self.executions if e.usable]
@@ -198,6 +199,7 @@ def load_records(
         or f"sweeps/{sweep_name}.yaml",
         racing=parent.data.tags.get(tracking.TAG_REPEATS, ""),
         margin=float(params["tuner.repeats.margin"]) if "tuner.repeats.margin" in params else None,
+        focus=params.get("tuner.repeats.focus") == "True",
     )
 
 

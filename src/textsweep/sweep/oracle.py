@@ -1,6 +1,7 @@
 """The racing oracle for `tuner.repeats` (see `sweep.racing` for the rule).
 
-oracle = RacingOracle(list(space.iter_grid()), (2, 8), "max", margin=0.01, objective=..., seed=1)
+oracle = RacingOracle(list(space.iter_grid()), (2, 8), "max", margin=0.01, focus=True,
+                      objective=..., seed=1)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import keras_tuner as kt
 
 from textsweep.sweep.ktcompat import TrialStatus
 from textsweep.sweep.pruning import CurveBook
-from textsweep.sweep.racing import cost_order, settled, survivors
+from textsweep.sweep.racing import cost_order, next_combination
 
 Config = dict[str, Any]
 
@@ -27,11 +28,13 @@ class RacingOracle(kt.Oracle):
         direction: str,
         margin: float | None = None,
         budget: int | None = None,
+        focus: bool = False,
         **kwargs: Any,
     ):
         # longest first, so a `configs` subset never matches before its superset
         self.configs = sorted((dict(c) for c in configs), key=len, reverse=True)
         self.repeats, self.direction, self.margin = repeats, direction, margin
+        self.focus = focus
         self.order = cost_order(self.configs)
         self.book = CurveBook(direction)  # full learning curves, for `repeats.prune`
         # `budget` (`racing.race_budget`: tuner.max_trials, when given) caps the executions; a
@@ -61,20 +64,16 @@ class RacingOracle(kt.Oracle):
             started[i] += 1
             if trial.status == "COMPLETED" and trial.score is not None:
                 scores[i].append(float(trial.score))
-        low, high = self.repeats
-        first = [i for i, n in enumerate(started) if n < low]
-        if first:
-            return min(first, key=lambda i: started[i])
-        alive = survivors(scores, self.direction)
-        level = max(started[i] for i in alive)
-        behind = [i for i in alive if started[i] < level]
-        if behind:
-            return behind[0]
-        if self.ongoing_trials:
-            return -1  # decide the next round on its whole evidence
-        if level >= high or settled(scores, self.direction, self.margin, self.order):
-            return None
-        return alive[0]
+        return next_combination(
+            started,
+            scores,
+            bool(self.ongoing_trials),
+            self.repeats,
+            self.direction,
+            self.margin,
+            self.order,
+            self.focus,
+        )
 
     def config_of(self, values: Mapping[str, Any]) -> int | None:
         for i, config in enumerate(self.configs):

@@ -92,6 +92,8 @@ def sweep_settings(sweep: Sweep) -> dict[str, Any]:
         settings["tuner.repeats.max"] = c.tuner.repeats.max
         if c.tuner.repeats.margin is not None:
             settings["tuner.repeats.margin"] = c.tuner.repeats.margin
+        if c.tuner.repeats.focus:  # the report says why some values have fewer executions
+            settings["tuner.repeats.focus"] = True
         from textsweep.sweep.racing import race_budget
 
         if (cap := race_budget(c.tuner)) is not None:  # the report says a race ended on it

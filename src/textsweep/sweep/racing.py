@@ -12,7 +12,12 @@ Welch non-inferiority tests show it within `margin` of every other one left
 (`reporting.inference.first_within_margin`). The candidates are the report's: for one size-like
 hyperparameter (units, dimensions, layers, maxlen, ...) every combination left, cheapest first,
 the first settled being the answer (tests Bonferroni-corrected over the candidates); else the
-best mean alone. The oracle is `sweep.oracle.RacingOracle`, a Keras Tuner oracle, so it runs in
+best mean alone. With `focus` (and a margin and a cost order), a combination that no cheaper
+one left needs is rested: one-sided Welch tests already show it does not beat any cheaper
+combination left by `margin` (the very tests that settle those cheaper ones), so it can neither be
+the answer while they are open nor keep one of them from being it; it gets no more executions
+until every combination still needed has `max` (`resting`, `next_combination`). The decision rule
+is unchanged: only which combination runs next. The oracle is `sweep.oracle.RacingOracle`, a Keras Tuner oracle, so it runs in
 the chief with `--workers` like any other; its state is derived from its trials, so `--resume`
 needs nothing more. This module holds the decisions only (no Keras Tuner import), so the
 launcher and the report can use them.
@@ -23,7 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from textsweep.reporting.inference import ALPHA, Verdict, decide, first_within_margin, size_like
+from textsweep.reporting.inference import (
+    ALPHA,
+    Verdict,
+    decide,
+    first_within_margin,
+    noninferior,
+    size_like,
+)
 
 if TYPE_CHECKING:  # the registry's shapes, not `textsweep.config` (config imports the tuners)
     from textsweep.tuners.registry import SweepLike as Sweep
@@ -123,6 +135,82 @@ def settled(
     left = {i: samples[i] for i in alive}
     picks = candidates(alive, samples, direction, order)
     return first_within_margin(left, picks, margin, direction) is not None
+
+
+def resting(
+    samples: Mapping[int, Sequence[float]],
+    direction: str,
+    margin: float | None,
+    order: Sequence[int] | None,
+    alpha: float = ALPHA,
+) -> list[int]:
+    """The combinations left that the race does not need to run again (see `focus` in the
+    module docstring), cheapest first; none without a margin or a cost order.
+
+    A combination rests when, for every cheaper combination left, "it beats the cheaper one by
+    `margin` or more" is rejected by `inference.noninferior` at the level `first_within_margin`
+    tests each candidate at (alpha over the number of candidates). Judged afresh on every call:
+    a rested combination comes back once a cheaper one's executions change that.
+
+        resting({0: [.86, .87, .86], 1: [.85, .84, .85]}, "max", 0.01, [0, 1])  # [1]
+    """
+    if margin is None or order is None:
+        return []
+    picks = candidates(survivors(samples, direction), samples, direction, order)
+    each = alpha / max(1, len(picks))
+
+    def shown_not_better(cheaper: int, value: int) -> bool:
+        p = noninferior(samples[cheaper], samples[value], margin, direction)
+        return p is not None and p < each
+
+    return [
+        value
+        for at, value in enumerate(picks)
+        if at > 0 and all(shown_not_better(cheaper, value) for cheaper in picks[:at])
+    ]
+
+
+def next_combination(
+    started: Sequence[int],
+    samples: Mapping[int, Sequence[float]],
+    running: bool,
+    repeats: tuple[int, int],
+    direction: str,
+    margin: float | None = None,
+    order: Sequence[int] | None = None,
+    focus: bool = False,
+) -> int | None:
+    """The combination a race runs next: its index, -1 to wait for the executions running
+    (`running`) to end the round, or None when the race is over (decided, or every combination
+    it still needs has `repeats[1]` executions).
+
+    `started[i]` counts combination i's executions begun, `samples[i]` the objectives of those
+    finished. First every combination gets `repeats[0]`; then, round by round, one more for each
+    combination left (`survivors`), less the `resting` ones when `focus` is set, unless the race
+    is `settled` at the round's end. Resting ones run again only once every other one left has
+    its `repeats[1]`.
+    """
+    low, high = repeats
+    first = [i for i, n in enumerate(started) if n < low]
+    if first:
+        return min(first, key=lambda i: started[i])
+    alive = survivors(samples, direction)
+    idle = set(resting(samples, direction, margin, order)) if focus else set()
+    needed = [i for i in alive if i not in idle]
+    if focus and order is not None:  # the cheap first: a race settled mid-round skips the rest
+        needed.sort(key=list(order).index)
+    if focus and not running and settled(samples, direction, margin, order):
+        return None
+    level = max((started[i] for i in needed), default=0)
+    behind = [i for i in needed if started[i] < level]
+    if behind:
+        return behind[0]
+    if running:
+        return -1  # decide the next round on its whole evidence
+    if settled(samples, direction, margin, order):
+        return None
+    more = [i for i in needed if started[i] < high] or [i for i in alive if started[i] < high]
+    return more[0] if more else None
 
 
 def outcome(

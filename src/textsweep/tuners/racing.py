@@ -25,6 +25,7 @@ def make(sweep: SweepLike, oracle_args: dict[str, Any]) -> tuple[type, dict[str,
         sweep.directions(),
         margin=repeats.margin,
         budget=race_budget(sweep.config.tuner),
+        focus=repeats.focus,
         **oracle_args,
     )
     return kt.Tuner, {"oracle": oracle}
@@ -53,7 +54,13 @@ def check(sweep: SweepLike) -> None:
 def lines(sweep: SweepLike) -> list[str]:
     r = sweep.config.tuner.repeats
     until = f"decided (margin {r.margin:g})" if r.margin is not None else "one is left"
-    return [f"adaptive repeats: {r.min} to {r.max} executions per combination, until {until}"]
+    found = [f"adaptive repeats: {r.min} to {r.max} executions per combination, until {until}"]
+    if r.focus:
+        found.append(
+            "focus: a combination shown not to beat any cheaper one left by the margin gets no "
+            "more executions while those are open"
+        )
+    return found
 
 
 def raced(grid: Algorithm) -> Algorithm:

@@ -45,7 +45,8 @@ class RepeatsConfig(BaseModel):
     """Adaptive repeats (racing): `min` executions of every grid combination, up to `max` for the
     combinations still tied with the best; with `margin` (in the objective's units), the race is
     also decided once the recommended combination is shown within `margin` of the others left;
-    with `prune`, an execution stops once its learning curve is clearly worse (`sweep.pruning`)."""
+    with `prune`, an execution stops once its learning curve is clearly worse (`sweep.pruning`);
+    with `focus`, a combination that no cheaper one left needs rests (`sweep.racing.resting`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,11 +54,17 @@ class RepeatsConfig(BaseModel):
     max: int = Field(8, ge=2)
     margin: float | None = Field(None, gt=0, allow_inf_nan=False)
     prune: bool = False  # stop an execution once its curve is clearly worse (sweep.pruning)
+    focus: bool = False  # rest what no cheaper combination left needs (sweep.racing.resting)
 
     @model_validator(mode="after")
     def _ordered(self) -> RepeatsConfig:
         if self.max < self.min:
             raise ValueError(f"max must be >= min ({self.min}); got {self.max}")
+        if self.focus and self.margin is None:
+            raise ValueError(
+                "focus needs a margin: a combination rests once it is shown within the margin "
+                "of the cheaper ones; set margin (e.g. 0.01) or remove focus"
+            )
         return self
 
 

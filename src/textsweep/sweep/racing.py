@@ -17,10 +17,10 @@ one left needs is rested: one-sided Welch tests already show it does not beat an
 combination left by `margin` (the very tests that settle those cheaper ones), so it can neither be
 the answer while they are open nor keep one of them from being it; it gets no more executions
 until every combination still needed has `max` (`resting`, `next_combination`). The decision rule
-is unchanged: only which combination runs next. The oracle is `sweep.oracle.RacingOracle`, a Keras Tuner oracle, so it runs in
-the chief with `--workers` like any other; its state is derived from its trials, so `--resume`
-needs nothing more. This module holds the decisions only (no Keras Tuner import), so the
-launcher and the report can use them.
+is unchanged: only which combination runs next. The oracle is `sweep.oracle.RacingOracle`, a
+Keras Tuner oracle, so it runs in the chief with `--workers` like any other; its state is derived
+from its trials, so `--resume` needs nothing more. This module holds the decisions only (no
+Keras Tuner import), so the launcher, the report and `benchmarks/race_replay.py` can use them.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def resting(
     tests each candidate at (alpha over the number of candidates). Judged afresh on every call:
     a rested combination comes back once a cheaper one's executions change that.
 
-        resting({0: [.86, .87, .86], 1: [.85, .84, .85]}, "max", 0.01, [0, 1])  # [1]
+        resting({0: [.860, .850, .855], 1: [.851, .853, .852]}, "max", 0.01, [0, 1])  # [1]
     """
     if margin is None or order is None:
         return []

@@ -94,7 +94,7 @@ def replay(rec: Recording, focus: bool) -> Replay:
         dict(zip(keys, started, strict=True)),
         seconds,
         "short" if short else ("decided" if decided else "budget"),
-        keys[pick] if decided and pick is not None else None,
+        keys[pick] if decided and not short and pick is not None else None,
     )
 
 

@@ -197,10 +197,6 @@ def next_combination(
     alive = survivors(samples, direction)
     idle = set(resting(samples, direction, margin, order)) if focus else set()
     needed = [i for i in alive if i not in idle]
-    if focus and order is not None:  # the cheap first: a race settled mid-round skips the rest
-        needed.sort(key=list(order).index)
-    if focus and not running and settled(samples, direction, margin, order):
-        return None
     level = max((started[i] for i in needed), default=0)
     behind = [i for i in needed if started[i] < level]
     if behind:

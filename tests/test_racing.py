@@ -289,3 +289,18 @@ def test_focus_without_a_margin_is_refused_naming_the_key(tmp_path: Path) -> Non
     (tmp_path / "focus.yaml").write_text(yaml.safe_dump(sweep))
     with pytest.raises(UserError, match=r"tuner\.repeats.*focus needs a margin"):
         load_sweep(tmp_path / "focus.yaml")
+
+
+def test_focus_left_unset_keeps_the_fingerprint_of_races_started_before_it(tmp_path: Path) -> None:
+    import yaml
+
+    from textsweep.sweep.state import config_fingerprint
+
+    sweep = _sweep(tmp_path, [0.001, 0.01])
+    sweep["tuner"]["repeats"]["margin"] = 0.01
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(sweep))
+    before = config_fingerprint(load_sweep(tmp_path / "old.yaml"))
+    assert load_sweep(tmp_path / "old.yaml").config.tuner.repeats.focus is None
+    sweep["tuner"]["repeats"]["focus"] = True
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(sweep))
+    assert config_fingerprint(load_sweep(tmp_path / "new.yaml")) != before

@@ -25,7 +25,7 @@ def make(sweep: SweepLike, oracle_args: dict[str, Any]) -> tuple[type, dict[str,
         sweep.directions(),
         margin=repeats.margin,
         budget=race_budget(sweep.config.tuner),
-        focus=repeats.focus,
+        focus=bool(repeats.focus),
         **oracle_args,
     )
     return kt.Tuner, {"oracle": oracle}

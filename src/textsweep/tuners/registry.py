@@ -54,7 +54,10 @@ class RepeatsConfig(BaseModel):
     max: int = Field(8, ge=2)
     margin: float | None = Field(None, gt=0, allow_inf_nan=False)
     prune: bool = False  # stop an execution once its curve is clearly worse (sweep.pruning)
-    focus: bool = False  # rest what no cheaper combination left needs (sweep.racing.resting)
+    # rest what no cheaper combination left needs (sweep.racing.resting); None (off) when unset,
+    # so the sweep's fingerprint, and --resume of races started before focus existed, stay as
+    # they were (`sweep.state.config_fingerprint` leaves unset settings out)
+    focus: bool | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> RepeatsConfig:

@@ -14,7 +14,7 @@ more executions than were recorded stops there and says so.
 A live race with focus gives its executions other seeds than the recording (seeds follow the
 order trials start in), so its numbers differ; the replay isolates the schedule's effect.
 
-Input: `--json FILE` holding {"name", "values": {value: [objective, ...]}, "seconds": {value:
+Input: `--json FILE` holding {"name", "hyperparameter", "values": {value: [objective, ...]}, "seconds": {value:
 [seconds, ...]}, "repeats": [min, max], "margin", "direction"}; or a finished race in MLflow
 (`--tracking-uri`, `--sweep`, optional `--run-id`), read through `textsweep.reporting`.
 """
@@ -27,7 +27,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,7 @@ class Recording:
     """A finished race: each value's executions in the order they ran."""
 
     name: str
+    hyperparameter: str  # the one setting the race varied; its cost order is `cost_order`'s
     values: Mapping[str, Sequence[float]]
     seconds: Mapping[str, Sequence[float]]
     repeats: tuple[int, int]
@@ -56,11 +56,17 @@ class Replay:
 
 def replay(rec: Recording, focus: bool) -> Replay:
     from textsweep.reporting.inference import first_within_margin
-    from textsweep.sweep.racing import candidates, next_combination, settled, survivors
+    from textsweep.reporting.records import parse_param
+    from textsweep.sweep.racing import (
+        candidates,
+        cost_order,
+        next_combination,
+        settled,
+        survivors,
+    )
 
     keys = list(rec.values)
-    # a race has a cost order when one size-like setting varies: its values, smallest first
-    order = sorted(range(len(keys)), key=lambda i: float(keys[i])) if _numeric(keys) else None
+    order = cost_order([{rec.hyperparameter: parse_param(k)} for k in keys])  # as the oracle's
     started = [0] * len(keys)
     samples: dict[int, list[float]] = {i: [] for i in range(len(keys))}
     ran: list[str] = []
@@ -80,36 +86,33 @@ def replay(rec: Recording, focus: bool) -> Replay:
         seconds += float(rec.seconds[k][started[i]]) if rec.seconds.get(k) else 0.0
         started[i] += 1
         ran.append(k)
-    alive = survivors(samples, rec.direction)
-    picks = candidates(alive, samples, rec.direction, order)
-    pick = (
-        first_within_margin({j: samples[j] for j in alive}, picks, rec.margin, rec.direction)
-        if rec.margin is not None
-        else None
-    )
-    decided = settled(samples, rec.direction, rec.margin, order)
+    answer = None
+    if not short and settled(samples, rec.direction, rec.margin, order):
+        alive = survivors(samples, rec.direction)
+        picks = candidates(alive, samples, rec.direction, order)
+        # decided by elimination (one left), else by the margin rule on the candidates
+        answer = (
+            alive[0]
+            if len(alive) == 1
+            else first_within_margin(
+                {j: samples[j] for j in alive}, picks, rec.margin or 0.0, rec.direction
+            )
+        )
     return Replay(
         focus,
         tuple(ran),
         dict(zip(keys, started, strict=True)),
         seconds,
-        "short" if short else ("decided" if decided else "budget"),
-        keys[pick] if decided and not short and pick is not None else None,
+        "short" if short else ("decided" if answer is not None else "budget"),
+        keys[answer] if answer is not None else None,
     )
-
-
-def _numeric(keys: Sequence[str]) -> bool:
-    try:
-        [float(k) for k in keys]
-    except ValueError:
-        return False
-    return True
 
 
 def from_json(path: Path) -> Recording:
     raw = json.loads(path.read_text(encoding="utf-8"))
     return Recording(
         raw.get("name", path.stem),
+        raw["hyperparameter"],
         {str(k): list(v) for k, v in raw["values"].items()},
         {str(k): list(v) for k, v in raw.get("seconds", {}).items()},
         (int(raw["repeats"][0]), int(raw["repeats"][1])),
@@ -124,7 +127,7 @@ def from_mlflow(uri: str, sweep: str, run_id: str | None) -> Recording:
     from textsweep.reporting.stats import varied
 
     records = load_records(uri, sweep, parent_run_id=run_id)
-    usable = [e for e in records.usable()]
+    usable = records.usable()
     names = varied(usable)
     if len(names) != 1:
         raise SystemExit(f"a race over one hyperparameter is needed; this one varied {names}")
@@ -137,7 +140,8 @@ def from_mlflow(uri: str, sweep: str, run_id: str | None) -> Recording:
         values.setdefault(key, []).append(float(e.objective or 0.0))
         seconds.setdefault(key, []).append(float(e.train_seconds or 0.0))
     top = max(len(v) for v in values.values())
-    return Recording(sweep, values, seconds, (2, top), records.margin, records.direction)
+    # the records keep no repeats.min; 2 is the default and every seed race's
+    return Recording(sweep, name, values, seconds, (2, top), records.margin, records.direction)
 
 
 def render(rec: Recording, replays: Sequence[Replay]) -> str:
@@ -171,8 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rec = from_mlflow(args.tracking_uri, args.sweep, args.run_id)
     else:
         parser.error("give --json FILE, or --tracking-uri and --sweep")
-    out: Any = [replay(rec, focus) for focus in (False, True)]
-    print(render(rec, out))
+    print(render(rec, [replay(rec, focus) for focus in (False, True)]))
     return 0
 
 

@@ -131,3 +131,41 @@ def test_grid_runs_every_combination_once(workdir: Path, tiny_imdb: Path) -> Non
     trials = runs_by_role(sweep.tracking_uri(), "tiny")["trial"]
     assert sorted(int(t.data.params["dense_units"]) for t in trials) == [4, 8, 16]
     assert "(3 of 3)" in out.getvalue()
+
+
+def test_jit_compile_from_the_command_line_compiles_the_lstm_and_leaves_bags_alone(
+    workdir: Path, tiny_imdb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--set training.jit_compile=true`: the LSTM trains under XLA, the sparse bag as before
+    (XLA has no sparse matmul), both trials finish, and every run names the setting."""
+    import keras
+
+    from textsweep.cli import main
+    from textsweep.sweep import hypermodel
+
+    space = {"hyperparameters": {
+        "model": {"type": "choice", "values": ["multihot_dense", "embedding_lstm"]},
+        "maxlen": {"type": "fixed", "value": 24, "when": {"model": "embedding_lstm"}},
+        "embedding_dim": {"type": "fixed", "value": 4, "when": {"model": "embedding_lstm"}},
+        "lstm_units": {"type": "fixed", "value": 4, "when": {"model": "embedding_lstm"}},
+    }}  # fmt: skip
+    path = write_sweep(workdir, tiny_imdb, {"algorithm": "grid"}, epochs=1)
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "search_space": space}))
+    seen: dict[str, bool] = {}
+    applied = hypermodel.apply_jit_compile
+
+    def watched(model: keras.Model, values: dict, jit: bool | None) -> None:
+        applied(model, values, jit)
+        seen[values["model"]] = model.jit_compile  # what Keras's fit compiles with
+
+    monkeypatch.setattr(hypermodel, "apply_jit_compile", watched)
+    assert main(["run", str(path), "--set", "training.jit_compile=true"]) == 0
+    assert seen == {"embedding_lstm": True, "multihot_dense": False}
+    runs = runs_by_role(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", "tiny")
+    assert sorted(t.data.params["model"] for t in runs["trial"]) == [
+        "embedding_lstm", "multihot_dense"
+    ]  # fmt: skip
+    assert all(t.info.status == "FINISHED" for t in runs["trial"])
+    for run in runs["trial"] + runs["sweep"]:
+        assert run.data.params["training.jit_compile"] == "True"

@@ -109,6 +109,9 @@ class TrainingConfig(_Frozen):
     save_model: bool = False
     intra_op_threads: int | None = Field(None, ge=0)
     inter_op_threads: int | None = Field(None, ge=0)
+    # XLA for the models that read token sequences (`sweep.hypermodel.apply_jit_compile`); unset,
+    # Keras decides (off on a machine without a GPU) and the sweep's fingerprint is unchanged
+    jit_compile: bool | None = None
 
 
 class TrackingConfig(_Frozen):

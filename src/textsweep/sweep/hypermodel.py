@@ -24,7 +24,7 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.models import ModelInputs, build_model, resolve, summary_text
+from textsweep.models import ModelInputs, build_model, get, resolve, summary_text
 from textsweep.search_space import active_values, declare
 from textsweep.tracking import EPOCH_METRICS, plain
 from textsweep.trialdata import TrialData
@@ -146,6 +146,7 @@ class TextHyperModel(kt.HyperModel):
                     monitor=es.monitor, patience=es.patience, min_delta=es.min_delta
                 )
             )
+        apply_jit_compile(model, values, cfg.training.jit_compile)
         started = time.perf_counter()
         history = model.fit(
             **data.train,
@@ -185,3 +186,16 @@ class TextHyperModel(kt.HyperModel):
             rows=[], final=final, summary=summary_text(model), model_path=model_path
         )
         return history
+
+
+def apply_jit_compile(model: keras.Model, values: Mapping[str, Any], jit: bool | None) -> None:
+    """`training.jit_compile` on a model whose family reads token sequences; else Keras decides.
+
+    Keras compiles with XLA by default only where a GPU is; on CPUs, XLA fuses an LSTM's per-step
+    operations and halves its evaluation time (benchmarks/LSTM_UNITS.md). Bag families are left
+    alone: their inputs are `tf.SparseTensor`s, which XLA does not compile. Set before `fit`,
+    the first call that makes Keras's train and test functions; the saved model does not keep it.
+    """
+    if jit is not None and get(values["model"]).sequences:
+        model.jit_compile = jit
+

@@ -83,6 +83,11 @@ def sweep_settings(sweep: Sweep) -> dict[str, Any]:
         "training.early_stopping": c.training.early_stopping.model_dump_json()
         if c.training.early_stopping
         else "none",
+        **(
+            {"training.jit_compile": c.training.jit_compile}
+            if c.training.jit_compile is not None
+            else {}
+        ),
         "tuner.algorithm": c.tuner.algorithm,
         "tuner.executions_per_trial": c.tuner.executions_per_trial,
         "tuner.seed": c.tuner.seed,

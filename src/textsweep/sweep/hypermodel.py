@@ -24,7 +24,7 @@ import keras_tuner as kt
 import numpy as np
 
 from textsweep.config import Sweep
-from textsweep.models import ModelInputs, build_model, get, resolve, summary_text
+from textsweep.models import ModelInputs, build_model, resolve, summary_text, uses_sequences
 from textsweep.search_space import active_values, declare
 from textsweep.tracking import EPOCH_METRICS, plain
 from textsweep.trialdata import TrialData
@@ -193,9 +193,9 @@ def apply_jit_compile(model: keras.Model, values: Mapping[str, Any], jit: bool |
 
     Keras compiles with XLA by default only where a GPU is; on CPUs, XLA fuses an LSTM's per-step
     operations (an LSTM(64) on full IMDB trained in 3/4 of the time; benchmarks/LSTM_UNITS.md),
-    for a few seconds of compiling per model. Bag families are left
-    alone: their inputs are `tf.SparseTensor`s, which XLA does not compile. Set before `fit`,
-    the first call that makes Keras's train and test functions; the saved model does not keep it.
+    for a few seconds of compiling per model. Bag families are left alone: their inputs are
+    `tf.SparseTensor`s, which XLA does not compile. Set before `fit`, the first call that makes
+    Keras's train and test functions; the saved model does not keep it.
     """
-    if jit is not None and get(values["model"]).sequences:
+    if jit is not None and uses_sequences(values):
         model.jit_compile = jit

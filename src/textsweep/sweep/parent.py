@@ -83,15 +83,12 @@ def sweep_settings(sweep: Sweep) -> dict[str, Any]:
         "training.early_stopping": c.training.early_stopping.model_dump_json()
         if c.training.early_stopping
         else "none",
-        **(
-            {"training.jit_compile": c.training.jit_compile}
-            if c.training.jit_compile is not None
-            else {}
-        ),
         "tuner.algorithm": c.tuner.algorithm,
         "tuner.executions_per_trial": c.tuner.executions_per_trial,
         "tuner.seed": c.tuner.seed,
     }
+    if c.training.jit_compile is not None:
+        settings["training.jit_compile"] = c.training.jit_compile
     if c.tuner.repeats is not None:
         settings["tuner.repeats.min"] = c.tuner.repeats.min
         settings["tuner.repeats.max"] = c.tuner.repeats.max

@@ -43,6 +43,7 @@ def raced_store(
     outcome: str,
     margin: float = 0.01,
     max_trials: int | None = None,
+    focus: bool = False,
 ) -> tuple[str, MlflowClient, str]:
     """A raced sweep as `textsweep run` logs it: the parent (params, resolved space, the
     `textsweep.repeats` tag), and one trial run of one execution per entry of `runs`."""
@@ -59,6 +60,8 @@ def raced_store(
               "tuner.repeats.max": "6", "tuner.repeats.margin": str(margin)}  # fmt: skip
     if max_trials is not None:
         params["tuner.max_trials"] = str(max_trials)
+    if focus:
+        params["tuner.repeats.focus"] = "True"
     client.log_batch(parent, params=[Param(k, v) for k, v in params.items()])
     resolved = {"sweep": {"name": name}, "search_space": {"hyperparameters": space}}
     client.log_text(parent, json.dumps(resolved), "sweep/resolved.json")
@@ -180,6 +183,44 @@ def test_a_race_ended_on_max_trials_says_so(tmp_path: Path, empty_db: Path) -> N
         "adaptive repeats: ended on its budget, tuner.max_trials 9 executions, before a value "
         "was decided"
     ) in report.verdict.bullets  # type: ignore[union-attr]
+
+
+# the 2026-11-23 full-IMDB race (benchmarks/lstm_units_2026-11-23.json) as focus schedules it:
+# 256 rests after its fourth execution (race_replay.py), the others run 6 times
+RECORDED = {16: [0.845, 0.8582, 0.8628, 0.8636, 0.8584, 0.8628],
+            32: [0.858, 0.8674, 0.864, 0.8634, 0.8658, 0.8538],
+            64: [0.8664, 0.8714, 0.861, 0.8588, 0.8584, 0.862],
+            128: [0.8676, 0.8552, 0.8682, 0.8684, 0.851, 0.8634],
+            256: [0.8566, 0.8514, 0.8512, 0.8364]}  # fmt: skip
+
+
+def test_the_report_says_which_values_focus_rested_and_when_none_did(
+    tmp_path: Path, empty_db: Path
+) -> None:
+    space = {**LSTM_SPACE, "lstm_units": {"type": "choice", "values": [16, 32, 64, 128, 256]}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    uri, client, parent = raced_store(
+        tmp_path / "a", empty_db, "lstm-units", space, RECORDED, "decided", focus=True
+    )
+    report = make_report("lstm-units", uri, tmp_path / "out")
+    assert report.answer[0].startswith("Answer: lstm_units = 64, val_accuracy 0.863")
+    said = (
+        "- adaptive repeats: ended decided; with focus, a value shown not to beat any cheaper "
+        "value left by the margin got no more executions while those were open: here 256 (n=4)"
+    )
+    assert said in report.answer_text().splitlines()
+    assert said[2:] in client.get_run(parent).data.tags["mlflow.note.content"]
+    # the same race with 256 run to 6 as well: focus was on, and rested nothing
+    full = {**RECORDED, 256: [*RECORDED[256], 0.8588, 0.849]}
+    uri, _, _ = raced_store(
+        tmp_path / "b", empty_db, "lstm-units", space, full, "decided", focus=True
+    )
+    text = make_report("lstm-units", uri, tmp_path / "out2").answer_text()
+    assert (
+        "- adaptive repeats: ended decided; focus rested no value here (every value left has n=6)"
+    ) in text.splitlines()
+    assert "got no more executions" not in text
 
 
 def test_the_effects_plot_stars_the_answer_only_when_decided(

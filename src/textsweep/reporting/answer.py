@@ -139,7 +139,7 @@ def answer(
     if part.rule:
         bullets.append(f"rule: {part.rule}")
     if records.racing:
-        bullets.append(_racing(records, race_budget))
+        bullets.append(_racing(records, race_budget, rows))
     bullets.append(
         f"best run: t{chosen.trial_id} {url}" if url else f"best run: t{chosen.trial_id}"
     )
@@ -310,8 +310,10 @@ def _joint(best: TrialStats, summary: Summary, objective: str, margin: float | N
     return _Part(lead, bullets, rule, status, rec, why)
 
 
-def _racing(records: SweepRecords, cap: int | None) -> str:
-    """How adaptive repeats ended: decided, or on which budget."""
+def _racing(
+    records: SweepRecords, cap: int | None, rows: Sequence[HyperparameterStats] = ()
+) -> str:
+    """How adaptive repeats ended: decided, or on which budget; with focus, what it rested."""
     trials = len({e.trial_run_id or e.trial_id for e in records.executions})
     if records.racing == "budget" and cap is not None and trials >= cap:
         return (
@@ -320,11 +322,25 @@ def _racing(records: SweepRecords, cap: int | None) -> str:
         )
     said = RACING.get(records.racing, f"adaptive repeats: {records.racing}")
     if records.focus:
-        said += (
-            "; with focus, a value shown not to beat any cheaper value left by the margin got "
-            "no more executions while those were open (its n is lower)"
-        )
+        said += _focus(rows)
     return said
+
+
+def _focus(rows: Sequence[HyperparameterStats]) -> str:
+    """What `tuner.repeats.focus` did, as the executions show it: the values left (not clearly
+    worse) with fewer executions than the most-run one, or that none has fewer."""
+    rule = (
+        "; with focus, a value shown not to beat any cheaper value left by the margin got "
+        "no more executions while those were open"
+    )
+    left = [v for v in rows[0].values if v.verdict != Verdict.WORSE] if len(rows) == 1 else []
+    if not left:
+        return f"{rule} (its n is lower)"
+    top = max(v.objective.n for v in left)
+    fewer = [v for v in left if v.objective.n < top]
+    if not fewer:
+        return f"; focus rested no value here (every value left has n={top})"
+    return f"{rule}: here {names([f'{_label(v)} (n={v.objective.n})' for v in fewer])}"
 
 
 def _interval(t: TrialStats) -> Interval:

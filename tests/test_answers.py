@@ -207,7 +207,8 @@ def test_the_report_says_which_values_focus_rested_and_when_none_did(
     assert report.answer[0].startswith("Answer: lstm_units = 64, val_accuracy 0.863")
     said = (
         "- adaptive repeats: ended decided; with focus, a value shown not to beat any cheaper "
-        "value left by the margin got no more executions while those were open: here 256 (n=4)"
+        "value left by the margin got no more executions while those were open; fewer executions here: "
+        "256 (n=4)"
     )
     assert said in report.answer_text().splitlines()
     assert said[2:] in client.get_run(parent).data.tags["mlflow.note.content"]

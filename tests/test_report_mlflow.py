@@ -551,3 +551,11 @@ def test_with_a_margin_a_joint_grid_is_decided_when_the_best_is_within_it_of_eve
     assert report.json["answer"]["status"] == "decided"
     assert "shown within 0.01 of every trial tied with it (at 95%)" in report.answer[1]
     assert report.answer[0].startswith("Answer: lstm_units=32, dropout=0.1, val_accuracy 0.862")
+    # raced with focus: with two settings varied no value is cheaper, so nothing rests
+    client.set_tag(parent, "textsweep.repeats", "decided")
+    client.log_param(parent, "tuner.repeats.focus", "True")
+    raced = build_report(load_records(uri, "j"))
+    assert (
+        "- adaptive repeats: ended decided; focus rested no value (it needs one size-like "
+        "setting varied alone)"
+    ) in raced.answer_text().splitlines()

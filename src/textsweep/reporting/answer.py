@@ -333,14 +333,16 @@ def _focus(rows: Sequence[HyperparameterStats]) -> str:
         "; with focus, a value shown not to beat any cheaper value left by the margin got "
         "no more executions while those were open"
     )
-    left = [v for v in rows[0].values if v.verdict != Verdict.WORSE] if len(rows) == 1 else []
+    if len(rows) != 1:  # several settings varied: no value is cheaper than another
+        return "; focus rested no value (it needs one size-like setting varied alone)"
+    left = [v for v in rows[0].values if v.verdict != Verdict.WORSE]
     if not left:
         return f"{rule} (its n is lower)"
     top = max(v.objective.n for v in left)
     fewer = [v for v in left if v.objective.n < top]
     if not fewer:
         return f"; focus rested no value here (every value left has n={top})"
-    return f"{rule}: here {names([f'{_label(v)} (n={v.objective.n})' for v in fewer])}"
+    return f"{rule}; fewer executions here: {names([f'{_label(v)} (n={v.objective.n})' for v in fewer])}"
 
 
 def _interval(t: TrialStats) -> Interval:

@@ -310,9 +310,7 @@ def _joint(best: TrialStats, summary: Summary, objective: str, margin: float | N
     return _Part(lead, bullets, rule, status, rec, why)
 
 
-def _racing(
-    records: SweepRecords, cap: int | None, rows: Sequence[HyperparameterStats] = ()
-) -> str:
+def _racing(records: SweepRecords, cap: int | None, rows: Sequence[HyperparameterStats]) -> str:
     """How adaptive repeats ended: decided, or on which budget; with focus, what it rested."""
     trials = len({e.trial_run_id or e.trial_id for e in records.executions})
     if records.racing == "budget" and cap is not None and trials >= cap:
@@ -328,21 +326,18 @@ def _racing(
 
 def _focus(rows: Sequence[HyperparameterStats]) -> str:
     """What `tuner.repeats.focus` did, as the executions show it: the values left (not clearly
-    worse) with fewer executions than the most-run one, or that none has fewer."""
-    rule = (
-        "; with focus, a value shown not to beat any cheaper value left by the margin got "
-        "no more executions while those were open"
-    )
+    worse; the best always is) with fewer executions than the most-run one, or that none has."""
     if len(rows) != 1:  # several settings varied: no value is cheaper than another
         return "; focus rested no value (it needs one size-like setting varied alone)"
     left = [v for v in rows[0].values if v.verdict != Verdict.WORSE]
-    if not left:
-        return f"{rule} (its n is lower)"
     top = max(v.objective.n for v in left)
-    fewer = [v for v in left if v.objective.n < top]
+    fewer = [f"{_label(v)} (n={v.objective.n})" for v in left if v.objective.n < top]
     if not fewer:
         return f"; focus rested no value here (every value left has n={top})"
-    return f"{rule}; fewer executions here: {names([f'{_label(v)} (n={v.objective.n})' for v in fewer])}"
+    return (
+        "; with focus, a value shown not to beat any cheaper value left by the margin got "
+        f"no more executions while those were open; fewer executions here: {names(fewer)}"
+    )
 
 
 def _interval(t: TrialStats) -> Interval:
